@@ -1,0 +1,1 @@
+"""Alembic migrations, shipped inside the distribution so `rubricforge db upgrade` works anywhere."""

@@ -1,0 +1,1 @@
+"""The `rubricforge` command line: one entry point that starts everything."""

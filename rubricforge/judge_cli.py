@@ -1,0 +1,106 @@
+"""CLI commands for responses and judging; registered on the main app in cli.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli_common import migrated_engine, user_errors
+
+responses_app = typer.Typer(help="Responses to judge: import from JSONL.", no_args_is_help=True)
+
+BaseUrl = Annotated[
+    str | None, typer.Option(help="OpenAI-compatible URL [env RUBRICFORGE_LLM_BASE_URL]")
+]
+Model = Annotated[str | None, typer.Option(help="Model [env RUBRICFORGE_LLM_MODEL]")]
+KeyEnv = Annotated[
+    str | None,
+    typer.Option(help="NAME of the variable holding the API key, 'none' for no key"),
+]
+
+
+@responses_app.command("import")
+@user_errors
+def responses_import(
+    path: Annotated[Path, typer.Argument(help="JSONL: prompt_id, text (or response), source")],
+    dataset: Annotated[str, typer.Option(help="Dataset the prompts belong to")],
+) -> None:
+    """Import responses for a dataset's prompts. All or nothing; re-import adds nothing."""
+    from models.responses import import_responses
+
+    typer.echo(import_responses(migrated_engine(), path, dataset).summary())
+
+
+@user_errors
+def generate_cmd(
+    dataset: Annotated[str, typer.Option(help="Dataset whose prompts to answer")],
+    n: Annotated[int, typer.Option(min=1, help="Responses per prompt")] = 1,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight")] = 8,
+    temperature: Annotated[float, typer.Option(min=0, max=2)] = 1.0,
+    base_url: BaseUrl = None,
+    model: Model = None,
+    api_key_env: KeyEnv = None,
+) -> None:
+    """Sample N responses per prompt from a policy endpoint."""
+    from models.llm import EndpointConfig
+    from models.responses import generate_responses
+
+    endpoint = EndpointConfig.from_env(
+        base_url=base_url, model=model, api_key_env=api_key_env, temperature=temperature
+    )
+    result = generate_responses(
+        migrated_engine(), dataset, endpoint, n=n, concurrency=concurrency, progress=True
+    )
+    typer.echo(result.summary())
+
+
+@user_errors
+def judge_cmd(
+    dataset: Annotated[str | None, typer.Option(help="Judge this dataset's responses")] = None,
+    snapshot: Annotated[
+        int | None, typer.Option(help="...or a snapshot's (frozen rubrics)")
+    ] = None,
+    mode: Annotated[str, typer.Option(help="explicit | implicit | likert | reference_likert")] = (
+        "explicit"
+    ),
+    aggregation: Annotated[str, typer.Option(help="explicit mode: rar_explicit | points")] = (
+        "rar_explicit"
+    ),
+    per_criterion: Annotated[bool, typer.Option(help="One call per criterion")] = False,
+    source: Annotated[str | None, typer.Option(help="Only responses from this source")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight")] = 16,
+    base_url: BaseUrl = None,
+    model: Model = None,
+    api_key_env: KeyEnv = None,
+) -> None:
+    """Run a judge over stored responses; every verdict is kept, identical calls are cached."""
+    from models.errors import RubricforgeError
+    from models.judge import JudgeConfig
+    from models.judge_runs import run_judge
+    from models.judging import JudgeMode
+    from models.llm import EndpointConfig
+    from models.rewards import Aggregation
+
+    try:
+        judge_mode, agg = JudgeMode(mode), Aggregation(aggregation)
+    except ValueError as exc:
+        raise RubricforgeError(str(exc)) from None
+    endpoint = EndpointConfig.from_env(base_url=base_url, model=model, api_key_env=api_key_env)
+    config = JudgeConfig(
+        endpoint,
+        mode=judge_mode,
+        aggregation=agg,
+        per_criterion=per_criterion,
+        concurrency=concurrency,
+    )
+    report = run_judge(
+        migrated_engine(),
+        config,
+        dataset=dataset,
+        snapshot_id=snapshot,
+        response_source=source,
+        progress=True,
+    )
+    typer.echo(report.summary())
