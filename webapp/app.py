@@ -1,0 +1,65 @@
+"""rubricforge's Streamlit entry point: page config, sign-in, and the pages a role may use.
+
+New pages are one file in webapp/views/ and one entry in PAGES. Hiding a page
+from the navigation is only the first check: each page checks the user's role
+again, and every service call checks it once more.
+
+The folder is not called `pages/`: Streamlit would take that for the older
+multipage layout and could run a page script without this file, skipping sign-in.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from models.permissions import Action, UserInfo, can
+from webapp.auth import current_user, sign_out
+
+st.set_page_config(page_title="rubricforge", layout="wide")
+
+LOGIN = st.Page("views/login.py", title="Sign in", icon=":material/login:", url_path="login")
+# (page, the action a role needs to see it; None: every signed-in role)
+PAGES: list[tuple[st.Page, Action | None]] = [
+    (
+        st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        None,
+    ),
+    (st.Page("views/prompts.py", title="Prompts", icon=":material/list_alt:"), None),
+    # Every role may read rubrics; the editor shows write controls to writers only.
+    (
+        st.Page("views/editor.py", title="Editor", icon=":material/edit_note:", url_path="editor"),
+        None,
+    ),
+    (
+        st.Page("views/history.py", title="History", icon=":material/history:", url_path="history"),
+        None,
+    ),
+    # Every role may watch training; submitting, cancelling and previews need Action.train.
+    (
+        st.Page(
+            "views/training.py",
+            title="Training",
+            icon=":material/model_training:",
+            url_path="training",
+        ),
+        None,
+    ),
+    (
+        st.Page("views/admin.py", title="Admin", icon=":material/settings:", url_path="admin"),
+        Action.manage_users,
+    ),
+]
+
+
+def visible_pages(user: UserInfo) -> list[st.Page]:
+    return [page for page, action in PAGES if action is None or can(user, action)]
+
+
+user = current_user()
+if user is None:
+    st.navigation([LOGIN], position="hidden").run()
+else:
+    with st.sidebar:
+        st.caption(f"Signed in as {user.username} ({user.role.value})")
+        st.button("Sign out", on_click=sign_out, icon=":material/logout:")
+    st.navigation(visible_pages(user)).run()

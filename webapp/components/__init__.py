@@ -1,0 +1,1 @@
+"""Small render helpers shared by pages."""

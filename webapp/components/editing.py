@@ -1,0 +1,155 @@
+"""The rubric editor's UI state for one prompt, and its criteria table.
+
+What the page loaded (the `EditorState`, with the `lock_version` every write must
+carry) stays in `st.session_state` until the user reloads or saves: re-reading it
+on every rerun would quietly move the lock forward and let a save overwrite
+someone else's. The table's edits live under the data editor's key; a new table
+key (a new "generation") starts a fresh table from `base`. A refused save never
+changes the key, so the expert's edits stay on screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from models.authoring import EditorState, load_editor_state
+from models.criteria import CriterionData
+from models.drafting import Draft
+from models.editor import apply_editor_changes, editor_rows
+from models.errors import EditorInputError
+from models.rubric import Category, VersionSource
+from webapp.db import read_session
+
+COLUMNS = ["position", "title", "description", "category", "weight"]
+COLUMN_CONFIG: dict[str, Any] = {
+    "position": st.column_config.NumberColumn(
+        "#", help="Type a new position to move a row (1 = top)", step=1, width=50
+    ),
+    "title": st.column_config.TextColumn("Title", help="2-4 words", width=170, required=True),
+    "description": st.column_config.TextColumn(
+        "Description",
+        help="One self-contained sentence a judge can check",
+        width="large",
+        required=True,
+    ),
+    "category": st.column_config.SelectboxColumn(
+        "Category", options=[c.value for c in Category], width=110, required=True
+    ),
+    "weight": st.column_config.NumberColumn(
+        "Weight",
+        help="RaR: Essential 5, Important 3-4, Optional 1-2, Pitfall -1 or -2",
+        step=0.5,
+        format="%g",
+        width=80,
+        required=True,
+    ),
+}
+
+
+def fetch(prompt_id: int) -> EditorState:
+    with read_session() as session:
+        return load_editor_state(session, prompt_id)
+
+
+class EditorSession:
+    """Keys and transitions of one prompt's editor state in st.session_state."""
+
+    def __init__(self, prompt_id: int):
+        self.prompt_id = prompt_id
+        if self._k("state") not in st.session_state:
+            self.load(fetch(prompt_id))
+
+    def _k(self, name: str) -> str:
+        return f"editor:{self.prompt_id}:{name}"
+
+    def load(
+        self,
+        state: EditorState,
+        base: Sequence[CriterionData] | None = None,
+        *,
+        keep_table: bool = False,
+        source: VersionSource = VersionSource.human,
+    ) -> None:
+        """Adopt `state` (and its lock) as what the next write builds on. The table
+        restarts from `base` (default: the state's criteria) unless `keep_table`."""
+        ss = st.session_state
+        ss[self._k("state")] = state
+        ss.pop(self._k("stale"), None)
+        if not keep_table:
+            ss[self._k("base")] = tuple(state.criteria if base is None else base)
+            ss[self._k("gen")] = ss.get(self._k("gen"), 0) + 1
+            ss[self._k("source")] = source
+
+    def reload(self) -> None:
+        self.load(fetch(self.prompt_id))
+
+    def reload_state(self) -> None:
+        """Re-read the rubric after a write that left the criteria alone (a review
+        step), keeping the table and any unsaved edits in it."""
+        self.load(fetch(self.prompt_id), keep_table=True)
+
+    @property
+    def state(self) -> EditorState:
+        return st.session_state[self._k("state")]  # type: ignore[no-any-return]
+
+    @property
+    def base(self) -> tuple[CriterionData, ...]:
+        return st.session_state[self._k("base")]  # type: ignore[no-any-return]
+
+    @property
+    def source(self) -> VersionSource:
+        """How a save from this table is recorded: merge once a draft or someone
+        else's version was combined with the expert's edits."""
+        return st.session_state[self._k("source")]  # type: ignore[no-any-return]
+
+    @property
+    def note_key(self) -> str:
+        # Per table generation: a save starts a new table and so an empty note (the
+        # browser keeps a widget's value while its key stays the same).
+        return self._k(f"note:{st.session_state[self._k('gen')]}")
+
+    @property
+    def table_key(self) -> str:
+        return self._k(f"table:{st.session_state[self._k('gen')]}")
+
+    @property
+    def stale(self) -> EditorState | None:
+        """The latest saved state, while a write of ours was refused as stale."""
+        return st.session_state.get(self._k("stale"))
+
+    def mark_stale(self) -> None:
+        st.session_state[self._k("stale")] = fetch(self.prompt_id)
+
+    @property
+    def draft(self) -> Draft | None:
+        return st.session_state.get(self._k("draft"))
+
+    def set_draft(self, draft: Draft | None) -> None:
+        st.session_state[self._k("draft")] = draft
+
+    def edits(self) -> dict[str, Any]:
+        return st.session_state.get(self.table_key) or {}
+
+
+def criteria_table(ed: EditorSession) -> tuple[list[CriterionData] | None, EditorInputError | None]:
+    """The editable table; returns the criteria as edited, or the rows that are bad."""
+    frame = pd.DataFrame(editor_rows(ed.base), columns=COLUMNS).astype(
+        {"position": "Int64", "title": "str", "description": "str", "category": "str",
+         "weight": "float64"}
+    )  # fmt: skip
+    st.data_editor(
+        frame,
+        key=ed.table_key,
+        num_rows="dynamic",
+        hide_index=True,
+        column_config=COLUMN_CONFIG,
+        column_order=COLUMNS,
+    )
+    try:
+        return apply_editor_changes(ed.base, ed.edits()), None
+    except EditorInputError as exc:
+        return None, exc

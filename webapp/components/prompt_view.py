@@ -1,0 +1,97 @@
+"""A prompt with its rubric, read-only: the Prompts page's detail view."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import streamlit as st
+
+from models.queries import NO_RUBRIC, RubricDetail
+from webapp.components.text import escape_md
+
+FLAG_HELP = (
+    "Their wording and sign may disagree: a pitfall written as an avoidance "
+    "('Does not ...', good when met) with a negative weight penalises the right answer. "
+    "Rephrase the criterion as the mistake, or flip its sign."
+)
+FLAGGED_ROW = "background-color: rgba(255, 170, 0, 0.3)"
+
+
+def chosen_prompt() -> int | None:
+    """The prompt in the URL (?prompt=ID, shareable), else the last one opened."""
+    raw = st.query_params.get("prompt") or st.session_state.get("prompt_id")
+    if raw is None:
+        return None
+    try:
+        prompt_id = int(raw)
+    except ValueError:
+        st.error(
+            f"'{escape_md(str(raw))}' is not a prompt id; open a prompt from the Prompts page."
+        )
+        st.stop()
+    st.session_state["prompt_id"] = prompt_id
+    st.query_params["prompt"] = str(prompt_id)
+    return prompt_id
+
+
+def status_label(value: str | None) -> str:
+    if value in (None, NO_RUBRIC):
+        return "No rubric"
+    return value.replace("_", " ").capitalize()
+
+
+def preview(text: str, n: int = 140) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def table(rows: Sequence[object]) -> pd.DataFrame:
+    """Dataclass rows as a table with readable headers ("created_at" -> "Created at")."""
+    return pd.DataFrame(rows).rename(columns=lambda c: c.replace("_", " ").capitalize())
+
+
+def show_detail(d: RubricDetail, version_key: str) -> None:
+    st.subheader(escape_md(f"{d.dataset} / {d.external_id}"), anchor=False)
+    approved = f" · approved version: {d.approved_version}" if d.approved_version else ""
+    st.caption(f"Rubric: {status_label(d.status)}{approved}")
+    st.markdown("**Question**")
+    st.text(d.question)
+    st.markdown("**Reference answer**")
+    st.text(d.reference_answer or "(none)")
+    if d.status is None:
+        st.info("This prompt has no rubric yet.")
+        return
+    flagged = sum(1 for c in d.criteria if c.flags)
+    if flagged:
+        st.warning(f"{flagged} flagged {'criterion' if flagged == 1 else 'criteria'}. {FLAG_HELP}")
+    criteria = pd.DataFrame(
+        [
+            {
+                "#": c.position + 1,
+                "Title": c.title,
+                "Description": c.description,
+                "Category": c.category,
+                "Weight": c.weight,
+                "Flags": ", ".join(c.flags),
+            }
+            for c in d.criteria
+        ]
+    )
+    if len(d.versions) > 1:  # its value was read from session state before the query
+        numbers = [v.number for v in d.versions]
+        st.selectbox(
+            "Version", numbers, index=numbers.index(d.shown_version or numbers[-1]), key=version_key
+        )
+    st.markdown(f"**Criteria of version {d.shown_version}**")
+    styled = criteria.style.apply(
+        lambda row: [FLAGGED_ROW if row["Flags"] else ""] * len(row), axis=1
+    ).format({"Weight": "{:g}"})
+    wide = {
+        "Description": st.column_config.TextColumn(width="large"),
+        "Flags": st.column_config.TextColumn(width="medium"),
+    }
+    st.dataframe(styled, hide_index=True, column_config=wide)
+    with st.expander(f"History: {len(d.versions)} version(s), {len(d.reviews)} review(s)"):
+        st.dataframe(table(d.versions), hide_index=True)
+        if d.reviews:
+            st.dataframe(table(d.reviews), hide_index=True)

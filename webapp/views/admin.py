@@ -1,0 +1,151 @@
+"""Admin: accounts (add, disable or enable, reset a password) and LLM endpoints
+(add, edit, delete, test the connection). Admins only, here and in every service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+import streamlit as st
+
+from models.auth import add_user, disable_user, enable_user, list_users, set_password
+from models.endpoints import (
+    EndpointRow,
+    check_endpoint,
+    delete_endpoint,
+    list_endpoints,
+    save_endpoint,
+)
+from models.errors import RubricforgeError
+from models.permissions import Action, UserInfo
+from models.user import Role
+from webapp.auth import page_user
+from webapp.components.text import escape_md, flash, show_error, show_flash
+from webapp.db import read_session, write_session
+
+NEW = "New endpoint"
+KEY_HELP = (
+    "The NAME of the environment variable that holds the key on the server, like "
+    "OPENAI_API_KEY; never the key itself. Leave empty for an endpoint without a key."
+)
+
+
+def write(action: Callable[..., object], done: str, *args: object, **kw: object) -> None:
+    """Run one service write for the signed-in admin; say what happened."""
+    try:
+        with write_session() as session:
+            action(session, *args, **kw)
+    except RubricforgeError as exc:
+        show_error(exc)
+        return
+    flash(done)
+    st.rerun()
+
+
+def users_section(admin: UserInfo) -> None:
+    with read_session() as session:
+        users = list_users(session)
+    table = [
+        {"Username": u.username, "Name": u.display_name, "Role": u.role.value,
+         "Active": u.is_active, "Created": u.created_at.strftime("%Y-%m-%d")}
+        for u in users
+    ]  # fmt: skip
+    st.dataframe(pd.DataFrame(table), hide_index=True)
+
+    st.markdown("**Add a user**")
+    with st.form("add_user", clear_on_submit=True):
+        c1, c2, c3, c4 = st.columns(4)
+        username = c1.text_input("Username", help="SSO users: their email address")
+        name = c2.text_input("Display name")
+        role = c3.selectbox("Role", [r.value for r in Role], index=1)
+        password = c4.text_input("Initial password", type="password", autocomplete="new-password")
+        if st.form_submit_button("Add user"):
+            write(add_user, f"Added {username.strip().lower()} ({role}).", username, role,
+                  password, actor=admin, display_name=name)  # fmt: skip
+
+    if not users:
+        return
+    st.markdown("**Change a user**")
+    by_name = {u.username: u for u in users}
+    target = st.selectbox("User", list(by_name))
+    chosen = by_name[target]
+    c1, c2, c3 = st.columns([1, 2, 1], vertical_alignment="bottom")
+    if chosen.is_active:
+        if c1.button("Disable account"):
+            write(disable_user, f"Disabled {target}.", target, actor=admin)
+    elif c1.button("Enable account"):
+        write(enable_user, f"Enabled {target}.", target, actor=admin)
+    new_password = c2.text_input("New password", type="password", autocomplete="new-password",
+                                 key=f"admin:password:{target}")  # fmt: skip
+    if c3.button("Reset password"):
+        write(set_password, f"Set a new password for {target}.", target, new_password, actor=admin)
+
+
+def endpoint_form(admin: UserInfo, current: EndpointRow | None) -> None:
+    with st.form(f"endpoint:{current.id if current else 'new'}"):
+        c1, c2 = st.columns(2)
+        name = c1.text_input("Name", value=current.name if current else "")
+        model = c2.text_input("Model", value=current.model if current else "")
+        base_url = c1.text_input(
+            "Base URL",
+            value=current.base_url if current else "",
+            placeholder="https://api.openai.com/v1 or http://localhost:8000/v1",
+        )
+        key_env = c2.text_input(
+            "API key environment variable", value=(current.api_key_env or "") if current else "",
+            help=KEY_HELP,
+        )  # fmt: skip
+        structured = st.checkbox(
+            "Structured outputs (json_schema)",
+            value=current.structured_outputs if current else True,
+            help="Turn off for endpoints that only know JSON mode.",
+        )
+        if st.form_submit_button("Save endpoint"):
+            params = dict(current.params) if current else {}
+            params["structured_outputs"] = structured
+            write(save_endpoint, f"Saved endpoint {name.strip()}.", admin, name, base_url=base_url,
+                  model=model, api_key_env=key_env, params=params,
+                  endpoint_id=current.id if current else None)  # fmt: skip
+
+
+def endpoints_section(admin: UserInfo) -> None:
+    with read_session() as session:
+        endpoints = list_endpoints(session)
+    if endpoints:
+        table = [
+            {"Name": e.name, "Base URL": e.base_url, "Model": e.model,
+             "Key variable": e.api_key_env or "(none)", "Structured outputs": e.structured_outputs}
+            for e in endpoints
+        ]  # fmt: skip
+        st.dataframe(pd.DataFrame(table), hide_index=True)
+    else:
+        st.caption("No endpoints yet: add one below.")
+    by_name = {e.name: e for e in endpoints}
+    choice = st.selectbox("Endpoint", [NEW, *by_name], key="admin:endpoint")
+    current = by_name.get(choice)
+    endpoint_form(admin, current)
+    if current is None:
+        return
+    c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="center")
+    if c1.button("Test connection"):
+        try:
+            config = current.config()
+        except RubricforgeError as exc:
+            show_error(exc)
+        else:
+            with st.spinner(escape_md(f"Calling {config.describe()} …")):
+                result = check_endpoint(admin, config)
+            (st.success if result.ok else st.error)(escape_md(result.message))
+    sure = c3.checkbox(f"Yes, delete {current.name}", key=f"admin:delete:{current.id}")
+    if c2.button("Delete endpoint", disabled=not sure):
+        write(delete_endpoint, f"Deleted endpoint {current.name}.", admin, current.name)
+
+
+st.title("Admin")
+admin = page_user(Action.manage_users)
+show_flash()
+users_tab, endpoints_tab = st.tabs(["Users", "LLM endpoints"])
+with users_tab:
+    users_section(admin)
+with endpoints_tab:
+    endpoints_section(admin)

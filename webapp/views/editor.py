@@ -1,0 +1,145 @@
+"""Rubric editor: the question and reference answer beside the criteria, a live
+lint panel, save with a note, the review workflow, and LLM drafts."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from models.authoring import EditorState, create_rubric, save_version
+from models.criteria import CriterionData
+from models.diff import diff_criteria
+from models.errors import RubricforgeError, StaleEditError
+from models.lint import lint
+from models.permissions import Action, UserInfo, can
+from models.rubric import RubricStatus, VersionSource
+from webapp.auth import page_user
+from webapp.components.editing import EditorSession, criteria_table
+from webapp.components.llm_panel import llm_panel
+from webapp.components.prompt_view import chosen_prompt, status_label
+from webapp.components.rubric import show_criteria, show_diff, show_findings
+from webapp.components.text import escape_md, flash, show_error, show_flash
+from webapp.components.workflow import workflow_panel
+from webapp.db import write_session
+
+
+def save(user: UserInfo, ed: EditorSession, criteria: list[CriterionData], note: str) -> None:
+    state = ed.state
+    try:
+        with write_session() as session:
+            if state.rubric_id is None:
+                info = create_rubric(session, user, state.prompt_id, criteria, note=note,
+                                     source=ed.source)  # fmt: skip
+            else:
+                info = save_version(
+                    session,
+                    user,
+                    state.rubric_id,
+                    criteria,
+                    expected_lock_version=state.lock_version or 0,
+                    note=note,
+                    source=ed.source,
+                )
+    except StaleEditError as exc:
+        ed.mark_stale()  # the table keeps its key: the expert's edits stay on screen
+        show_error(exc)
+        return
+    except RubricforgeError as exc:
+        show_error(exc)
+        return
+    ed.reload()
+    flash(f"Saved version {info.number}.")
+    st.rerun()
+
+
+def conflict_panel(
+    ed: EditorSession, latest: EditorState, criteria: list[CriterionData] | None
+) -> None:
+    st.warning(
+        f"Someone else saved this rubric after you opened it (now version "
+        f"{latest.head_version_number}, {status_label(latest.status)}). Your edits are still "
+        "in the table and nothing of yours was saved. Compare, then keep yours on top of "
+        "the latest version (and merge by hand before saving) or reload the latest.",
+        icon=":material/sync_problem:",
+    )
+    if criteria is not None:
+        show_diff(diff_criteria(latest.criteria, criteria), "latest version", "your edits")
+    c1, c2 = st.columns(2)
+    if c1.button("Keep my edits on top of the latest", disabled=criteria is None):
+        ed.load(latest, criteria, source=VersionSource.merge)
+        st.rerun()
+    if c2.button("Reload the latest version (drop my edits)"):
+        ed.load(latest)
+        st.rerun()
+
+
+st.title("Rubric editor")
+user = page_user()
+show_flash()
+prompt_id = chosen_prompt()
+if prompt_id is None:
+    st.info("Choose a prompt on the Prompts page, then press “Edit rubric”.")
+    st.page_link("views/prompts.py", label="Go to Prompts", icon=":material/list_alt:")
+    st.stop()
+
+ed = EditorSession(prompt_id)
+state = ed.state
+version = f"version {state.head_version_number}" if state.head_version_number else "no rubric"
+st.subheader(escape_md(f"{state.dataset} / {state.external_id}"), anchor=False)
+st.caption(
+    f"Rubric: {status_label(state.status.value if state.status else None)} · {version}"
+    f" · assignee: {state.assignee or 'nobody'}"
+)
+left, right = st.columns([2, 3], gap="medium")
+with left:
+    st.markdown("**Question**")
+    st.text(state.question)
+    st.markdown("**Reference answer**")
+    st.text(state.reference_answer or "(none)")
+
+with right:
+    if not can(user, Action.edit_rubric):
+        st.info(
+            f"Read-only: your role ({user.role.value}) may read rubrics but not edit them. "
+            "Experts and admins edit rubrics.",
+            icon=":material/lock:",
+        )
+        if state.criteria:
+            show_criteria(state.criteria)
+            show_findings(lint(state.criteria))
+        else:
+            st.caption("This prompt has no rubric yet.")
+        st.page_link("views/history.py", label="Version history", icon=":material/history:",
+                     query_params={"prompt": str(prompt_id)})  # fmt: skip
+        st.stop()
+
+    retired = state.status is RubricStatus.retired
+    criteria: list[CriterionData] | None
+    if retired:
+        st.warning("This rubric is retired: reopen it below to edit it again.")
+        show_criteria(state.criteria)
+        criteria, bad = list(state.criteria), None
+    else:
+        criteria, bad = criteria_table(ed)
+    if bad is not None:
+        show_error(bad)
+    elif criteria is not None:
+        show_findings(lint(criteria))
+
+    unsaved = criteria is not None and not diff_criteria(state.criteria, criteria).is_empty
+    if not retired:
+        note = st.text_input(
+            "Note for this version", placeholder="What changed and why", key=ed.note_key
+        )
+        if st.button("Save version", type="primary", disabled=not unsaved or bad is not None):
+            save(user, ed, criteria or [], note)
+    if ed.stale is not None:
+        conflict_panel(ed, ed.stale, criteria)
+    elif unsaved and state.rubric_id is not None and criteria is not None:
+        with st.expander("Unsaved changes"):
+            show_diff(diff_criteria(state.criteria, criteria), "saved version", "your edits")
+
+    if state.rubric_id is not None:
+        workflow_panel(user, ed, unsaved)
+    llm_panel(user, ed, criteria)
+    st.page_link("views/history.py", label="Version history and diffs", icon=":material/history:",
+                 query_params={"prompt": str(prompt_id)})  # fmt: skip

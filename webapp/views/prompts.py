@@ -1,0 +1,147 @@
+"""Prompts: filter and page through prompts, assign them, open one to read or edit."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from models.auth import list_users
+from models.authoring import assign_prompts
+from models.errors import RubricforgeError
+from models.permissions import Action, UserInfo, can
+from models.queries import (
+    NO_RUBRIC,
+    UNASSIGNED,
+    Page,
+    dataset_names,
+    list_prompts,
+    rubric_detail,
+    status_counts,
+    tag_names,
+)
+from models.rubric import RubricStatus
+from models.user import Role
+from webapp.auth import page_user
+from webapp.components.prompt_view import preview, show_detail, status_label
+from webapp.components.text import flash, show_error, show_flash
+from webapp.db import read_session, write_session
+
+ALL = "All"
+STATUSES = [ALL, *(s.value for s in RubricStatus), NO_RUBRIC]
+PAGE_SIZES = [10, 25, 50, 100]
+NOBODY = "Nobody (unassign)"
+
+
+def show_page(page: Page) -> int | None:
+    """The table of one page and a picker of its prompts; returns the chosen prompt id."""
+    first = page.offset + 1 if page.total else 0
+    st.caption(f"Prompts {first}–{page.offset + len(page.items)} of {page.total}")
+    rows = [
+        {
+            "ID": p.external_id,
+            "Dataset": p.dataset,
+            "Status": status_label(p.status),
+            "Version": p.version,
+            "Assignee": p.assignee,
+            "Criteria": p.criteria,
+            "Flagged": p.flagged,
+            "Question": preview(p.question),
+        }
+        for p in page.items
+    ]
+    columns = ["ID", "Dataset", "Status", "Version", "Assignee", "Criteria", "Flagged", "Question"]
+    st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True)
+    by_id = {p.id: p for p in page.items}
+    return st.selectbox(
+        "Open a prompt",
+        list(by_id),
+        index=None,
+        format_func=lambda pid: f"{by_id[pid].external_id} · {preview(by_id[pid].question, 80)}",
+        placeholder="Choose a prompt on this page",
+    )
+
+
+def assign_panel(user: UserInfo, page: Page, experts: list[str]) -> None:
+    by_id = {p.id: p.external_id for p in page.items}
+    with st.expander("Assign prompts to an expert"):
+        picked = st.multiselect("Prompts to assign", list(by_id), format_func=by_id.__getitem__)
+        whole = st.checkbox(f"All {len(by_id)} prompts on this page")
+        who = st.selectbox("Assign to", [*experts, NOBODY])
+        if st.button("Assign", disabled=not (picked or whole)):
+            ids = list(by_id) if whole else picked
+            try:
+                with write_session() as session:
+                    n = assign_prompts(session, user, ids, None if who == NOBODY else who)
+            except RubricforgeError as exc:
+                show_error(exc)
+                return
+            target = "nobody" if who == NOBODY else who
+            flash(f"Assigned {n} prompt(s) to {target} ({len(ids) - n} already were).")
+            st.rerun()
+
+
+st.title("Prompts")
+user = page_user()
+show_flash()
+with read_session() as session:
+    names, tags = dataset_names(session), tag_names(session)
+    experts = [
+        u.username
+        for u in list_users(session)
+        if u.is_active and u.role in (Role.expert, Role.admin)
+    ]
+c1, c2, c3, c4, c5, c6 = st.columns([2, 2, 2, 2, 3, 1])
+dataset = c1.selectbox("Dataset", [ALL, *names])
+status = c2.selectbox("Rubric status", STATUSES, format_func=status_label)
+assignee = c3.selectbox("Assignee", [ALL, UNASSIGNED, *experts])
+tag = c4.selectbox("Tag", [ALL, *tags])
+text = c5.text_input("Search", placeholder="Words in the question, or a prompt ID")
+size = c6.selectbox("Per page", PAGE_SIZES, index=2)
+filters = {
+    "dataset": None if dataset == ALL else dataset,
+    "assignee": None if assignee == ALL else assignee,
+    "tag": None if tag == ALL else tag,
+    "text": text,
+}
+
+
+def fetch(number: int) -> Page:
+    with read_session() as session:
+        return list_prompts(
+            session,
+            status=None if status == ALL else status,
+            limit=size,
+            offset=(number - 1) * size,
+            **filters,  # type: ignore[arg-type]
+        )
+
+
+with read_session() as session:
+    counts = status_counts(session, **filters)  # type: ignore[arg-type]
+for col, (value, n) in zip(st.columns(len(counts)), counts.items(), strict=True):
+    col.metric(status_label(value), n)
+
+# The page number belongs to one set of filters: changing a filter starts again at page 1.
+page_key = f"page:{dataset}:{status}:{assignee}:{tag}:{text}:{size}"
+number = st.session_state.get(page_key, 1)
+page = fetch(number)
+if number > page.pages:  # rows went away since the last run: show the last page
+    st.session_state[page_key] = number = page.pages
+    page = fetch(number)
+
+st.columns([1, 5])[0].number_input("Page", min_value=1, max_value=page.pages, step=1, key=page_key)
+chosen = show_page(page)
+if can(user, Action.assign_prompts) and page.items:
+    assign_panel(user, page, experts)
+if chosen is not None:
+    st.session_state["prompt_id"] = chosen
+    b1, b2, _ = st.columns([1, 1, 4])
+    label = "Edit rubric" if can(user, Action.edit_rubric) else "Open in editor"
+    if b1.button(label, icon=":material/edit_note:"):
+        st.switch_page("views/editor.py", query_params={"prompt": str(chosen)})
+    if b2.button("Version history", icon=":material/history:"):
+        st.switch_page("views/history.py", query_params={"prompt": str(chosen)})
+    version_key = f"version:{chosen}"
+    with read_session() as session:
+        detail = rubric_detail(session, chosen, version=st.session_state.get(version_key))
+    show_detail(detail, version_key)

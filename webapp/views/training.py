@@ -1,0 +1,191 @@
+"""Training: GRPO jobs with their live curves, completions and provenance; submitting a
+job through the agreement gate; and a reward preview before spending GPU hours."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from models.errors import RubricforgeError
+from models.gate import AgreementGateError, GatePolicy
+from models.job_config import parse_job_config
+from models.jobs import (
+    FINISHED,
+    get_job,
+    job_metrics,
+    last_samples,
+    list_jobs,
+    request_cancel,
+    snapshot_choices,
+    submit_job,
+)
+from models.permissions import Action, UserInfo, can
+from models.preview import PreviewSettings, policy_endpoint, preview_rewards
+from models.training import JobStatus
+from webapp.auth import page_user
+from webapp.components.text import flash, show_error, show_flash
+from webapp.components.training import (
+    curve_frame,
+    curves_figure,
+    default_config_text,
+    jobs_frame,
+    parse_config_text,
+    preview_inputs,
+    show_preview,
+    show_provenance,
+    show_samples,
+)
+from webapp.db import engine, read_session, write_session
+
+REFRESH_S = 5  # curves of a running job refresh this often
+JOB_KEY, PREVIEW_KEY = "training:job", "training:preview"
+
+
+def job_panel(user: UserInfo, job_id: int) -> None:
+    with read_session() as session:
+        job = get_job(session, job_id)
+    st.subheader(f"Job {job.id}: {job.status.value}", anchor=False)
+    if job.error:
+        st.error(f"{job.error}", icon=":material/error:")
+    may_cancel = can(user, Action.train) and job.status not in FINISHED
+    if may_cancel and st.button(
+        "Cancel job", disabled=job.cancel_requested, icon=":material/stop:"
+    ):
+        cancel(user, job.id)
+    show_provenance(job)
+    live = job.status in (JobStatus.queued, JobStatus.running)
+    st.fragment(run_every=REFRESH_S if live else None)(progress)(job.id, live)
+
+
+def cancel(user: UserInfo, job_id: int) -> None:
+    try:
+        with write_session() as session:
+            status = request_cancel(session, job_id, actor=user.username, user_id=user.id)
+    except RubricforgeError as exc:
+        show_error(exc)
+        return
+    if status is JobStatus.cancelled:
+        flash(f"Job {job_id} cancelled.")
+    else:
+        flash(f"Job {job_id}: cancel requested; it stops after the current step.")
+    st.rerun()
+
+
+def progress(job_id: int, live: bool) -> None:
+    """Curves and the newest completions; reruns alone while the job runs."""
+    with read_session() as session:
+        status = get_job(session, job_id).status
+        metrics = job_metrics(session, job_id)
+        step, samples = last_samples(session, job_id)
+    if live and status in FINISHED:
+        st.rerun()  # the whole page, so it stops polling and shows the outcome
+    if metrics:
+        st.plotly_chart(curves_figure(curve_frame(metrics)), key=f"curves:{job_id}")
+    else:
+        st.caption("No metrics yet: the curves appear after the first logging step.")
+    st.markdown("**Last completions and their verdicts**")
+    show_samples(step, samples)
+
+
+def submit(user: UserInfo, snapshot_id: int, text: str, policy: GatePolicy, reason: str) -> None:
+    try:
+        with write_session() as session:
+            job_id = submit_job(
+                session,
+                actor=user.username,
+                snapshot_id=snapshot_id,
+                config=parse_config_text(text),
+                user_id=user.id,
+                gate=policy,
+                override_reason=reason,
+            )
+    except AgreementGateError as exc:
+        show_error(exc)
+        st.info("To launch anyway, write why in “Override reason” and submit again.")
+        return
+    except RubricforgeError as exc:
+        show_error(exc)
+        return
+    st.session_state[JOB_KEY] = job_id
+    flash(f"Job {job_id} queued; a trainer worker (`rubricforge worker`) will pick it up.")
+    st.rerun()
+
+
+def new_job(user: UserInfo) -> None:
+    with read_session() as session:
+        snapshots = snapshot_choices(session)
+    if not snapshots:
+        st.info("No export snapshots yet: freeze approved rubrics with `rubricforge export`.")
+        return
+    by_id = {s.id: s for s in snapshots}
+    snapshot_id = st.selectbox(
+        "Snapshot",
+        list(by_id),
+        format_func=lambda i: (
+            f"{by_id[i].name} · {by_id[i].row_count} prompts · {by_id[i].sha256[:12]}"
+        ),
+    )
+    text = st.text_area("Config (YAML or JSON)", default_config_text(), height=360)
+    c1, c2 = st.columns(2)
+    min_kappa = c1.number_input("Minimum kappa", -1.0, 1.0, 0.6, 0.05)
+    min_labels = c2.number_input("Minimum labelled items", 1, 100_000, 30)
+    reason = st.text_area(
+        "Override reason",
+        help="Only used when the agreement gate refuses "
+        "the job; recorded with the job and in the audit log.",
+    )
+    if st.button("Submit job", type="primary", icon=":material/rocket_launch:"):
+        # The inputs' bounds are the policy's, so building it cannot fail.
+        policy = GatePolicy(min_kappa=float(min_kappa), min_labels=int(min_labels))
+        submit(user, snapshot_id, text, policy, reason)
+    preview_panel(snapshot_id, text)
+
+
+def preview_panel(snapshot_id: int, text: str) -> None:
+    inputs = preview_inputs()
+    if st.button("Preview rewards", icon=":material/query_stats:"):
+        try:
+            cfg = parse_job_config(parse_config_text(text))
+            endpoint = policy_endpoint(
+                cfg, base_url=inputs.url, model=inputs.model, api_key_env=inputs.key_env
+            )
+            settings = PreviewSettings.build(prompts=inputs.prompts, k=inputs.k, seed=inputs.seed)
+            with st.spinner("Sampling and judging…"):
+                st.session_state[PREVIEW_KEY] = preview_rewards(
+                    engine(), snapshot_id, cfg, endpoint, settings
+                )
+        except RubricforgeError as exc:
+            show_error(exc)
+    preview = st.session_state.get(PREVIEW_KEY)
+    if preview is not None and preview.snapshot_id == snapshot_id:
+        show_preview(preview)
+
+
+st.title("Training")
+user = page_user()
+show_flash()
+jobs_tab, new_tab = st.tabs(["Jobs", "New job"])
+with jobs_tab:
+    with read_session() as session:
+        jobs = list_jobs(session)
+    if not jobs:
+        st.info(
+            "No training jobs yet."
+            + (" Queue one under “New job”." if can(user, Action.train) else "")
+        )
+    else:
+        st.dataframe(jobs_frame(jobs), hide_index=True)
+        ids = [j.id for j in jobs]
+        chosen = st.session_state.get(JOB_KEY)
+        job_id = st.selectbox(
+            "Job",
+            ids,
+            index=ids.index(chosen) if chosen in ids else 0,
+            format_func=lambda i: f"#{i}",
+        )
+        st.session_state[JOB_KEY] = job_id
+        job_panel(user, job_id)
+with new_tab:
+    if can(user, Action.train):
+        new_job(user)
+    else:
+        st.info(f"Submitting jobs needs the researcher or admin role (yours: {user.role.value}).")
