@@ -1,0 +1,167 @@
+"""Rewards for one GRPO step against a judge that answers after 200 ms.
+
+    python bench/reward.py --prompts 64 --generations 8 --criteria 15 --delay 0.2 \
+        --concurrency 48,32,64,128
+
+One step = prompts x generations completions, each judged against its prompt's
+rubric of `criteria` criteria in explicit mode (one request per completion, all
+criteria in it), through exactly what the trainer calls: the TRL reward function
+of trainer/reward.py -> Judge.judge_many -> LLMClient -> HTTP. The judge is the
+scripted server of tests/llm_server.py in its own process (a real endpoint's CPU
+is not ours either).
+
+Ideal wall for concurrency C: ceil(completions / C) waves x delay.
+Target (issue 5): wall <= 1.25x ideal at the chosen (first) concurrency.
+
+Why 48 is the chosen one on the reference machine (2 cores): each judgment costs
+the client ~1.5-2 ms of CPU (openai client, aiohttp, JSON, pydantic), which caps
+one process at roughly 300-400 judgments/s. Up to ~48 in flight the step is
+bound by the judge's latency and wall stays near ideal; beyond that it is bound
+by that CPU (128 in flight: ~1.6 s against an ideal 0.8 s), so more in flight
+buys little. On a training node (many cores, a slower judge) choose higher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import math
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+RATIO_LIMIT = 1.25
+CATEGORIES = [("Essential", 5.0)] * 4 + [("Important", 3.0)] * 5 + [("Optional", 1.0)] * 4
+CATEGORIES += [("Pitfall", -2.0)] * 2
+
+
+def serve(delay: float) -> None:
+    """The judge endpoint: a verdict for every criterion, after `delay` seconds."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from llm_server import Reply, ScriptedLLM
+
+    def reply(body: dict[str, Any]) -> Reply:
+        text = body["messages"][1]["content"]
+        n = int(re.search(r"RUBRIC \((\d+) criteria\)", text).group(1))  # type: ignore[union-attr]
+        digest = hashlib.sha256(text.encode()).digest()
+        verdicts = [
+            {"index": i, "met": bool(digest[i % 32] & 1), "rationale": "checked"}
+            for i in range(1, n + 1)
+        ]
+        return Reply.json({"verdicts": verdicts}, delay=delay)
+
+    server = ScriptedLLM(reply).start()
+    print(server.base_url, flush=True)
+    threading.Event().wait()
+
+
+def start_endpoint(delay: float) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--delay", str(delay)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def step_inputs(prompts: int, generations: int, criteria: int) -> dict[str, list[Any]]:
+    """What TRL passes the reward function for one step: each prompt repeated
+    `generations` times, conversational completions, the rubric column."""
+    plan = (CATEGORIES * math.ceil(criteria / len(CATEGORIES)))[:criteria]
+    columns: dict[str, list[Any]] = {"prompts": [], "completions": [], "rubric": []}
+    for p in range(prompts):
+        rubric = [
+            {
+                "title": f"{cat} point {j}",
+                "description": f"{cat} Criteria: states fact {j} about case {p}.",
+                "category": cat,
+                "weight": w,
+            }
+            for j, (cat, w) in enumerate(plan, 1)
+        ]
+        for g in range(generations):
+            columns["prompts"].append([{"role": "user", "content": f"Case {p}: what now? " * 8}])
+            columns["completions"].append(
+                [{"role": "assistant", "content": f"Answer {p}.{g}: the plan is ... " * 40}]
+            )
+            columns["rubric"].append(rubric)
+    return columns
+
+
+def one_step(base_url: str, concurrency: int, inputs: dict[str, list[Any]]) -> tuple[float, Any]:
+    from models.judge import Judge, JudgeConfig
+    from models.judging import JudgeMode
+    from models.llm import EndpointConfig
+    from trainer.reward import RewardStats, make_reward_func
+
+    endpoint = EndpointConfig(base_url=base_url, model="judge", api_key_env=None)
+    judge = Judge(JudgeConfig(endpoint=endpoint, mode=JudgeMode.explicit, concurrency=concurrency))
+    stats = RewardStats()
+    reward = make_reward_func(judge, stats=stats)
+    started = time.perf_counter()
+    rewards = asyncio.run(reward(**inputs))
+    wall = time.perf_counter() - started
+    assert len(rewards) == len(inputs["completions"])
+    return wall, stats.last
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=64)
+    parser.add_argument("--generations", type=int, default=8)
+    parser.add_argument("--criteria", type=int, default=15)
+    parser.add_argument("--delay", type=float, default=0.2, help="judge reply delay, seconds")
+    parser.add_argument(
+        "--concurrency", default="48,32,64,128", help="comma list; the first is the chosen one"
+    )
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.delay)
+        return 0
+
+    levels = [int(c) for c in args.concurrency.split(",")]
+    inputs = step_inputs(args.prompts, args.generations, args.criteria)
+    n = len(inputs["completions"])
+    proc, base_url = start_endpoint(args.delay)
+    try:
+        one_step(base_url, 8, step_inputs(1, 8, args.criteria))  # imports, schemas, connections
+        print(
+            f"one GRPO step: {args.prompts} prompts x {args.generations} completions = {n} "
+            f"judgments, {args.criteria} criteria each (explicit), judge delay "
+            f"{args.delay * 1000:.0f} ms in its own process"
+        )
+        print(
+            f"{'concurrency':>11} {'ideal_s':>8} {'wall_s':>7} {'ratio':>6} {'failed':>6} "
+            f"{'max_lat_ms':>10}"
+        )
+        verdict = True
+        for i, c in enumerate(levels):
+            ideal = math.ceil(n / c) * args.delay
+            wall, step = one_step(base_url, c, inputs)
+            ratio = wall / ideal
+            mark = ""
+            if i == 0:
+                verdict = ratio <= RATIO_LIMIT and step.failures == 0
+                mark = f"  <- chosen: {'ok' if verdict else 'MISSED'} (target {RATIO_LIMIT}x)"
+            print(
+                f"{c:>11} {ideal:>8.2f} {wall:>7.2f} {ratio:>5.2f}x {step.failures:>6} "
+                f"{max(step.latencies_ms):>10}{mark}"
+            )
+    finally:
+        proc.terminate()
+        proc.wait()
+    return 0 if verdict else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

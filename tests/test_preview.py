@@ -1,0 +1,209 @@
+"""Reward preview against the scripted local server (policy and judge on one server, told
+apart by model name): its numbers match a hand count, and a broken policy endpoint or
+a bad setting is a clear message."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import pytest
+from llm_server import Reply, ScriptedLLM
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+from training_support import Scripted, SnapshotWorld, seed_snapshot
+from typer.testing import CliRunner
+
+from models import TrainingJob
+from models.errors import InvalidInputError, LLMConfigError, NotFoundError
+from models.job_config import parse_job_config
+from models.judging import JudgeRun, Response
+from models.preview import PreviewError, PreviewSettings, policy_endpoint, preview_rewards
+
+pytestmark = pytest.mark.db
+
+K = 4
+# The rubrics (training_support): Essential 5, Important 3, Optional 1, Pitfall -2.
+# RaR-explicit: r = sum |w| * s / sum |w| with s = met (pitfall: not met); sum |w| = 11.
+HAND = {
+    # prompt 0: essential and important met, no pitfall, for every completion:
+    # (5 + 3 + 2) / 11 each -> all equal, no spread.
+    0: [10 / 11] * 4,
+    # prompt 1: essential met on odd completions only: (5 + 2) / 11 or 2 / 11.
+    1: [7 / 11, 2 / 11, 7 / 11, 2 / 11],
+    # prompt 2: essential always met, pitfall hit on completions 1 and 2: 5/11 or 7/11.
+    2: [5 / 11, 5 / 11, 7 / 11, 7 / 11],
+}
+
+
+@pytest.fixture
+def world(engine: Engine) -> SnapshotWorld:
+    return seed_snapshot(engine, prompts=3, criteria=4)
+
+
+def test_preview_numbers_match_a_hand_count(
+    engine: Engine, world: SnapshotWorld, llm_server: ScriptedLLM
+) -> None:
+    scripted = Scripted(llm_server)
+    preview = preview_rewards(
+        engine,
+        world.snapshot_id,
+        scripted.config(),
+        scripted.policy(),
+        PreviewSettings(prompts=20, k=K, seed=3),
+    )
+    assert len(preview.groups) == 3  # every prompt: fewer than asked for
+    by_prompt = {g.uid: g for g in preview.groups}
+    for n, expected in HAND.items():
+        group = by_prompt[f"med-{n:03d}"]
+        assert group.prompt_id == world.prompts[n].prompt_id
+        got = sorted(zip(group.completions, group.rewards, strict=True))
+        assert [r for _, r in got] == pytest.approx(expected)
+        assert group.std == pytest.approx(statistics.stdev(expected))
+        assert group.mean == pytest.approx(sum(expected) / K)
+    # Worst first: the zero-spread rubric, then the smaller spread (prompt 2: std 0.105
+    # against prompt 1's 0.262).
+    assert [g.uid for g in preview.groups] == ["med-000", "med-002", "med-001"]
+    assert [g.zero_spread for g in preview.groups] == [True, False, False]
+    assert preview.zero_spread_share == pytest.approx(1 / 3)
+    assert sorted(preview.rewards) == pytest.approx(sorted(r for v in HAND.values() for r in v))
+    # Histogram over [0, 1] in tenths: 2/11=0.18 (x2), 5/11=0.45 (x2), 7/11=0.64 (x4),
+    # 10/11=0.91 (x4).
+    counts = [n for _, _, n in preview.histogram()]
+    assert counts == [0, 2, 0, 0, 2, 0, 4, 0, 0, 4]
+    assert preview.judge_failures == 0
+    # The policy sampled at the job's temperature and length.
+    policy_calls = [r.body for r in llm_server.chat_requests if r.body["model"] == "policy"]
+    assert len(policy_calls) == 3 * K
+    assert {(b["temperature"], b["max_tokens"]) for b in policy_calls} == {(0.7, 64)}
+    # Nothing stored but the judge's cache.
+    with Session(engine) as s:
+        assert s.scalar(select(func.count(JudgeRun.id))) == 0
+        assert s.scalar(select(func.count(Response.id))) == 0
+        assert s.scalar(select(func.count(TrainingJob.id))) == 0
+
+
+def test_a_failed_judgment_gets_the_jobs_fallback_and_is_counted(
+    engine: Engine, world: SnapshotWorld, llm_server: ScriptedLLM
+) -> None:
+    scripted = Scripted(llm_server, fail_judging="answer 0.2")
+    preview = preview_rewards(
+        engine,
+        world.snapshot_id,
+        scripted.config(fallback_reward=0.25),
+        scripted.policy(),
+        PreviewSettings(k=K),
+    )
+    first = {g.uid: g for g in preview.groups}["med-000"]
+    assert sorted(first.rewards) == pytest.approx([0.25, 10 / 11, 10 / 11, 10 / 11])
+    assert (first.judge_failures, preview.judge_failures) == (1, 1)
+    assert not first.zero_spread  # the fallback made a spread the judge did not
+    assert preview.zero_spread_share == 0.0
+
+
+def test_the_sample_is_seeded(engine: Engine, llm_server: ScriptedLLM) -> None:
+    world = seed_snapshot(engine, prompts=12, criteria=4)
+    scripted = Scripted(llm_server)
+    picks = [
+        sorted(
+            g.uid
+            for g in preview_rewards(
+                engine,
+                world.snapshot_id,
+                scripted.config(),
+                scripted.policy(),
+                PreviewSettings(prompts=3, k=2, seed=seed),
+            ).groups
+        )
+        for seed in (7, 7, 8)
+    ]
+    assert picks[0] == picks[1] and len(picks[0]) == 3
+    assert picks[0] != picks[2]
+
+
+def test_a_failing_policy_endpoint_is_one_clear_error(
+    engine: Engine, world: SnapshotWorld, llm_server: ScriptedLLM
+) -> None:
+    scripted = Scripted(llm_server)
+    llm_server.respond_with(lambda body: Reply.error(404, "model 'policy' not found"))
+    with pytest.raises(PreviewError) as err:
+        preview_rewards(
+            engine, world.snapshot_id, scripted.config(), scripted.policy(), PreviewSettings(k=2)
+        )
+    message = str(err.value)
+    assert "failed on 6 of 6 completions" in message and "policy at " in message
+    assert "Nothing was scored" in message and "model 'policy' exists there" in message
+
+
+def test_bad_input_is_refused_with_a_message(
+    engine: Engine, world: SnapshotWorld, llm_server: ScriptedLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripted = Scripted(llm_server)
+    with pytest.raises(InvalidInputError, match="preview k: Input should be greater than"):
+        PreviewSettings.build(k=1)
+    with pytest.raises(NotFoundError, match="export snapshot 999 does not exist"):
+        preview_rewards(engine, 999, scripted.config(), scripted.policy())
+    monkeypatch.delenv("POLICY_KEY", raising=False)
+    with pytest.raises(LLMConfigError, match="POLICY_KEY is not set"):
+        cfg = parse_job_config(scripted.config())
+        keyed = policy_endpoint(cfg, base_url=llm_server.base_url, api_key_env="POLICY_KEY")
+        preview_rewards(engine, world.snapshot_id, cfg, keyed)
+    assert llm_server.chat_requests == []
+
+
+def test_cli_prints_the_table(
+    db_url: str,
+    engine: Engine,
+    world: SnapshotWorld,
+    llm_server: ScriptedLLM,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    from rubricforge.cli import app
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    scripted = Scripted(llm_server)
+    cfg = tmp_path / "job.json"
+    cfg.write_text(json.dumps(scripted.config()))
+    run = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "preview",
+            "--snapshot",
+            str(world.snapshot_id),
+            "--config",
+            str(cfg),
+            "--prompts",
+            "3",
+            "--k",
+            "4",
+            "--policy-url",
+            llm_server.base_url,
+            "--policy-key-env",
+            "none",
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    assert "zero-spread groups: 1 of 3 (33%)" in run.output
+    lines = [line for line in run.output.splitlines() if line.strip().startswith("med-")]
+    assert [line.split()[0] for line in lines] == ["med-000", "med-002", "med-001"]
+    assert "yes" in lines[0] and f"prompt={world.prompts[0].prompt_id}" in lines[0]
+    bad = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "preview",
+            "--snapshot",
+            str(world.snapshot_id),
+            "--config",
+            str(cfg),
+            "--k",
+            "1",
+            "--policy-url",
+            llm_server.base_url,
+        ],
+    )
+    assert bad.exit_code == 1 and "preview k" in bad.output and "Traceback" not in bad.output

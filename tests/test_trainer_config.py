@@ -1,0 +1,162 @@
+"""Job configs: what a researcher may submit, what the worker hands TRL, and the
+accelerate configs the docs ship. Unit tier: no database, no training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from models.job_config import JobConfig, JobConfigError, parse_job_config
+
+REPO = Path(__file__).resolve().parent.parent
+JUDGE = {"base_url": "http://localhost:8000/v1", "model": "gpt-4o-mini"}
+
+
+def config(**overrides: object) -> dict:
+    return {"model_name_or_path": "Qwen/Qwen2.5-7B", "judge": dict(JUDGE), **overrides}
+
+
+def problems(data: object) -> dict[str, str]:
+    with pytest.raises(JobConfigError) as err:
+        parse_job_config(data)
+    assert "nothing was queued" in str(err.value)
+    return dict(err.value.problems)
+
+
+def test_defaults_follow_rars_recipe() -> None:
+    cfg = parse_job_config(config())
+    assert (cfg.num_generations, cfg.learning_rate, cfg.temperature) == (16, 5e-6, 1.0)
+    assert (cfg.max_steps, cfg.max_completion_length, cfg.warmup_ratio) == (300, 3584, 0.1)
+    assert cfg.lr_scheduler_type == "constant_with_warmup"
+    # RaR's effective batch of 96 completions: 6 prompts x 16 rollouts per step.
+    effective = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
+    assert (effective, cfg.prompts_per_step) == (96, 6)
+    assert cfg.judge.mode.value == "implicit"
+
+
+def test_every_field_has_a_help_string() -> None:
+    from models.job_config import JudgeSpec
+
+    for model in (JobConfig, JudgeSpec):
+        missing = [name for name, f in model.model_fields.items() if not f.description]
+        assert missing == [], f"{model.__name__} fields without help: {missing}"
+
+
+def test_batch_not_divisible_by_generations_says_how_to_fix() -> None:
+    found = problems(config(per_device_train_batch_size=12, gradient_accumulation_steps=1))
+    msg = found["config"]
+    assert "12 x 1 x 1 = 12 must be divisible by num_generations (16)" in msg
+    assert "set per_device_train_batch_size to 16" in msg
+
+
+def test_batch_arithmetic_counts_processes() -> None:
+    # RaR on 8 GPUs: 12 per device x 8 = 96, divisible by 16.
+    cfg = parse_job_config(
+        config(per_device_train_batch_size=12, gradient_accumulation_steps=1, num_processes=8)
+    )
+    assert cfg.prompts_per_step == 6
+
+
+def test_missing_base_model_and_judge_are_named() -> None:
+    found = problems({"max_steps": 3})
+    assert found["model_name_or_path"].startswith("required: Base policy")
+    assert found["judge"].startswith("required:")
+
+
+def test_blank_base_model_is_refused() -> None:
+    assert "name the base model" in problems(config(model_name_or_path="  "))["model_name_or_path"]
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    found = problems(
+        config(
+            num_generations=1,
+            learning_rate=-1,
+            loss_type="ppo",
+            max_stepz=3,
+            judge={**JUDGE, "base_url": "localhost:8000", "concurrency": 0},
+        )
+    )
+    assert set(found) == {
+        "num_generations",
+        "learning_rate",
+        "loss_type",
+        "max_stepz",
+        "judge.base_url",
+        "judge.concurrency",
+    }
+    assert "unknown setting" in found["max_stepz"]
+    assert "is not an http(s) URL" in found["judge.base_url"]
+
+
+def test_not_a_mapping() -> None:
+    assert "must be a mapping" in problems(["max_steps", 3])["config"]
+
+
+def test_trl_args_cannot_shadow_our_fields() -> None:
+    found = problems(config(trl_args={"beta": 0.1, "report_to": "wandb", "top_p": 0.9}))
+    assert "beta, report_to cannot go in trl_args" in found["trl_args"]
+
+
+def test_vllm_server_mode_needs_its_url() -> None:
+    assert "vllm_server_base_url" in problems(config(use_vllm=True, vllm_mode="server"))["config"]
+
+
+def test_worker_builds_trls_config(tmp_path: Path) -> None:
+    from trl import GRPOConfig
+
+    from trainer.config import to_grpo_config
+
+    cfg = parse_job_config(
+        config(
+            per_device_train_batch_size=4,
+            gradient_accumulation_steps=2,
+            num_generations=4,
+            beta=0.04,
+            max_steps=7,
+            save_steps=5,
+            trl_args={"top_p": 0.95},
+        )
+    )
+    args = to_grpo_config(cfg, tmp_path / "out")
+    assert isinstance(args, GRPOConfig)
+    assert args.generation_batch_size == 8  # 4 per device x 2 accumulation steps, one process
+    assert (args.beta, args.max_steps, args.top_p, args.loss_type) == (0.04, 7, 0.95, "dapo")
+    assert args.save_strategy == "steps" and args.save_steps == 5
+    assert args.report_to == []  # metrics go to Postgres through our callback only
+    assert args.output_dir == str(tmp_path / "out")
+
+
+def test_trl_rejects_a_passed_through_argument_clearly(tmp_path: Path) -> None:
+    from trainer.config import to_grpo_config
+
+    cfg = parse_job_config(config(per_device_train_batch_size=16, trl_args={"top_q": 1}))
+    with pytest.raises(JobConfigError) as err:
+        to_grpo_config(cfg, tmp_path)
+    assert "top_q" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "name, machines, processes",
+    [("zero3_single_node.yaml", 1, 8), ("zero3_multi_node.yaml", 2, 16)],
+)
+def test_accelerate_configs_parse(name: str, machines: int, processes: int) -> None:
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.utils import DistributedType
+
+    cfg = load_config_from_file(str(REPO / "docs" / "accelerate" / name))
+    assert cfg.distributed_type == DistributedType.DEEPSPEED
+    assert cfg.deepspeed_config["zero_stage"] == 3
+    assert cfg.deepspeed_config["zero3_init_flag"] is True
+    assert (cfg.num_machines, cfg.num_processes) == (machines, processes)
+    assert cfg.mixed_precision == "bf16"
+    # The documented job settings for that cluster pass our batch check.
+    per_device = 96 // processes
+    parse_job_config(
+        config(
+            per_device_train_batch_size=per_device,
+            gradient_accumulation_steps=1,
+            num_processes=processes,
+        )
+    )

@@ -1,0 +1,298 @@
+"""The job queue's SQL, in one place.
+
+A job is claimed with one statement (`FOR UPDATE SKIP LOCKED` + `UPDATE ...
+RETURNING`), so two workers never get the same job and none waits on another.
+The claim holds no lock afterwards: ownership is a lease (`lease_expires_at`)
+that the worker's heartbeat renews. A worker that dies stops renewing; once the
+lease has expired the job is claimed again, until `max_attempts` claims have
+been spent, and then it is failed with the reason kept in `error`.
+
+Every statement that changes a job checks `worker_id`, so a worker that lost
+its lease (e.g. it stalled, another worker re-claimed the job) cannot overwrite
+the new owner's state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+
+from models.audit import audit
+from models.db import session_scope
+from models.training import JobStatus
+
+# Expired leases whose claims are used up: failed, with the reason kept.
+# Expired leases on jobs a user cancelled meanwhile: nobody is left to honour it.
+REAP = text(
+    """
+    UPDATE training_jobs t
+    SET status = CASE WHEN t.cancel_requested THEN 'cancelled' ELSE 'failed' END,
+        finished_at = now(),
+        error = CASE WHEN t.cancel_requested THEN t.error ELSE format(
+            'gave up after %s attempt(s): worker %s stopped renewing its lease (expired %s)%s',
+            t.attempts, t.worker_id, t.lease_expires_at,
+            coalesce('; earlier: ' || t.error, '')) END
+    WHERE t.id IN (
+        SELECT id FROM training_jobs
+        WHERE status = 'running' AND lease_expires_at < now()
+          AND (cancel_requested OR attempts >= max_attempts)
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING t.id, t.status, t.error
+    """
+)
+
+CLAIM = text(
+    """
+    WITH picked AS (
+        SELECT id, status AS was, worker_id AS previous_worker, lease_expires_at AS expired_at
+        FROM training_jobs
+        WHERE (status = 'queued'
+               OR (status = 'running' AND lease_expires_at < now() AND attempts < max_attempts))
+          AND NOT cancel_requested
+          -- a worker of N processes (GPUs) takes only jobs sized for N
+          AND coalesce((config->>'num_processes')::int, 1) = :processes
+        ORDER BY created_at, id
+        FOR UPDATE SKIP LOCKED
+        LIMIT 1
+    )
+    UPDATE training_jobs t
+    SET status = 'running',
+        worker_id = :worker_id,
+        lease_expires_at = now() + make_interval(secs => :lease_seconds),
+        heartbeat_at = now(),
+        attempts = t.attempts + 1,
+        started_at = coalesce(t.started_at, now()),
+        error = CASE WHEN picked.was = 'running' THEN format(
+            'worker %s stopped renewing its lease (expired %s)',
+            picked.previous_worker, picked.expired_at) ELSE t.error END
+    FROM picked
+    WHERE t.id = picked.id
+    RETURNING t.id, t.snapshot_id, t.config, t.attempts, t.max_attempts, t.provenance,
+              picked.was, picked.previous_worker
+    """
+)
+
+HEARTBEAT = text(
+    """
+    UPDATE training_jobs
+    SET heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => :lease_seconds)
+    WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'
+    RETURNING cancel_requested
+    """
+)
+
+CANCEL_REQUESTED = text(
+    "SELECT cancel_requested FROM training_jobs "
+    "WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'"
+)
+
+FINISH = text(
+    """
+    UPDATE training_jobs
+    SET status = :status, finished_at = now(), lease_expires_at = NULL,
+        error = :error, output_uri = coalesce(:output_uri, output_uri)
+    WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'
+    RETURNING id
+    """
+)
+
+# A stopped worker (SIGTERM: preemption, deploy) is not the job's fault: the
+# claim is given back, so it does not count against max_attempts.
+REQUEUE = text(
+    """
+    UPDATE training_jobs
+    SET status = 'queued', worker_id = NULL, lease_expires_at = NULL,
+        attempts = greatest(attempts - 1, 0), error = :error
+    WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'
+    RETURNING id
+    """
+)
+
+ADD_PROVENANCE = text(
+    """
+    UPDATE training_jobs SET provenance = provenance || :extra
+    WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'
+    """
+).bindparams(bindparam("extra", type_=JSONB))
+
+INSERT_METRIC = text(
+    """
+    INSERT INTO training_metrics (job_id, step, values)
+    SELECT :job_id, :step, :values
+    WHERE EXISTS (SELECT 1 FROM training_jobs
+                  WHERE id = :job_id AND worker_id = :worker_id AND status = 'running')
+    """
+).bindparams(bindparam("values", type_=JSONB))
+
+# A run restarting from scratch (or from a checkpoint) replaces the curves of the
+# steps it is about to redo, so a re-claimed job has one row per step.
+DROP_METRICS_AFTER = text(
+    """
+    DELETE FROM training_metrics
+    WHERE job_id = :job_id AND step > :step
+      AND EXISTS (SELECT 1 FROM training_jobs
+                  WHERE id = :job_id AND worker_id = :worker_id AND status = 'running')
+    """
+)
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    snapshot_id: int
+    config: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    provenance: dict[str, Any]
+    reclaimed_from: str | None  # the worker whose lease expired, when this is a re-claim
+
+
+@dataclass(frozen=True)
+class Beat:
+    owned: bool  # False: the lease was lost (another worker has the job, or it ended)
+    cancel_requested: bool
+
+
+class Queue:
+    """The queue over one engine. Each call is its own short transaction."""
+
+    def __init__(self, engine: Engine, worker_id: str):
+        self.engine = engine
+        self.worker_id = worker_id
+        self._actor = f"worker:{worker_id}"[:100]
+
+    def reap(self) -> list[tuple[int, str, str | None]]:
+        """Fail (or cancel) jobs whose workers died with no claims left."""
+        with session_scope(self.engine) as s:
+            rows = s.execute(REAP).all()
+            for job_id, status, error in rows:
+                audit(
+                    s,
+                    actor=self._actor,
+                    action=f"training.{status}",
+                    entity="training_job",
+                    entity_id=job_id,
+                    details={"error": error, "reason": "lease expired"},
+                )
+            return [(r[0], r[1], r[2]) for r in rows]
+
+    def claim(self, lease_seconds: float, processes: int = 1) -> ClaimedJob | None:
+        """Claim the oldest runnable job sized for `processes`, or None when there is none."""
+        self.reap()
+        with session_scope(self.engine) as s:
+            row = s.execute(
+                CLAIM,
+                {
+                    "worker_id": self.worker_id,
+                    "lease_seconds": lease_seconds,
+                    "processes": processes,
+                },
+            ).first()
+            if row is None:
+                return None
+            job = ClaimedJob(
+                id=row.id,
+                snapshot_id=row.snapshot_id,
+                config=row.config,
+                attempt=row.attempts,
+                max_attempts=row.max_attempts,
+                provenance=row.provenance,
+                reclaimed_from=row.previous_worker if row.was == "running" else None,
+            )
+            audit(
+                s,
+                actor=self._actor,
+                action="training.claim",
+                entity="training_job",
+                entity_id=job.id,
+                details={"attempt": job.attempt, "reclaimed_from": job.reclaimed_from},
+            )
+            return job
+
+    def heartbeat(self, job_id: int, lease_seconds: float) -> Beat:
+        with session_scope(self.engine) as s:
+            row = s.execute(
+                HEARTBEAT,
+                {"job_id": job_id, "worker_id": self.worker_id, "lease_seconds": lease_seconds},
+            ).first()
+        return Beat(owned=row is not None, cancel_requested=bool(row and row[0]))
+
+    def cancel_requested(self, job_id: int) -> Beat:
+        """Read-only check, cheap enough for every training step."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                CANCEL_REQUESTED, {"job_id": job_id, "worker_id": self.worker_id}
+            ).first()
+        return Beat(owned=row is not None, cancel_requested=bool(row and row[0]))
+
+    def add_provenance(self, job_id: int, extra: dict[str, Any]) -> None:
+        with session_scope(self.engine) as s:
+            s.execute(
+                ADD_PROVENANCE,
+                {"job_id": job_id, "worker_id": self.worker_id, "extra": extra},
+            )
+
+    def write_metric(self, job_id: int, step: int, values: dict[str, Any]) -> None:
+        with session_scope(self.engine) as s:
+            s.execute(
+                INSERT_METRIC,
+                {"job_id": job_id, "worker_id": self.worker_id, "step": step, "values": values},
+            )
+
+    def drop_metrics_after(self, job_id: int, step: int) -> None:
+        with session_scope(self.engine) as s:
+            s.execute(
+                DROP_METRICS_AFTER, {"job_id": job_id, "worker_id": self.worker_id, "step": step}
+            )
+
+    def finish(
+        self,
+        job_id: int,
+        status: JobStatus,
+        *,
+        error: str | None = None,
+        output_uri: str | None = None,
+    ) -> bool:
+        """Record the outcome; False when this worker no longer owns the job."""
+        with session_scope(self.engine) as s:
+            done = s.execute(
+                FINISH,
+                {
+                    "job_id": job_id,
+                    "worker_id": self.worker_id,
+                    "status": status.value,
+                    "error": error,
+                    "output_uri": output_uri,
+                },
+            ).first()
+            if done:
+                audit(
+                    s,
+                    actor=self._actor,
+                    action=f"training.{status.value}",
+                    entity="training_job",
+                    entity_id=job_id,
+                    details={"error": error, "output_uri": output_uri},
+                )
+            return done is not None
+
+    def requeue(self, job_id: int, reason: str) -> bool:
+        """Give the job back to the queue (the claim does not count as an attempt)."""
+        with session_scope(self.engine) as s:
+            done = s.execute(
+                REQUEUE, {"job_id": job_id, "worker_id": self.worker_id, "error": reason}
+            ).first()
+            if done:
+                audit(
+                    s,
+                    actor=self._actor,
+                    action="training.requeue",
+                    entity="training_job",
+                    entity_id=job_id,
+                    details={"reason": reason},
+                )
+            return done is not None

@@ -1,0 +1,195 @@
+"""One claimed job, trained: snapshot rows -> dataset, judge -> reward, TRL's
+GRPOTrainer with our queue callback, model saved to the output folder.
+
+The worker (trainer/worker.py) owns the claim, the lease and the outcome; this
+module only trains, and reports how far it got.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from sqlalchemy import Engine
+from transformers import AutoTokenizer
+from transformers.trainer_utils import get_last_checkpoint
+from trl import GRPOTrainer
+from trl.trainer.utils import shutdown_event_loop_in_daemon
+
+from models.errors import RubricforgeError
+from models.job_config import JobConfig, JudgeSpec, parse_job_config
+from models.judge import Judge, JudgeConfig
+from models.settings import Settings
+
+from .callbacks import QueueCallback, StopFlags, StopReason
+from .config import to_grpo_config
+from .dataset import SnapshotMismatchError, load_snapshot_dataset
+from .queue import ClaimedJob, Queue
+from .ranks import Ranks
+from .reward import JudgeFailureError, RewardStats, make_reward_func
+
+log = logging.getLogger("rubricforge.worker")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    step: int  # optimizer steps done (including those of a resumed checkpoint)
+    output_dir: Path
+    completed: bool  # reached max_steps without being stopped; the model is saved
+    stopped_for: StopReason | None  # why the run stopped early, the same on every rank
+
+
+def output_dir_for(job_id: int, cfg: JobConfig) -> Path:
+    if cfg.output_dir:
+        return Path(cfg.output_dir).expanduser()
+    return Settings.from_env().home / "runs" / str(job_id)
+
+
+def build_judge(spec: JudgeSpec) -> Judge:
+    endpoint = spec.endpoint()
+    endpoint.api_key()  # fail now, with the variable named, rather than at the first step
+    return Judge(
+        JudgeConfig(
+            endpoint=endpoint,
+            mode=spec.mode,
+            aggregation=spec.aggregation,
+            per_criterion=spec.per_criterion,
+            concurrency=spec.concurrency,
+        )
+    )
+
+
+def _launch_record(job: ClaimedJob, worker_id: str, sha256: str, judge: Judge) -> dict[str, Any]:
+    import transformers
+    import trl
+
+    return {
+        "launch": {
+            "number": job.provenance.get("launch", {}).get("number", 0) + 1,
+            "worker_id": worker_id,
+            "attempt": job.attempt,
+            "rows_sha256": sha256,
+            "judge_template_hash": judge.template_hash,
+            "versions": {
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+                "trl": trl.__version__,
+            },
+        }
+    }
+
+
+def _decider(
+    queue: Queue, job_id: int, flags: StopFlags, ranks: Ranks, stats: RewardStats
+) -> Callable[[], StopReason | None]:
+    """What to do at a step end, the same on every rank: fail the run when any
+    process's judge failed too often, else stop for rank 0's reason, if any."""
+
+    def decide() -> StopReason | None:
+        if ranks.any(stats.abort is not None):
+            raise JudgeFailureError(
+                stats.abort or "the judge failed on too many completions on another process"
+            )
+        if ranks.main:
+            try:
+                beat = queue.cancel_requested(job_id)
+            except Exception as exc:  # a DB blip must not kill the step; the heartbeat fences
+                log.warning("job %s: cancel check failed: %s", job_id, exc)
+            else:
+                if not beat.owned:
+                    flags.set(StopReason.lease_lost)
+                elif beat.cancel_requested:
+                    flags.set(StopReason.cancelled)
+        return ranks.share(flags.reason)
+
+    return decide
+
+
+def run_job(
+    job: ClaimedJob, *, engine: Engine, queue: Queue, flags: StopFlags, ranks: Ranks
+) -> RunResult:
+    """Train the claimed job until max_steps or until rank 0's `flags` say stop."""
+    cfg = parse_job_config(job.config)
+    output_dir = output_dir_for(job.id, cfg)
+    data = load_snapshot_dataset(engine, job.snapshot_id)
+    frozen = job.provenance.get("snapshot", {}).get("sha256")
+    if frozen and frozen != data.sha256:
+        raise SnapshotMismatchError(
+            f"job {job.id} was submitted on snapshot sha256 {frozen[:12]}..., but the snapshot "
+            f"now reads as {data.sha256[:12]}...; submit a new job"
+        )
+    judge = build_judge(cfg.judge)
+    resume = _checkpoint_to_resume(job, output_dir)
+    if ranks.main:
+        queue.add_provenance(job.id, _launch_record(job, queue.worker_id, data.sha256, judge))
+        resumed_at = int(Path(resume).name.rsplit("-", 1)[1]) if resume else 0
+        queue.drop_metrics_after(job.id, resumed_at)
+
+    stats = RewardStats()
+    reward = make_reward_func(
+        judge,
+        fallback_reward=cfg.judge.fallback_reward,
+        max_failure_rate=cfg.judge.max_failure_rate,
+        stats=stats,
+        processes=ranks.world,
+    )
+    callback = QueueCallback(
+        flags=flags,
+        decide=_decider(queue, job.id, flags, ranks, stats),
+        write_metric=lambda step, values: queue.write_metric(job.id, step, values),
+        stats=stats,
+    )
+    try:
+        trainer = GRPOTrainer(
+            model=cfg.model_name_or_path,
+            reward_funcs=reward,  # type: ignore[arg-type]  # TRL runs async rewards; its hint omits them
+            args=to_grpo_config(cfg, output_dir),
+            train_dataset=data.dataset,
+            processing_class=AutoTokenizer.from_pretrained(cfg.model_name_or_path),
+            callbacks=[callback],
+        )
+    except OSError as exc:  # not found locally, not on the hub, or the hub unreachable
+        raise RubricforgeError(
+            f"base model '{cfg.model_name_or_path}' could not be loaded on worker "
+            f"{queue.worker_id}: {exc}"
+        ) from None
+    try:
+        early = ranks.share(flags.reason)
+        if early is not None:  # stopped while loading: nothing trained, nothing to save
+            return RunResult(step=0, output_dir=output_dir, completed=False, stopped_for=early)
+        if resume:
+            log.info("job %s: resuming from %s", job.id, resume)
+        trainer.train(resume_from_checkpoint=resume)
+        step = trainer.state.global_step
+        completed = callback.decision is None and step >= cfg.max_steps
+        if completed:
+            trainer.save_model(str(output_dir))
+        return RunResult(
+            step=step, output_dir=output_dir, completed=completed, stopped_for=callback.decision
+        )
+    finally:
+        # TRL runs async rewards on a daemon event loop per trainer; a long-lived
+        # worker would otherwise keep one per job, with the model alive.
+        shutdown_event_loop_in_daemon(
+            getattr(trainer, "async_loop_thread", None), getattr(trainer, "async_loop", None)
+        )
+        del trainer
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _checkpoint_to_resume(job: ClaimedJob, output_dir: Path) -> str | None:
+    """The latest checkpoint of an earlier launch of this same job, if any.
+
+    A first launch never resumes: a user-chosen output folder may hold another
+    run's checkpoints.
+    """
+    if "launch" not in job.provenance or not output_dir.is_dir():
+        return None
+    return get_last_checkpoint(str(output_dir))
