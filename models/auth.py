@@ -52,6 +52,11 @@ class UserRow:
     created_at: datetime
 
 
+def hash_password(password: str) -> str:
+    """argon2id hash of a password that passed `check_password`."""
+    return _hasher.hash(password)
+
+
 def normalize_username(username: str) -> str:
     return username.strip().lower()
 

@@ -13,6 +13,7 @@ matched by username, and a second run adds nothing.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from .audit import audit
+from .auth import check_password, hash_password
 from .criteria import CriterionData, category_from_weight, content_hash, stable_key
 from .dataset import Dataset, Prompt
 from .db import session_scope
@@ -207,6 +209,7 @@ def _columns(c: CriterionData) -> dict[str, object]:
 @dataclass
 class _Counts:
     users: list[str] = field(default_factory=list)
+    password: str | None = None
     datasets: list[str] = field(default_factory=list)
     prompts: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
@@ -228,12 +231,16 @@ class _ToJudge:
     criteria: list[Criterion]
 
 
-def load_demo(engine: Engine) -> str:
-    """Load the demo data in one transaction; return a one-paragraph summary."""
+def load_demo(engine: Engine, *, password: str | None = None) -> str:
+    """Load the demo data in one transaction; return a one-paragraph summary.
+
+    Demo accounts that do not exist yet get `password`, or a random one that only
+    the summary shows: a demo never ships known credentials, and the quick start
+    can still sign in."""
     data = read_demo_data()
     with session_scope(engine) as s:
         s.execute(select(func.pg_advisory_xact_lock(_LOCK_ID)))
-        loader = _Loader(s, data, _Counts())
+        loader = _Loader(s, data, _Counts(), password)
         names = [d.name for d in data.datasets]
         present = set(s.scalars(select(Dataset.name).where(Dataset.name.in_(names))))
         to_judge: list[_ToJudge] = []
@@ -245,19 +252,22 @@ def load_demo(engine: Engine) -> str:
         counts = loader.counts
         if counts.users or counts.datasets:
             audit(s, actor="demo", action="load_demo", entity="demo", entity_id="demo",
-                  details=asdict(counts))  # fmt: skip
+                  details={k: v for k, v in asdict(counts).items() if k != "password"})  # fmt: skip
     return _summary(counts, sorted(present), data.judge_model)
 
 
 class _Loader:
-    def __init__(self, s: Session, data: DemoData, counts: _Counts):
+    def __init__(self, s: Session, data: DemoData, counts: _Counts, password: str | None):
         self.s, self.data, self.counts = s, data, counts
         self.users = {u.username: u for u in s.scalars(select(User))}
+        password_hash = None
         for spec in data.users:
             if spec.username not in self.users:
-                # No password, so no demo account can log in until an admin sets one
-                # (`rubricforge user passwd`): a demo must never ship known credentials.
-                user = User(**spec.model_dump(), password_hash=None)
+                if password_hash is None:
+                    counts.password = password or secrets.token_urlsafe(9)
+                    check_password(counts.password)
+                    password_hash = hash_password(counts.password)
+                user = User(**spec.model_dump(), password_hash=password_hash)
                 s.add(user)
                 self.users[spec.username] = user
                 counts.users.append(spec.username)
@@ -446,8 +456,8 @@ def _summary(c: _Counts, already: list[str], judge_model: str) -> str:
         parts.append(f"Already present and left alone: {', '.join(already)}.")
     if c.users:
         parts.append(
-            f"Added users {', '.join(c.users)} without passwords "
-            "(set one with `rubricforge user passwd`)."
+            f"Added users {', '.join(c.users)}, all with the password {c.password} "
+            "(shown only now; change it with `rubricforge user passwd NAME`)."
         )
     parts.append("Running `rubricforge demo` again adds nothing.")
     return " ".join(parts)

@@ -14,8 +14,12 @@ import typer
 from .cli_common import migrated_engine, user_errors
 from .judge_cli import generate_cmd, judge_cmd, responses_app
 
-app = typer.Typer(help="rubricforge: rubrics as rewards, from expert to GRPO.", no_args_is_help=True)
-db_app = typer.Typer(help="Database: migrate, inspect, stop the embedded server.", no_args_is_help=True)
+app = typer.Typer(
+    help="rubricforge: rubrics as rewards, from expert to GRPO.", no_args_is_help=True
+)
+db_app = typer.Typer(
+    help="Database: migrate, inspect, stop the embedded server.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(responses_app, name="responses")
 app.command("generate")(generate_cmd)
@@ -77,7 +81,9 @@ def db_stop() -> None:
 @app.command("import")
 @user_errors
 def import_cmd(
-    path: Annotated[Path, typer.Argument(help="JSONL, CSV or Parquet file (RaR or HealthBench rows)")],
+    path: Annotated[
+        Path, typer.Argument(help="JSONL, CSV or Parquet file (RaR or HealthBench rows)")
+    ],
     dataset: Annotated[str, typer.Option(help="Dataset to import into (created if new)")],
 ) -> None:
     """Import prompts, reference answers and rubrics. All or nothing."""
@@ -96,8 +102,12 @@ def export_cmd(
     approved_since: Annotated[str | None, typer.Option(help="ISO date: approved on/after")] = None,
     approved_until: Annotated[str | None, typer.Option(help="ISO date: approved before")] = None,
     name: Annotated[str | None, typer.Option(help="Snapshot name (default: generated)")] = None,
-    snapshot: Annotated[int | None, typer.Option(help="Re-write an existing snapshot by id")] = None,
-    formats: Annotated[str, typer.Option(help="Comma list of jsonl,hf,trl,verl")] = "jsonl,hf,trl,verl",
+    snapshot: Annotated[
+        int | None, typer.Option(help="Re-write an existing snapshot by id")
+    ] = None,
+    formats: Annotated[
+        str, typer.Option(help="Comma list of jsonl,hf,trl,verl")
+    ] = "jsonl,hf,trl,verl",
 ) -> None:
     """Freeze approved rubrics into an immutable, hashed snapshot and write it out."""
     from models.exporter import ExportFilter, create_snapshot, write_snapshot
@@ -109,19 +119,32 @@ def export_cmd(
         )
         info = create_snapshot(engine, flt, name=name, actor="cli")
         snapshot = info.id
-        typer.echo(f"snapshot {info.id} '{info.name}': {info.row_count} rubrics, sha256 {info.sha256}")
+        typer.echo(
+            f"snapshot {info.id} '{info.name}': {info.row_count} rubrics, sha256 {info.sha256}"
+        )
     paths = write_snapshot(engine, snapshot, out, formats=[f.strip() for f in formats.split(",")])
     for fmt, p in paths.items():
         typer.echo(f"{fmt:6s} {p}")
 
 
+DemoPassword = Annotated[
+    str | None,
+    typer.Option(
+        "--demo-password",
+        envvar="RUBRICFORGE_DEMO_PASSWORD",
+        help="Password of the demo accounts it adds (default: a random one, printed once)",
+        show_default=False,
+    ),
+]
+
+
 @app.command("demo")
 @user_errors
-def demo_cmd() -> None:
+def demo_cmd(demo_password: DemoPassword = None) -> None:
     """Load the demo dataset (idempotent): prompts, rubrics in every status, verdicts, labels."""
     from models.demo import load_demo
 
-    typer.echo(load_demo(_migrated_engine()))
+    typer.echo(load_demo(_migrated_engine(), password=demo_password))
 
 
 @app.command("serve")
@@ -130,6 +153,7 @@ def serve_cmd(
     port: Annotated[int, typer.Option(help="HTTP port")] = 8501,
     address: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
     demo: Annotated[bool, typer.Option(help="Load the demo data first")] = False,
+    demo_password: DemoPassword = None,
 ) -> None:
     """Migrate the database, then start the Streamlit app."""
     from models.db import resolve_url
@@ -142,14 +166,24 @@ def serve_cmd(
         from models.db import get_engine
         from models.demo import load_demo
 
-        typer.echo(load_demo(get_engine(url)))
+        typer.echo(load_demo(get_engine(url), password=demo_password))
     entry = Path(__file__).resolve().parent.parent / "webapp" / "app.py"
     env = {**os.environ, "DATABASE_URL": url}
     typer.echo(f"rubricforge on http://{address}:{port}")
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(entry),
-        "--server.port", str(port), "--server.address", address,
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(entry),
+        "--server.port",
+        str(port),
+        "--server.address",
+        address,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
     ]
     raise typer.Exit(subprocess.call(cmd, env=env))
 
@@ -466,13 +500,17 @@ def worker_cmd(
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("rubricforge").setLevel(logging.INFO)
     worker = Worker(
-        _migrated_engine(), worker_id, lease_seconds=lease_seconds,
+        _migrated_engine(),
+        worker_id,
+        lease_seconds=lease_seconds,
         heartbeat_seconds=heartbeat_seconds,
     )
     worker.install_signal_handlers()
     typer.echo(f"worker {worker.worker_id} polling for jobs")
-    ran = int(worker.run_once()) if once else worker.run_forever(
-        poll_interval, exit_when_idle=exit_when_idle
+    ran = (
+        int(worker.run_once())
+        if once
+        else worker.run_forever(poll_interval, exit_when_idle=exit_when_idle)
     )
     typer.echo(f"worker {worker.worker_id} stopped after {ran} job(s)")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def test_every_status_and_the_expected_counts(demo: Engine) -> None:
         users = {u.username: u for u in s.scalars(select(User))}
         roles = Counter(u.role for u in users.values())
         assert roles == {Role.admin: 1, Role.expert: 2, Role.annotator: 2, Role.researcher: 1}
-        assert all(u.password_hash is None for u in users.values())
+        assert all(u.password_hash for u in users.values())
         entries = s.scalars(select(AuditEntry)).all()
         assert [(e.actor, e.action) for e in entries] == [("demo", "load_demo")]
 
@@ -246,6 +247,36 @@ def test_second_run_adds_nothing(demo: Engine) -> None:
     summary = load_demo(demo)
     assert table_counts(demo) == before
     assert "nothing was added" in summary
+
+
+def test_demo_accounts_sign_in_with_the_password_shown_once(engine: Engine) -> None:
+    from models.auth import authenticate
+
+    summary = load_demo(engine)
+    password = re.search(r"all with the password (\S+) ", summary).group(1)
+    assert len(password) >= 12
+    with Session(engine) as s, s.begin():
+        assert authenticate(s, "expert1", password).username == "expert1"
+        assert authenticate(s, "expert1", "wrong-password") is None
+    # A second load prints no password: it added no account.
+    assert "password" not in load_demo(engine)
+    # The password is nowhere in the database, audit log included.
+    with engine.connect() as conn:
+        dump = conn.scalar(text("SELECT string_agg(t::text, ' ') FROM audit_log t"))
+        hashes = list(conn.scalars(text("SELECT password_hash FROM users")))
+    assert password not in (dump or "") and all(password not in h for h in hashes)
+
+
+def test_a_chosen_demo_password_and_a_too_short_one(engine: Engine) -> None:
+    from models.auth import authenticate
+    from models.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="too short"):
+        load_demo(engine, password="short")
+    assert table_counts(engine)["users"] == 0  # refused before anything was written
+    load_demo(engine, password="demo-passphrase")
+    with Session(engine) as s, s.begin():
+        assert authenticate(s, "annotator1", "demo-passphrase") is not None
 
 
 def test_existing_users_are_kept(engine: Engine) -> None:
