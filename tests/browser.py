@@ -10,6 +10,7 @@ so no state leaks between tests or into the user's home.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -36,6 +37,17 @@ CHROMIUM_ARGS = [
 # itself, so a full-page screenshot shows only what fits: ask for a taller one then.
 VIEWPORT = {"width": 1920, "height": 1200}
 STARTUP_SECONDS = 60.0
+
+
+DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+def publish_screenshot(src: Path, name: str) -> None:
+    """Copy a test's screenshot into docs/screenshots/ for the README's tour, only when
+    RUBRICFORGE_DOCS_SCREENSHOTS=1: a plain test run must leave the checkout as it was."""
+    if os.environ.get("RUBRICFORGE_DOCS_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, DOCS_SCREENSHOTS / name)
 
 
 def free_port() -> int:

@@ -9,7 +9,6 @@ the editor and the diff also to docs/screenshots/ for the README's tour.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from browser import (  # noqa: F401
     choose,
     chromium,
     edit_cell,
+    publish_screenshot,
     sign_in,
     sign_out,
     wait_idle,
@@ -40,7 +40,6 @@ from models.rubric import RubricStatus, VersionSource
 
 pytestmark = [pytest.mark.db, pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "correct horse battery"
-DOCS = REPO / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -146,6 +145,5 @@ def test_expert_drafts_edits_saves_and_a_colleague_approves(
     assert [c.weight for c in v2.criteria[2:]] == [c.weight for c in v1.criteria[2:]]
     assert len(list(shots.glob("*.png"))) == 8
 
-    DOCS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(editor_png, DOCS / "editor.png")
-    shutil.copyfile(diff_png, DOCS / "diff.png")
+    publish_screenshot(editor_png, "editor.png")
+    publish_screenshot(diff_png, "diff.png")

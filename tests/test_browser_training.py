@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser import publish_screenshot
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from training_support import confusion, seed_snapshot, spotchecks, submit
@@ -28,7 +28,6 @@ pytestmark = [pytest.mark.db, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOT = REPO / "docs" / "screenshots" / "training.png"
 STEPS = 30
 
 
@@ -152,5 +151,4 @@ def test_training_page_shows_the_reward_curve(
         page.screenshot(path=str(tmp_path / "training.png"), full_page=True)
         browser.close()
     assert (tmp_path / "training.png").stat().st_size > 10_000
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(tmp_path / "training.png", SCREENSHOT)
+    publish_screenshot(tmp_path / "training.png", "training.png")
