@@ -144,8 +144,10 @@ def run_judge(
     user_id: int | None = None,
     progress: bool = False,
     on_chunk: Callable[[int, int], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> JudgeRunReport:
-    """Judge every stored response of a dataset or snapshot; returns the run's report."""
+    """Judge every stored response of a dataset or snapshot; returns the run's report.
+    `on_start` gets the run id once its row is committed (the app's background runs)."""
     targets = _targets(
         engine,
         dataset=dataset,
@@ -194,6 +196,8 @@ def run_judge(
     totals = {"done": 0, "failed": 0, "cached": 0, "tin": 0, "tout": 0}
     rewards: list[float] = []
     try:
+        if on_start:
+            on_start(run_id)
         for start in range(0, len(targets), CHUNK):
             chunk = targets[start : start + CHUNK]
             results = asyncio.run(judge.judge_many([t.item for t in chunk], progress=progress))

@@ -30,6 +30,7 @@ class Action(enum.StrEnum):
     adjudicate = "adjudicate"  # record the final label where annotators disagree
     manage_spotchecks = "manage_spotchecks"  # draw spot-check queues
     flag_revision = "flag_revision"  # send a criterion back to its expert
+    run_judge = "run_judge"  # start a judge run over stored responses (spends LLM calls)
     export = "export"
     train = "train"
     manage_users = "manage_users"
@@ -50,6 +51,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.adjudicate: _RUBRIC_WRITERS,
     Action.manage_spotchecks: frozenset({Role.admin, Role.expert, Role.researcher}),
     Action.flag_revision: frozenset({Role.admin, Role.expert, Role.researcher}),
+    Action.run_judge: frozenset({Role.admin, Role.expert, Role.researcher}),
     Action.export: frozenset({Role.admin, Role.researcher}),
     Action.train: frozenset({Role.admin, Role.researcher}),
     Action.manage_users: frozenset({Role.admin}),

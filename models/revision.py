@@ -10,12 +10,15 @@ disagreements gathered on earlier versions with the same wording count.
 
 A request is resolved by the version that changes or removes its criterion
 (same key, different title, description, category or weight; or key gone):
-call `resolve_requests_for_new_version` after saving a version. An expert can
-also close one explicitly with a reason (`resolve_request`).
+call `resolve_requests_for_new_version` after saving a version, or save with
+`save_version_resolving`, which does both in the caller's unit of work (the
+editor's save path). An expert can also close one explicitly with a reason
+(`resolve_request`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +30,7 @@ from .agreement import binary_agreement
 from .agreement_queries import AgreementFilters, criterion_pairs, disagreement_keys
 from .agreement_report import ITEM, criterion_consensus
 from .audit import audit
+from .criteria import CriterionData
 from .errors import InvalidInputError, NotFoundError, WorkflowError
 from .items import item_details
 from .permissions import Action, UserInfo, require
@@ -39,7 +43,8 @@ from .rubric import (
     RubricStatus,
     RubricVersion,
 )
-from .rubric_queries import username_of
+from .rubric_queries import VersionInfo, username_of
+from .versions import save_version
 
 EVIDENCE_ITEMS = 50  # disagreeing items kept in a request; the summary counts them all
 EXCERPT_CHARS = 600
@@ -318,3 +323,16 @@ def resolve_request(
     session.flush()
     session.refresh(req)
     return _info(session, req)
+
+
+def save_version_resolving(
+    session: Session,
+    actor: UserInfo,
+    rubric_id: int,
+    criteria: Sequence[CriterionData],
+    **save: Any,
+) -> tuple[VersionInfo, list[int]]:
+    """`save_version`, then resolve the open requests whose criterion the new version
+    changed or removed; returns the version and the resolved request ids."""
+    info = save_version(session, actor, rubric_id, criteria, **save)
+    return info, resolve_requests_for_new_version(session, actor, rubric_id, info.id)

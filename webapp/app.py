@@ -44,6 +44,51 @@ PAGES: list[tuple[st.Page, Action | None]] = [
         ),
         None,
     ),
+    # Reading judge runs is open; starting one needs Action.run_judge (checked on the page).
+    (
+        st.Page(
+            "views/judging.py", title="Judge runs", icon=":material/gavel:", url_path="judging"
+        ),
+        None,
+    ),
+    # Annotators label here; experts and researchers draw queues (each checked on the page).
+    (
+        st.Page(
+            "views/spotcheck.py",
+            title="Spot-check",
+            icon=":material/fact_check:",
+            url_path="spotcheck",
+        ),  # fmt: skip
+        None,
+    ),
+    # Every role reads the figures; annotators see only their own items in the drill-down.
+    (
+        st.Page(
+            "views/agreement.py",
+            title="Agreement",
+            icon=":material/query_stats:",
+            url_path="agreement",
+        ),  # fmt: skip
+        None,
+    ),
+    (
+        st.Page(
+            "views/adjudication.py",
+            title="Adjudication",
+            icon=":material/balance:",
+            url_path="adjudication",
+        ),  # fmt: skip
+        Action.adjudicate,
+    ),
+    (
+        st.Page(
+            "views/leaderboard.py",
+            title="Leaderboard",
+            icon=":material/leaderboard:",
+            url_path="leaderboard",
+        ),  # fmt: skip
+        None,
+    ),
     (
         st.Page("views/admin.py", title="Admin", icon=":material/settings:", url_path="admin"),
         Action.manage_users,

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from models.authoring import create_rubric, save_version
+from models.authoring import create_rubric
 from models.criteria import CriterionData
 from models.diff import diff_criteria
 from models.drafting import Draft, Drafter
 from models.endpoints import endpoint_choices, resolve_endpoint
 from models.errors import RubricforgeError, StaleEditError
 from models.permissions import Action, UserInfo, can
+from models.revision import save_version_resolving
 from models.rubric import VersionSource
 from webapp.components.editing import EditorSession
 from webapp.components.rubric import show_diff
@@ -46,9 +47,10 @@ def _save_draft(user: UserInfo, ed: EditorSession, draft: Draft, verb: str) -> N
                 info = create_rubric(session, user, state.prompt_id, draft.criteria, note=note,
                                      source=VersionSource.llm, **provenance)  # fmt: skip
             else:
-                info = save_version(session, user, state.rubric_id, draft.criteria, note=note,
-                                    expected_lock_version=state.lock_version or 0,
-                                    source=VersionSource.llm, **provenance)  # fmt: skip
+                info, _ = save_version_resolving(
+                    session, user, state.rubric_id, draft.criteria, note=note,
+                    expected_lock_version=state.lock_version or 0,
+                    source=VersionSource.llm, **provenance)  # fmt: skip
     except StaleEditError as exc:
         ed.mark_stale()
         show_error(exc)

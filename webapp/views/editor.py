@@ -5,32 +5,35 @@ from __future__ import annotations
 
 import streamlit as st
 
-from models.authoring import EditorState, create_rubric, save_version
+from models.authoring import EditorState, create_rubric
 from models.criteria import CriterionData
 from models.diff import diff_criteria
 from models.errors import RubricforgeError, StaleEditError
 from models.lint import lint
 from models.permissions import Action, UserInfo, can
+from models.revision import open_requests, save_version_resolving
 from models.rubric import RubricStatus, VersionSource
 from webapp.auth import page_user
 from webapp.components.editing import EditorSession, criteria_table
 from webapp.components.llm_panel import llm_panel
 from webapp.components.prompt_view import chosen_prompt, status_label
+from webapp.components.revision import show_requests
 from webapp.components.rubric import show_criteria, show_diff, show_findings
 from webapp.components.text import escape_md, flash, show_error, show_flash
 from webapp.components.workflow import workflow_panel
-from webapp.db import write_session
+from webapp.db import read_session, write_session
 
 
 def save(user: UserInfo, ed: EditorSession, criteria: list[CriterionData], note: str) -> None:
     state = ed.state
+    resolved: list[int] = []
     try:
         with write_session() as session:
             if state.rubric_id is None:
                 info = create_rubric(session, user, state.prompt_id, criteria, note=note,
                                      source=ed.source)  # fmt: skip
             else:
-                info = save_version(
+                info, resolved = save_version_resolving(
                     session,
                     user,
                     state.rubric_id,
@@ -47,7 +50,10 @@ def save(user: UserInfo, ed: EditorSession, criteria: list[CriterionData], note:
         show_error(exc)
         return
     ed.reload()
-    flash(f"Saved version {info.number}.")
+    closed = (
+        f" It resolves revision request(s) {', '.join(map(str, resolved))}." if resolved else ""
+    )
+    flash(f"Saved version {info.number}.{closed}")
     st.rerun()
 
 
@@ -112,6 +118,9 @@ with right:
                      query_params={"prompt": str(prompt_id)})  # fmt: skip
         st.stop()
 
+    if state.rubric_id is not None:
+        with read_session() as session:
+            show_requests(open_requests(session, state.rubric_id))
     retired = state.status is RubricStatus.retired
     criteria: list[CriterionData] | None
     if retired:

@@ -1,0 +1,76 @@
+"""Judge leaderboard: every judge model x mode on the team's own labels, ranked by
+agreement with the humans, with tokens and cost, and the cheapest judge that agrees
+with the best (`models.leaderboard`)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from models.agreement_queries import AgreementFilters
+from models.filter_choices import filter_choices
+from models.leaderboard import RankBy, leaderboard
+from webapp.auth import page_user
+from webapp.components.agreement import (
+    interval,
+    leaderboard_figure,
+    leaderboard_frame,
+    show_table,
+)
+from webapp.components.text import escape_md
+from webapp.db import read_session
+
+RANKINGS = {
+    RankBy.response_kappa: "Response kappa (every mode)",
+    RankBy.response_spearman: "Spearman rho (every mode)",
+    RankBy.criterion_kappa: "Criterion kappa (explicit judges)",
+}
+
+st.title("Judge leaderboard")
+page_user()
+with read_session() as session:
+    choices = filter_choices(session)
+c1, c2, c3 = st.columns([2, 2, 1])
+rank_by = c1.selectbox("Rank by", list(RANKINGS), format_func=RANKINGS.__getitem__)
+datasets = c2.multiselect(
+    "Datasets", list(choices.datasets), format_func=lambda i: choices.datasets[i]
+)
+order = c3.radio("Order", ["agreement", "cost"], horizontal=True)
+same_items = st.checkbox(
+    "Only items every judge judged",
+    value=True,
+    help="So no judge is ranked on easier items than another.",
+)
+with read_session() as session:
+    board = leaderboard(
+        session,
+        filters=AgreementFilters(dataset_ids=tuple(datasets)),
+        rank_by=rank_by,
+        same_items=same_items,
+    )
+if not board.rows:
+    st.info("No judge runs yet: start one on the Judge runs page, then label its verdicts.")
+    st.stop()
+
+st.caption(
+    f"{board.n_items} labelled criterion items and {board.n_responses} scored responses "
+    "behind the figures. A judge agrees with the best when its interval reaches the best "
+    "judge's lower bound."
+)
+best = board.rows[0]
+if best.figure(rank_by).defined:
+    st.markdown(escape_md(f"Best: {best.judge} · {interval(best.figure(rank_by))}"))
+if board.cheapest_agreeing is not None:
+    cheap = board.cheapest_agreeing
+    tpj = cheap.tokens_per_judgment
+    per_1k = f"${cheap.cost_per_1k:.4f} per 1,000 judgments" if cheap.cost_per_1k else ""
+    tokens = f"{tpj:.0f} tokens per judgment" if tpj is not None else "no cost recorded"
+    st.success(
+        escape_md(
+            f"Cheapest judge that agrees with the best: {cheap.judge} ({per_1k or tokens})"
+        ),  # fmt: skip
+        icon=":material/savings:",
+    )
+else:
+    st.caption("No judge has a defined figure yet: label more items of the judged responses.")
+show_table(leaderboard_frame(board, by_cost=order == "cost"))
+st.plotly_chart(leaderboard_figure(board), key="chart:leaderboard")
