@@ -146,9 +146,10 @@ def add_user(
 
 def set_password(session: Session, username: str, password: str, *, actor: UserInfo) -> None:
     """Change a password: your own, or anyone's if you are an admin."""
-    user = _find(session, username, for_update=True)
-    if actor.id != user.id:
+    if normalize_username(username) != actor.username:
+        # Refused before the lookup: a non-admin learns nothing about who exists.
         require(actor, Action.manage_users)
+    user = _find(session, username, for_update=True)
     check_password(password)
     user.password_hash = _hasher.hash(password)
     _log(session, actor, "user.passwd", user)

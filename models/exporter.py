@@ -43,6 +43,7 @@ from .export_formats import (
     file_hashes,
     staging,
 )
+from .permissions import Action, require_user_id
 from .rubric import Category, Criterion, ReviewAction, Rubric, RubricReview, RubricStatus
 from .snapshot import ExportSnapshot, SnapshotItem
 
@@ -270,6 +271,7 @@ def create_snapshot(
 ) -> SnapshotInfo:
     """Freeze the approved versions the filter selects. All or nothing: an empty
     selection or a taken name raises ExportError and writes no row."""
+    require_user_id(engine, user_id, Action.export)
     if name is not None:
         name = name.strip()
         if not name or len(name) > NAME_MAX:

@@ -24,6 +24,7 @@ from .diff import diff_criteria
 from .errors import NotFoundError, RubricforgeError
 from .judge import Judge, JudgeConfig, JudgeItem
 from .judging import JudgeRun, Judgment, Response, RunStatus, Verdict
+from .permissions import Action, require_user_id
 from .rewards import Aggregation, points_reward, rar_explicit_reward
 from .rubric import Criterion, RubricVersion
 
@@ -151,6 +152,7 @@ def rejudge_changed(
     user_id: int | None = None,
 ) -> FlipReport:
     """Re-judge the plan's criteria and store a new run; report the flips."""
+    require_user_id(engine, user_id, Action.run_judge)
     cfg = JudgeConfig(
         config.endpoint,
         mode=config.mode,

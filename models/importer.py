@@ -41,6 +41,7 @@ from .audit import audit
 from .criteria import CriterionData, content_hash
 from .errors import ImportFileError, StaleEditError
 from .import_formats import ParsedFile, ParsedPrompt, Problem, criterion_keys, parse_file
+from .permissions import Action, require_user_id
 from .rubric import RubricStatus, VersionSource
 
 
@@ -123,6 +124,7 @@ def import_file(
     """Import RaR or HealthBench rows from a JSONL, CSV or Parquet file into
     `dataset` (created if new). Raises ImportFileError listing every bad row
     (nothing is written), StaleEditError if a rubric was edited meanwhile."""
+    require_user_id(engine, user_id, Action.import_data)
     path = Path(path)
     dataset = dataset.strip()
     if not dataset or len(dataset) > 200:

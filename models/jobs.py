@@ -20,9 +20,9 @@ from .exporter import SnapshotInfo
 from .gate import AgreementGateError, GatePolicy, measure_agreement
 from .job_config import JobConfig, parse_job_config
 from .judge_prompts import template_hash
+from .permissions import Action, require_user_id
 from .snapshot import ExportSnapshot
 from .training import JobStatus, TrainingJob, TrainingMetric
-from .user import User
 
 # Key of a metric row that holds the step's sample completions, not a number.
 SAMPLES_KEY = "samples"
@@ -96,10 +96,12 @@ def submit_job(
     against the snapshot's spot-check labels; a job that fails it is queued only
     with an `override_reason`, recorded with the job and in the audit log.
 
-    Raises JobConfigError (every problem, by field), NotFoundError (snapshot or
+    Raises PermissionDenied (the user may not train), JobConfigError (every problem,
+    by field), NotFoundError (snapshot or
     user), AgreementGateError (the gate refused, no override). Nothing is written
     unless the job is queued.
     """
+    require_user_id(session, user_id, Action.train)
     cfg = parse_job_config(dict(config))
     snapshot = session.get(ExportSnapshot, snapshot_id)
     if snapshot is None:
@@ -107,8 +109,6 @@ def submit_job(
             f"export snapshot {snapshot_id} does not exist; create one with `rubricforge export` "
             "and pass its id"
         )
-    if user_id is not None and session.get(User, user_id) is None:
-        raise NotFoundError(f"user {user_id} does not exist")
     reason = (override_reason or "").strip()
     report = measure_agreement(session, snapshot.id, cfg.judge, gate)
     if not report.passed and not reason:
@@ -164,6 +164,7 @@ def request_cancel(
 ) -> JobStatus:
     """Cancel a job. A queued job is cancelled at once; a running one is flagged and
     its worker stops after the step in progress. Returns the job's status now."""
+    require_user_id(session, user_id, Action.train)
     job = session.execute(
         select(TrainingJob).where(TrainingJob.id == job_id).with_for_update()
     ).scalar_one_or_none()

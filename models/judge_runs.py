@@ -24,6 +24,7 @@ from .db import session_scope
 from .errors import NotFoundError, RubricforgeError
 from .judge import Judge, JudgeConfig, JudgeItem, JudgeResult
 from .judging import JudgeRun, Judgment, Response, RunStatus, Verdict
+from .permissions import Action, require_user_id
 from .rubric import Criterion, Rubric
 from .snapshot import SnapshotItem
 
@@ -148,6 +149,7 @@ def run_judge(
 ) -> JudgeRunReport:
     """Judge every stored response of a dataset or snapshot; returns the run's report.
     `on_start` gets the run id once its row is committed (the app's background runs)."""
+    require_user_id(engine, user_id, Action.run_judge)
     targets = _targets(
         engine,
         dataset=dataset,

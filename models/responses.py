@@ -19,6 +19,7 @@ from .db import session_scope
 from .errors import ImportFileError, LLMError, NotFoundError
 from .judging import Response
 from .llm import EndpointConfig, LLMClient
+from .permissions import Action, require_user_id
 
 
 def content_hash(text: str) -> str:
@@ -78,6 +79,7 @@ def import_responses(
     engine: Engine, path: Path, dataset: str, *, actor: str = "cli", user_id: int | None = None
 ) -> ResponsesResult:
     """All or nothing: every bad line is reported by number and nothing is written."""
+    require_user_id(engine, user_id, Action.import_data)
     prompts = _prompt_ids(engine, dataset)
     rows: list[ResponseRow] = []
     problems: list[tuple[int, str]] = []
@@ -154,6 +156,7 @@ def generate_responses(
     progress: bool = False,
 ) -> ResponsesResult:
     """Sample n responses per prompt from a policy endpoint and store them (source = model)."""
+    require_user_id(engine, user_id, Action.import_data)
     if n < 1:
         raise LLMError("n must be at least 1")
     with engine.connect() as conn:

@@ -334,5 +334,6 @@ def save_version_resolving(
 ) -> tuple[VersionInfo, list[int]]:
     """`save_version`, then resolve the open requests whose criterion the new version
     changed or removed; returns the version and the resolved request ids."""
+    require(actor, Action.edit_rubric)
     info = save_version(session, actor, rubric_id, criteria, **save)
     return info, resolve_requests_for_new_version(session, actor, rubric_id, info.id)

@@ -26,6 +26,7 @@ from .judge import JudgeConfig
 from .judge_runs import JudgeRunReport, run_judge
 from .judging import Judgment, Response
 from .llm import EndpointConfig, LLMClient
+from .permissions import Action, require_user_id
 from .responses import content_hash
 
 REFERENCE = "reference"
@@ -145,6 +146,7 @@ def check_rubrics(
     user_id: int | None = None,
 ) -> CheckReport:
     """Store the reference and its variants as responses, judge them, compare."""
+    require_user_id(engine, user_id, Action.run_judge)
     rows = _prompts(engine, dataset, prompt_ids)
     pasted = pasted or {}
     generated = (

@@ -25,7 +25,7 @@ from models import (
 )
 from models.criteria import CriterionData, category_from_weight, content_hash, stable_key
 from models.db import session_scope
-from models.errors import NotFoundError
+from models.errors import NotFoundError, PermissionDenied
 from models.exporter import ExportFilter, create_snapshot
 from models.job_config import JobConfigError
 from models.jobs import (
@@ -197,7 +197,7 @@ def test_unknown_snapshot_queues_nothing(engine: Engine, snapshot_id: int) -> No
 
 def test_unknown_user_queues_nothing(engine: Engine, snapshot_id: int) -> None:
     before = counts(engine)
-    with pytest.raises(NotFoundError, match="user 42 does not exist"), session_scope(engine) as s:
+    with pytest.raises(PermissionDenied, match="user 42 is unknown"), session_scope(engine) as s:
         submit_job(s, actor="alice", snapshot_id=snapshot_id, config=job_config(), user_id=42)
     assert counts(engine) == before
 

@@ -1,0 +1,208 @@
+"""Every service call refuses the wrong role, and nothing changes when it does.
+
+The services are found, not listed by hand: every public function in `models/`
+that takes the acting user (`UserInfo`) must be classified below as a write
+(with the action it needs) or as a read open to every signed-in role. A new
+service that nobody classified fails `test_every_service_with_an_actor_is_classified`.
+Then each write is called as every role: the roles the permission table refuses
+get `PermissionDenied` before anything is read or written (dummy arguments are
+enough, which also shows the check comes first: refusing does not reveal whether
+a rubric or user exists), and the roles it allows get past the check. Services
+that take the acting user's id (`user_id`) are held to the same table, and a
+disabled account may do nothing at all.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+import models
+from models.auth import add_user
+from models.db import session_scope
+from models.errors import PermissionDenied
+from models.permissions import OPERATOR, PERMISSIONS, Action, UserInfo
+from models.user import Role
+
+pytestmark = pytest.mark.db
+
+WRITES: dict[str, Action] = {
+    "adjudication.adjudicate": Action.adjudicate,
+    "adjudication.adjudication_queue": Action.adjudicate,
+    "auth.add_user": Action.manage_users,
+    "auth.disable_user": Action.manage_users,
+    "auth.enable_user": Action.manage_users,
+    "auth.set_password": Action.manage_users,
+    "draft_store.save_drafts": Action.draft_rubric,
+    "drafting.draft_dataset": Action.draft_rubric,
+    "endpoints.check_endpoint": Action.manage_endpoints,
+    "endpoints.delete_endpoint": Action.manage_endpoints,
+    "endpoints.save_endpoint": Action.manage_endpoints,
+    "judge_jobs.start_judge_run": Action.run_judge,
+    "revision.flag_for_revision": Action.flag_revision,
+    "revision.resolve_request": Action.edit_rubric,
+    "revision.resolve_requests_for_new_version": Action.edit_rubric,
+    "revision.save_version_resolving": Action.edit_rubric,
+    "spotcheck.create_queue": Action.manage_spotchecks,
+    "spotcheck.next_item": Action.label,
+    "spotcheck.reveal": Action.label,
+    "spotcheck.submit_label": Action.label,
+    "versions.assign_prompts": Action.assign_prompts,
+    "versions.create_rubric": Action.edit_rubric,
+    "versions.save_version": Action.edit_rubric,
+    "workflow.approve": Action.review_rubric,
+    "workflow.reject": Action.review_rubric,
+    "workflow.reopen": Action.edit_rubric,
+    "workflow.retire": Action.retire_rubric,
+    "workflow.submit_for_review": Action.submit_rubric,
+}
+# Services the app calls with the acting user's id (`user_id`; None is the CLI's
+# local operator): checked by `require_user_id` before anything else.
+BY_USER_ID: dict[str, Action] = {
+    "exporter.create_snapshot": Action.export,
+    "flips.rejudge_changed": Action.run_judge,
+    "importer.import_file": Action.import_data,
+    "jobs.request_cancel": Action.train,
+    "jobs.submit_job": Action.train,
+    "judge_runs.run_judge": Action.run_judge,
+    "responses.generate_responses": Action.import_data,
+    "responses.import_responses": Action.import_data,
+    "rubric_check.check_rubrics": Action.run_judge,
+}
+# Functions with a user_id that is not an actor.
+NOT_ACTORS = {
+    "audit.audit",
+    "auth.get_active_user",
+    "rubric_queries.username_of",
+    "permissions.require_user_id",
+}
+# Reads open to every signed-in role (the user only personalises the answer), and
+# the permission checks themselves.
+READS = {
+    "agreement_queries.disagreements",
+    "spotcheck.list_queues",
+    "permissions.can",
+    "permissions.require",
+}
+
+# Arguments by parameter name: plausible enough to reach the permission check,
+# which must come before any of them is used.
+DUMMY: dict[str, Any] = {
+    "rubric_id": 1, "prompt_id": 1, "response_id": 1, "criterion_id": 1, "queue_id": 1,
+    "request_id": 1, "version_id": 1, "endpoint_id": None, "prompt_ids": [1],
+    "criteria": [], "drafts": [], "expected_lock_version": 1, "comment": "c", "note": "n",
+    "username": "someone", "role": "annotator", "password": "long enough password",
+    "met": True, "score": None, "reason": "r", "resolution": "r", "name": "n",
+    "base_url": "http://127.0.0.1:9/v1", "model": "m", "api_key_env": "NO_KEY",
+    "assignee_username": "someone", "config": None, "dataset": "d", "endpoint": None,
+    "spec": None, "filters": None, "snapshot_id": 1, "concurrency": 1, "job_id": 1,
+    "path": "/nonexistent.jsonl", "plan": None, "n": 1, "flt": None, "actor": "app",
+}  # fmt: skip
+
+
+def services_with_an_actor(by: str = "UserInfo") -> dict[str, Callable[..., Any]]:
+    """Public functions of models/ taking a UserInfo (by="UserInfo") or a user_id."""
+    found = {}
+    for info in pkgutil.iter_modules(models.__path__):
+        module = importlib.import_module(f"models.{info.name}")
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if fn.__module__ != module.__name__ or name.startswith("_"):
+                continue
+            sig = inspect.signature(fn)
+            params = sig.parameters.values()
+            has_info = any("UserInfo" in str(p.annotation) for p in params)
+            if has_info if by == "UserInfo" else ("user_id" in sig.parameters and not has_info):
+                found[f"{info.name}.{name}"] = fn
+    return found
+
+
+SERVICES = services_with_an_actor()
+ID_SERVICES = services_with_an_actor(by="user_id")
+
+
+def test_every_service_with_an_actor_is_classified() -> None:
+    assert set(SERVICES) == set(WRITES) | READS
+    assert set(ID_SERVICES) == set(BY_USER_ID) | NOT_ACTORS
+
+
+def test_every_action_in_the_table_is_checked_by_some_service() -> None:
+    assert set(Action) == set(WRITES.values()) | set(BY_USER_ID.values())
+
+
+@pytest.fixture
+def people(engine: Engine) -> dict[Role, UserInfo]:
+    out = {}
+    with session_scope(engine) as s:
+        for role in Role:
+            user = add_user(s, f"{role.value}-x", role, "long enough password", actor=OPERATOR)
+            out[role] = user
+    return out
+
+
+def snapshot_of_writes(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        tables = conn.scalars(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        ).all()
+        return {t: conn.scalar(text(f'SELECT count(*) FROM "{t}"')) for t in tables}
+
+
+def call(fn: Callable[..., Any], engine: Engine, session: Session, user: UserInfo) -> None:
+    kwargs: dict[str, Any] = {}
+    for p in inspect.signature(fn).parameters.values():
+        if p.name == "user_id":
+            kwargs[p.name] = user.id
+        elif "UserInfo" in str(p.annotation):
+            kwargs[p.name] = user
+        elif p.name == "session":
+            kwargs[p.name] = session
+        elif p.name == "engine":
+            kwargs[p.name] = engine
+        elif p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        elif p.default is inspect.Parameter.empty:
+            kwargs[p.name] = DUMMY[p.name]
+    fn(**kwargs)
+
+
+@pytest.mark.parametrize("service", sorted(WRITES) + sorted(BY_USER_ID))
+def test_each_write_refuses_exactly_the_roles_the_table_refuses(
+    service: str, engine: Engine, people: dict[Role, UserInfo]
+) -> None:
+    allowed = PERMISSIONS[(WRITES | BY_USER_ID)[service]]
+    fn = SERVICES.get(service) or ID_SERVICES[service]
+    before = snapshot_of_writes(engine)
+    for role, user in people.items():
+        with Session(engine) as session:
+            if role in allowed:
+                try:
+                    call(fn, engine, session, user)
+                except PermissionDenied as e:  # pragma: no cover - the failure we look for
+                    pytest.fail(f"{service} refused {role.value}, which may: {e}")
+                except Exception:
+                    pass  # past the check, the dummy arguments fail: expected
+                finally:
+                    session.rollback()
+            else:
+                with pytest.raises(PermissionDenied):
+                    call(fn, engine, session, user)
+                session.commit()  # whatever a refused call did would land now
+                assert snapshot_of_writes(engine) == before, f"{service} wrote as {role.value}"
+
+
+def test_a_disabled_account_may_do_nothing(engine: Engine, people: dict[Role, UserInfo]) -> None:
+    from models.auth import disable_user
+    from models.permissions import require_user_id
+
+    with session_scope(engine) as s:
+        disable_user(s, people[Role.researcher].username, actor=OPERATOR)
+    with Session(engine) as s, pytest.raises(PermissionDenied, match="disabled"):
+        require_user_id(s, people[Role.researcher].id, Action.export)
+    require_user_id(engine, None, Action.export)  # the local operator (CLI)
