@@ -10,19 +10,32 @@ been spent, and then it is failed with the reason kept in `error`.
 Every statement that changes a job checks `worker_id`, so a worker that lost
 its lease (e.g. it stalled, another worker re-claimed the job) cannot overwrite
 the new owner's state.
+
+A database that goes away for a while (a restart, a failover) must not cost a
+running job its metrics or its outcome: the writes a job makes (metrics,
+provenance, the outcome) are retried with backoff while the database is
+unreachable, for up to `retry_seconds` (the worker passes its lease: past it
+the job is not ours any more). Each of them can be repeated safely.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from models.audit import audit
 from models.db import session_scope
 from models.training import JobStatus
+
+log = logging.getLogger("rubricforge.worker")
+T = TypeVar("T")
 
 # Expired leases whose claims are used up: failed, with the reason kept.
 # Expired leases on jobs a user cancelled meanwhile: nobody is left to honour it.
@@ -119,12 +132,20 @@ ADD_PROVENANCE = text(
     """
 ).bindparams(bindparam("extra", type_=JSONB))
 
+# One row per step: a write repeated after a lost connection (its commit may or
+# may not have happened) replaces the row rather than adding a second one.
 INSERT_METRIC = text(
     """
+    WITH owned AS (
+        SELECT 1 FROM training_jobs
+        WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'
+    ), replaced AS (
+        DELETE FROM training_metrics
+        WHERE job_id = :job_id AND step = :step AND EXISTS (SELECT 1 FROM owned)
+    )
     INSERT INTO training_metrics (job_id, step, values)
     SELECT :job_id, :step, :values
-    WHERE EXISTS (SELECT 1 FROM training_jobs
-                  WHERE id = :job_id AND worker_id = :worker_id AND status = 'running')
+    WHERE EXISTS (SELECT 1 FROM owned)
     """
 ).bindparams(bindparam("values", type_=JSONB))
 
@@ -157,13 +178,44 @@ class Beat:
     cancel_requested: bool
 
 
+def unreachable(exc: BaseException) -> bool:
+    """Whether a database error means the server is (for now) out of reach: refused or
+    dropped connections, a server shutting down or starting up."""
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+def _first_line(exc: DBAPIError) -> str:
+    return (str(exc.orig) or type(exc.orig).__name__).strip().splitlines()[0]
+
+
 class Queue:
     """The queue over one engine. Each call is its own short transaction."""
 
-    def __init__(self, engine: Engine, worker_id: str):
+    def __init__(self, engine: Engine, worker_id: str, *, retry_seconds: float = 60.0):
         self.engine = engine
         self.worker_id = worker_id
+        self.retry_seconds = retry_seconds
         self._actor = f"worker:{worker_id}"[:100]
+
+    def _retrying(self, what: str, call: Callable[[], T]) -> T:
+        """`call()`, again with backoff while the database is unreachable, for up to
+        retry_seconds; then the last error is raised."""
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.2
+        while True:
+            try:
+                return call()
+            except DBAPIError as exc:
+                if not unreachable(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning(
+                    "%s: database unreachable (%s); retrying in %.1f s",
+                    what, _first_line(exc), delay,
+                )  # fmt: skip
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def reap(self) -> list[tuple[int, str, str | None]]:
         """Fail (or cancel) jobs whose workers died with no claims left."""
@@ -229,25 +281,31 @@ class Queue:
             ).first()
         return Beat(owned=row is not None, cancel_requested=bool(row and row[0]))
 
+    def _execute(self, what: str, statement: Any, params: dict[str, Any]) -> None:
+        def once() -> None:
+            with session_scope(self.engine) as s:
+                s.execute(statement, {"worker_id": self.worker_id, **params})
+
+        self._retrying(what, once)
+
     def add_provenance(self, job_id: int, extra: dict[str, Any]) -> None:
-        with session_scope(self.engine) as s:
-            s.execute(
-                ADD_PROVENANCE,
-                {"job_id": job_id, "worker_id": self.worker_id, "extra": extra},
-            )
+        self._execute(
+            f"job {job_id}: provenance", ADD_PROVENANCE, {"job_id": job_id, "extra": extra}
+        )
 
     def write_metric(self, job_id: int, step: int, values: dict[str, Any]) -> None:
-        with session_scope(self.engine) as s:
-            s.execute(
-                INSERT_METRIC,
-                {"job_id": job_id, "worker_id": self.worker_id, "step": step, "values": values},
-            )
+        self._execute(
+            f"job {job_id}: metrics of step {step}",
+            INSERT_METRIC,
+            {"job_id": job_id, "step": step, "values": values},
+        )
 
     def drop_metrics_after(self, job_id: int, step: int) -> None:
-        with session_scope(self.engine) as s:
-            s.execute(
-                DROP_METRICS_AFTER, {"job_id": job_id, "worker_id": self.worker_id, "step": step}
-            )
+        self._execute(
+            f"job {job_id}: metrics after step {step}",
+            DROP_METRICS_AFTER,
+            {"job_id": job_id, "step": step},
+        )
 
     def finish(
         self,
@@ -258,6 +316,14 @@ class Queue:
         output_uri: str | None = None,
     ) -> bool:
         """Record the outcome; False when this worker no longer owns the job."""
+        return self._retrying(
+            f"job {job_id}: outcome {status.value}",
+            lambda: self._finish(job_id, status, error, output_uri),
+        )
+
+    def _finish(
+        self, job_id: int, status: JobStatus, error: str | None, output_uri: str | None
+    ) -> bool:
         with session_scope(self.engine) as s:
             done = s.execute(
                 FINISH,
@@ -282,6 +348,9 @@ class Queue:
 
     def requeue(self, job_id: int, reason: str) -> bool:
         """Give the job back to the queue (the claim does not count as an attempt)."""
+        return self._retrying(f"job {job_id}: requeue", lambda: self._requeue(job_id, reason))
+
+    def _requeue(self, job_id: int, reason: str) -> bool:
         with session_scope(self.engine) as s:
             done = s.execute(
                 REQUEUE, {"job_id": job_id, "worker_id": self.worker_id, "error": reason}

@@ -15,9 +15,12 @@ Outcomes, written with the worker's id as a guard (trainer/queue.py):
 - the worker died (SIGKILL, OOM, lost machine): nothing is written; the lease
   expires and another worker claims the job again, up to max_attempts.
 A worker that cannot renew its lease for a whole lease period stops training
-on its own, so two workers never train one job for long. Started under
-`accelerate launch` or `torchrun`, one worker spans all their processes and
-claims only jobs whose `num_processes` matches (trainer/ranks.py).
+on its own, so two workers never train one job for long. A database restart is
+ridden out: polls fail with a warning until it is back, and a running job's
+metrics and outcome are written once it is (trainer/queue.py retries them for
+up to the lease). Started under `accelerate launch` or `torchrun`, one worker
+spans all their processes and claims only jobs whose `num_processes` matches
+(trainer/ranks.py).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from models.errors import RubricforgeError
 from models.training import JobStatus
 
 from .callbacks import StopFlags, StopReason
-from .queue import ClaimedJob, Queue
+from .queue import ClaimedJob, Queue, unreachable
 from .ranks import Ranks
 
 if TYPE_CHECKING:
@@ -101,7 +104,10 @@ class Worker:
         if lease_seconds <= 0:
             raise RubricforgeError("lease_seconds must be positive, e.g. 120")
         self.engine = (
-            create_engine(normalize_url(engine_or_url), pool_size=2, max_overflow=2)
+            # pre-ping: after a database restart, dead pooled connections are replaced
+            create_engine(
+                normalize_url(engine_or_url), pool_size=2, max_overflow=2, pool_pre_ping=True
+            )
             if isinstance(engine_or_url, str)
             else engine_or_url
         )
@@ -113,7 +119,7 @@ class Worker:
                 f"heartbeat_seconds ({self.heartbeat_seconds:g}) must be shorter than "
                 f"lease_seconds ({lease_seconds:g}), e.g. a quarter of it"
             )
-        self.queue = Queue(self.engine, self.worker_id)
+        self.queue = Queue(self.engine, self.worker_id, retry_seconds=lease_seconds)
         self.ranks = Ranks()
         self._stopping = threading.Event()
         self._current: StopFlags | None = None
@@ -149,7 +155,7 @@ class Worker:
         """Claim one job and run it to an outcome. False when there was nothing to claim."""
         if self.ranks.share(self.stopping):
             return False
-        mine = self.queue.claim(self.lease_seconds, self.ranks.world) if self.ranks.main else None
+        mine = self._claim() if self.ranks.main else None
         job = self.ranks.share(mine)
         if job is None:
             return False
@@ -172,11 +178,31 @@ class Worker:
             heartbeat.start()
         try:
             self._run(job, flags)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            # Retried for a whole lease already: the job is not ours any more.
+            log.error(
+                "job %s: the database stayed unreachable, so its outcome is not recorded; "
+                "the lease expires and the job is claimed again (%s)", job.id, exc,
+            )  # fmt: skip
         finally:
             if heartbeat is not None:
                 heartbeat.stop()
             self._current = None
         return True
+
+    def _claim(self) -> ClaimedJob | None:
+        """A job, or None when there is none or the database is out of reach (a
+        restart: the next poll tries again)."""
+        try:
+            return self.queue.claim(self.lease_seconds, self.ranks.world)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            log.warning("worker %s: cannot poll for jobs: database unreachable (%s)",
+                        self.worker_id, str(exc).splitlines()[0])  # fmt: skip
+            return None
 
     def run_forever(self, poll_interval: float = 5.0, *, exit_when_idle: bool = False) -> int:
         """Run jobs until stopped (or, with exit_when_idle, until the queue is empty).

@@ -144,7 +144,9 @@ def endpoints_section(admin: UserInfo) -> None:
 st.title("Admin")
 admin = page_user(Action.manage_users)
 show_flash()
-users_tab, endpoints_tab = st.tabs(["Users", "LLM endpoints"])
+# Keyed: the flash above comes and goes, and an unkeyed tab bar that moves is a new
+# one, which would throw the admin back to "Users" after every endpoint action.
+users_tab, endpoints_tab = st.tabs(["Users", "LLM endpoints"], key="admin:tab")
 with users_tab:
     users_section(admin)
 with endpoints_tab:
