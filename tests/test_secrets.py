@@ -1,0 +1,92 @@
+"""An endpoint's API key is used (in the Authorization header) and appears nowhere
+else: not in the database, not in any log record (DEBUG included, the openai
+client's own loggers too), not in an export. Drafting has its own check in
+test_drafting; this one goes through judging and export."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from llm_server import Reply, ScriptedLLM
+from sqlalchemy import Engine, select, text
+
+from models.base import Base
+from models.db import session_scope
+from models.exporter import ExportFilter, create_snapshot, write_snapshot
+from models.importer import import_file
+from models.judge import JudgeConfig
+from models.judge_runs import run_judge
+from models.llm import EndpointConfig
+from models.permissions import OPERATOR
+from models.responses import import_responses
+from models.rubric import Rubric
+from models.workflow import approve, submit_for_review
+
+pytestmark = pytest.mark.db
+KEY = "sk-live-7f3a9c0e55b14d2e"
+
+
+def all_met(body: dict[str, Any]) -> Reply:
+    n = int(re.search(r"RUBRIC \((\d+) criteria\)", body["messages"][1]["content"]).group(1))
+    return Reply.json(
+        {"verdicts": [{"index": i, "met": True, "rationale": "ok"} for i in range(1, n + 1)]}
+    )
+
+
+def test_the_key_is_sent_only_as_the_bearer_token(
+    engine: Engine,
+    rar_sample: Path,
+    llm_server: ScriptedLLM,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, the openai client's included
+    monkeypatch.setenv("JUDGE_TEST_KEY", KEY)
+    import_file(engine, rar_sample, "med")
+    with session_scope(engine) as s:
+        for r in s.scalars(select(Rubric)).all():
+            submit_for_review(s, OPERATOR, r.id, expected_lock_version=r.lock_version)
+            s.flush()
+            approve(s, OPERATOR, r.id, expected_lock_version=r.lock_version, confirm_errors=True)
+        uids = [row[0] for row in s.execute(text("SELECT external_id FROM prompts"))]
+    responses = tmp_path / "responses.jsonl"
+    responses.write_text(
+        "".join(
+            json.dumps({"prompt_id": u, "text": "An answer.", "source": "p"}) + "\n" for u in uids
+        )
+    )
+    import_responses(engine, responses, "med")
+
+    llm_server.script(Reply.error(429))  # a retry too: its log lines must not leak either
+    llm_server.respond_with(all_met)
+    endpoint = EndpointConfig(
+        base_url=llm_server.base_url, model="judge-m", api_key_env="JUDGE_TEST_KEY",
+        backoff_initial=0.01, backoff_max=0.05, timeout=5,
+    )  # fmt: skip
+    report = run_judge(engine, JudgeConfig(endpoint), dataset="med")
+    assert report.judged == len(uids) == 3
+    snapshot = create_snapshot(engine, ExportFilter(dataset="med"))
+    files = write_snapshot(engine, snapshot.id, tmp_path / "export")
+
+    # The key was used ...
+    assert llm_server.requests
+    assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in llm_server.requests)
+    # ... and is nowhere else.
+    with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            dump = conn.scalar(
+                text(f"SELECT coalesce(string_agg(t::text, ''), '') FROM {table.name} t")
+            )
+            assert KEY not in dump, table.name
+    assert caplog.records, "nothing was logged: the check below would prove nothing"
+    assert KEY not in caplog.text
+    assert files
+    for path in (tmp_path / "export").rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
