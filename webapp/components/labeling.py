@@ -23,7 +23,7 @@ from models.spotcheck import LabelItem, LabelReveal, QueueInfo, create_queue, qu
 from webapp.components.text import escape_md, flash, show_error
 from webapp.db import write_session
 
-# Keyboard shortcuts arrived in Streamlit 1.50-something; older versions get plain buttons.
+# Keyboard shortcuts on buttons (Streamlit 1.67 has them); a build without gets plain buttons.
 _SHORTCUTS = "shortcut" in inspect.signature(st.button).parameters
 
 
