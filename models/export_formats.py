@@ -228,6 +228,15 @@ def check_target(out_dir: Path) -> None:
     """Refuse folders we must not replace, before any work is done."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir} is a file; give a folder to write the snapshot into")
+    # The files are staged in a folder beside out_dir (see `staging`), so its parent,
+    # or the nearest folder that exists above it, must take new entries too.
+    above = out_dir.absolute().parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise ExportError(
+            f"{above} is not writable, so {out_dir} cannot be written there; nothing was written"
+        )
     if not out_dir.is_dir():
         return
     foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in OUTPUT_NAMES)

@@ -250,7 +250,23 @@ def _retry_after(exc: BaseException | None) -> float | None:
         return None
 
 
+def _refused(exc: BaseException) -> BaseException | None:
+    """The OS error under a failed connection (refused, no route, unknown host), if
+    that is what it was. aiohttp's transport reports a refused connection as a
+    connect *timeout*, so the type alone would call a down endpoint slow."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, openai.APIConnectionError) and (refused := _refused(exc)) is not None:
+        return f"could not connect ({refused})"
     if isinstance(exc, openai.APITimeoutError):
         return "timed out"
     if isinstance(exc, openai.APIStatusError):
@@ -369,9 +385,13 @@ class LLMClient:
         ep = self.endpoint
         where = ep.describe()
         if _transient(exc):
+            advice = (
+                f"Check that the endpoint is up at {ep.base_url}, then try again."
+                if isinstance(exc, openai.APIConnectionError) and _refused(exc) is not None
+                else "Try again later, or with fewer requests in flight."
+            )
             return LLMRequestError(
-                f"{where} failed {ep.max_retries + 1} time(s), the last: {_reason(exc)}. "
-                "Try again later, or with fewer requests in flight."
+                f"{where} failed {ep.max_retries + 1} time(s), the last: {_reason(exc)}. {advice}"
             )
         hint = ""
         if isinstance(exc, openai.APIStatusError):

@@ -110,19 +110,34 @@ def export_cmd(
     ] = "jsonl,hf,trl,verl",
 ) -> None:
     """Freeze approved rubrics into an immutable, hashed snapshot and write it out."""
+    from models.errors import ExportError
+    from models.export_formats import check_formats, check_target
     from models.exporter import ExportFilter, create_snapshot, write_snapshot
 
+    chosen = check_formats(formats.split(","))
     engine = _migrated_engine()
+    created = snapshot is None
     if snapshot is None:
         flt = ExportFilter.parse(
             dataset=dataset, tag=tag, approved_since=approved_since, approved_until=approved_until
         )
+        # A folder we may not write (read-only, not ours) is refused before anything is frozen.
+        check_target(out)
         info = create_snapshot(engine, flt, name=name, actor="cli")
         snapshot = info.id
         typer.echo(
             f"snapshot {info.id} '{info.name}': {info.row_count} rubrics, sha256 {info.sha256}"
         )
-    paths = write_snapshot(engine, snapshot, out, formats=[f.strip() for f in formats.split(",")])
+    try:
+        paths = write_snapshot(engine, snapshot, out, formats=chosen)
+    except ExportError as exc:
+        if not created:
+            raise
+        # E.g. the disk filled up: the snapshot is whole in the database; only its files are not.
+        raise ExportError(
+            f"{exc}. Snapshot {snapshot} itself is saved; once that is fixed, write its files "
+            f"with: rubricforge export --snapshot {snapshot} --out {out}"
+        ) from None
     for fmt, p in paths.items():
         typer.echo(f"{fmt:6s} {p}")
 
