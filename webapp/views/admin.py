@@ -144,9 +144,10 @@ def endpoints_section(admin: UserInfo) -> None:
 st.title("Admin")
 admin = page_user(Action.manage_users)
 show_flash()
-# Keyed: the flash above comes and goes, and an unkeyed tab bar that moves is a new
-# one, which would throw the admin back to "Users" after every endpoint action.
-users_tab, endpoints_tab = st.tabs(["Users", "LLM endpoints"], key="admin:tab")
+# The open tab is session state: the flash above comes and goes, and to the browser a
+# stateless tab bar that moves is a new one, which threw the admin back to "Users"
+# after every endpoint action (save, pick, test).
+users_tab, endpoints_tab = st.tabs(["Users", "LLM endpoints"], key="admin:tab", on_change="rerun")
 with users_tab:
     users_section(admin)
 with endpoints_tab:
