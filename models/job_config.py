@@ -90,6 +90,19 @@ class JudgeSpec(BaseModel):
         description="Judge requests in flight at once. One step judges per_device_train_batch_size"
         " x num_processes x gradient_accumulation_steps completions (96 by default).",
     )
+    timeout: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Seconds before one judge request is given up (then retried).",
+    )
+    max_retries: int = Field(
+        default=5,
+        ge=0,
+        le=20,
+        description="Retries of one judge request after 429/5xx/timeouts, with backoff, before "
+        "the completion gets the fallback reward.",
+    )
     fallback_reward: float = Field(
         default=0.0,
         ge=0.0,
@@ -131,7 +144,11 @@ class JudgeSpec(BaseModel):
 
     def endpoint(self) -> EndpointConfig:
         return EndpointConfig(
-            base_url=self.base_url, model=self.model, api_key_env=self.api_key_env
+            base_url=self.base_url,
+            model=self.model,
+            api_key_env=self.api_key_env,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
         )
 
 

@@ -90,6 +90,16 @@ def test_every_problem_is_listed_at_once() -> None:
     assert "is not an http(s) URL" in found["judge.base_url"]
 
 
+def test_the_judges_timeout_and_retries_reach_its_client() -> None:
+    cfg = parse_job_config(config(judge={**JUDGE, "timeout": 5, "max_retries": 1}))
+    endpoint = cfg.judge.endpoint()
+    assert (endpoint.timeout, endpoint.max_retries) == (5.0, 1)
+    default = parse_job_config(config()).judge.endpoint()
+    assert (default.timeout, default.max_retries) == (120.0, 5)
+    found = problems(config(judge={**JUDGE, "timeout": 0, "max_retries": -1}))
+    assert set(found) == {"judge.timeout", "judge.max_retries"}
+
+
 def test_not_a_mapping() -> None:
     assert "must be a mapping" in problems(["max_steps", 3])["config"]
 
