@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from models import migrate  # noqa: E402
+from models import migrate, report_memo  # noqa: E402
 from models.adjudication import adjudication_queue  # noqa: E402
 from models.agreement_queries import AgreementFilters, agreement_report, disagreements  # noqa: E402
 from models.db import normalize_url  # noqa: E402
@@ -242,6 +242,7 @@ def main() -> None:
 
         def measure(name: str, fn: Callable[[Session], Any], dashboard: bool = True) -> Any:
             def call() -> Any:
+                report_memo.clear()  # time the computation, not a reuse of the last one
                 with Session(engine) as s, s.begin():
                     return fn(s)
 

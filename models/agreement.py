@@ -1,7 +1,10 @@
 """Judge-human agreement statistics as pure functions: plain data in, plain data out.
 
-Point estimates come from scikit-learn (accuracy, Cohen's kappa, precision,
-recall, confusion matrix), `krippendorff` (alpha) and scipy (Spearman).
+Point estimates of judge-vs-human agreement (accuracy, Cohen's kappa, precision,
+recall) are the textbook formulas on the four cells of the 2x2 table, which the
+tests check against scikit-learn on raw labels (calling scikit-learn itself costs
+a few milliseconds of input validation per call, and a dashboard makes dozens);
+alpha comes from `krippendorff` and Spearman's rho from scipy.
 Bootstrap 95% intervals resample items with a fixed seed. For statistics that
 depend only on how many items fall into each of a few types (the four cells of
 a 2x2 table; an item's (not met, met) label counts for alpha), resampling n
@@ -27,11 +30,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from scipy.stats import spearmanr
-from sklearn.metrics import (
-    cohen_kappa_score,
-    confusion_matrix,
-    precision_recall_fscore_support,
-)
 
 from .errors import InvalidInputError
 
@@ -119,11 +117,6 @@ def _multinomial_bootstrap(counts: NDArray[np.int64], n_boot: int, seed: int) ->
     return rng.multinomial(n, counts / n, size=n_boot).astype(np.float64)
 
 
-# The four (human, judge) pairs in the order of a 2x2 table's cells: tn, fp, fn, tp.
-_HUMAN_CELLS = np.array([False, False, True, True])
-_JUDGE_CELLS = np.array([False, True, False, True])
-
-
 def binary_agreement(
     judge: Sequence[bool],
     human: Sequence[bool],
@@ -143,29 +136,22 @@ def binary_agreement(
     h = np.asarray(human, dtype=bool)
     cells = np.bincount(2 * h + j, minlength=4).astype(np.int64)  # tn, fp, fn, tp
     boot = _cells_stats(_multinomial_bootstrap(cells, n_boot, seed))
+    point = _cells_stats(cells.astype(np.float64))
     tn, fp, fn, tp = (int(c) for c in cells)
-    # The libraries see each of the four (human, judge) pairs once, weighted by its
-    # count: the same figures as on every item, at a constant cost per call.
-    lib = {"y_true": _HUMAN_CELLS, "y_pred": _JUDGE_CELLS, "sample_weight": cells}
-    (c_tn, c_fp), (c_fn, c_tp) = confusion_matrix(**lib, labels=[False, True]).tolist()
-    if math.isnan(_cells_stats(cells.astype(np.float64))["kappa"]):
-        kappa, kappa_why = NAN, "judge and humans used one and the same class for every item"
-    else:
-        kappa = float(
-            cohen_kappa_score(_HUMAN_CELLS, _JUDGE_CELLS, labels=[False, True], sample_weight=cells)
-        )
-        kappa_why = None
-    p, r, _, _ = precision_recall_fscore_support(**lib, average="binary", zero_division=np.nan)
-    precision = float(p) if tp + fp else NAN
-    recall = float(r) if tp + fn else NAN
-    accuracy = (c_tn + c_tp) / n
+    kappa_why = (
+        "judge and humans used one and the same class for every item"
+        if math.isnan(point["kappa"])
+        else None
+    )
+    precision = float(point["precision"]) if tp + fp else NAN
+    recall = float(point["recall"]) if tp + fn else NAN
     return BinaryAgreement(
         n=n,
-        accuracy=_estimate(accuracy, boot["accuracy"], n, None, level),
-        kappa=_estimate(kappa, boot["kappa"], n, kappa_why, level),
+        accuracy=_estimate(float(point["accuracy"]), boot["accuracy"], n, None, level),
+        kappa=_estimate(float(point["kappa"]), boot["kappa"], n, kappa_why, level),
         precision=_estimate(precision, boot["precision"], n, "the judge never said 'met'", level),
         recall=_estimate(recall, boot["recall"], n, "the humans never said 'met'", level),
-        confusion=((int(c_tn), int(c_fp)), (int(c_fn), int(c_tp))),
+        confusion=((tn, fp), (fn, tp)),
     )
 
 
@@ -231,19 +217,29 @@ def _weighted_ranks(values: Floats, weights: Floats) -> Floats:
     new_block = np.r_[True, ordered[1:] != ordered[:-1]]
     block_of = np.empty(len(values), dtype=np.int64)
     block_of[order] = np.cumsum(new_block) - 1
-    block_weight = np.add.reduceat(weights[:, order], np.flatnonzero(new_block), axis=1)
-    block_rank = np.cumsum(block_weight, axis=1) - block_weight + (block_weight + 1) / 2
+    block_weight = weights[:, order]
+    if not new_block.all():  # without ties every item is its own block
+        block_weight = np.add.reduceat(block_weight, np.flatnonzero(new_block), axis=1)
+    # The mean rank of a block: ranks before it, plus (its weight + 1) / 2. In place,
+    # since these arrays are resamples x items (a few million cells for a dashboard).
+    block_rank = np.cumsum(block_weight, axis=1)
+    block_rank -= block_weight / 2
+    block_rank += 0.5
     return block_rank[:, block_of]
 
 
 def _weighted_spearman(x: Floats, y: Floats, weights: Floats) -> Floats:
     rx, ry = _weighted_ranks(x, weights), _weighted_ranks(y, weights)
-    total = weights.sum(axis=1, keepdims=True)
-    rx -= (weights * rx).sum(axis=1, keepdims=True) / total
-    ry -= (weights * ry).sum(axis=1, keepdims=True) / total
-    cov = (weights * rx * ry).sum(axis=1)
+    total = weights.sum(axis=1)
+    # Weighted sums as einsum row dot products: no resamples x items temporaries.
+    rx -= (np.einsum("ij,ij->i", weights, rx) / total)[:, None]
+    ry -= (np.einsum("ij,ij->i", weights, ry) / total)[:, None]
+    weighted_rx = weights * rx
+    cov = np.einsum("ij,ij->i", weighted_rx, ry)
+    var_x = np.einsum("ij,ij->i", weighted_rx, rx)
+    var_y = np.einsum("ij,ij,ij->i", weights, ry, ry)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return cov / np.sqrt((weights * rx * rx).sum(axis=1) * (weights * ry * ry).sum(axis=1))
+        return cov / np.sqrt(var_x * var_y)
 
 
 def spearman(

@@ -27,6 +27,7 @@ from .agreement_report import THRESHOLD, AgreementReport, build_report
 from .items import ItemDetail, ItemKey, item_details
 from .judging import JudgeMode
 from .permissions import UserInfo
+from .report_memo import frames_digest, memoized
 from .rubric import Category
 from .user import Role
 
@@ -102,15 +103,23 @@ JOIN responses resp ON resp.id = hl.response_id
 JOIN prompts p ON p.id = resp.prompt_id
 WHERE hl.met IS NOT NULL{label_filters}"""
 
-# Verdicts on the labelled items only, each item once however many labels it has.
+# Verdicts on the labelled items only, each item once however many labels it has: the
+# items come from the labels already fetched. The LATERAL subquery probes the indexes
+# (judgments by response, verdicts by criterion and judgment) once per item; OFFSET 0
+# keeps the planner from flattening it into a join, which it would plan as a scan of
+# every verdict (a million rows at RaR scale) for the few thousand items labelled.
 _VERDICTS = """
-WITH items AS (SELECT DISTINCT response_id, criterion_id FROM ({labels}) labels)
-SELECT i.response_id, i.criterion_id, j.run_id, v.met AS judge_met
-FROM items i
-JOIN judgments j ON j.response_id = i.response_id
-JOIN judge_runs r ON r.id = j.run_id
-JOIN verdicts v ON v.judgment_id = j.id AND v.criterion_id = i.criterion_id
-WHERE v.ok AND v.met IS NOT NULL{run_filters}"""
+SELECT i.response_id, i.criterion_id, x.run_id, x.judge_met
+FROM unnest(CAST(:response_ids AS integer[]), CAST(:criterion_ids AS integer[]))
+     AS i(response_id, criterion_id)
+CROSS JOIN LATERAL (
+    SELECT j.run_id, v.met AS judge_met
+    FROM judgments j
+    JOIN judge_runs r ON r.id = j.run_id
+    JOIN verdicts v ON v.judgment_id = j.id AND v.criterion_id = i.criterion_id
+    WHERE j.response_id = i.response_id AND v.ok AND v.met IS NOT NULL{run_filters}
+    OFFSET 0
+) x"""
 
 _RESPONSE_PAIRS = """
 SELECT hl.response_id, hl.annotator_id, hl.score AS human_score, hl.is_adjudication,
@@ -135,10 +144,16 @@ _NAMES = {
 
 
 def _frame(session: Session, sql: str, params: dict[str, Any]) -> pd.DataFrame:
-    result = session.execute(text(sql), params)
+    """The query's rows as a DataFrame of column lists.
+
+    Rows come straight off the DB-API cursor as plain tuples (psycopg has the whole
+    result in memory once the statement ran). A report reads tens of thousands of
+    rows: as Row objects they cost about a quarter more time, much of it in the
+    garbage collector, which tracks every Row but drops a tuple of numbers at once."""
+    result = session.connection().execute(text(sql), params)
     keys = list(result.keys())
-    rows = result.all()
-    # Column lists, not Row objects: pandas probes each Row for attributes otherwise.
+    rows = result.cursor.fetchall()
+    result.close()
     columns = zip(*rows, strict=True) if rows else ([] for _ in keys)
     return pd.DataFrame(dict(zip(keys, map(list, columns), strict=True)), columns=keys)
 
@@ -157,12 +172,16 @@ def criterion_pairs(session: Session, filters: AgreementFilters) -> pd.DataFrame
     annotator, judge model and mode, category, criterion key and dataset."""
     label_where, label_params = filters.label_sql()
     run_where, run_params = filters.run_sql()
-    labels_sql = _LABELS.format(label_filters=label_where)
-    labels = _frame(session, labels_sql, label_params)
+    labels = _frame(session, _LABELS.format(label_filters=label_where), label_params)
+    items = labels[["response_id", "criterion_id"]].drop_duplicates()
     verdicts = _frame(
         session,
-        _VERDICTS.format(labels=labels_sql, run_filters=run_where),
-        {**label_params, **run_params},
+        _VERDICTS.format(run_filters=run_where),
+        {
+            "response_ids": items.response_id.tolist(),
+            "criterion_ids": items.criterion_id.tolist(),
+            **run_params,
+        },
     )
     pairs = labels.merge(verdicts, on=["response_id", "criterion_id"])
     return _named(session, pairs, "annotator_id", "run_id", "dataset_id", "criterion_id")
@@ -187,16 +206,23 @@ def agreement_report(
     seed: int = SEED,
     level: float = LEVEL,
 ) -> AgreementReport:
-    """Every dashboard figure for the filtered labels (two queries, then pure code)."""
+    """Every dashboard figure for the filtered labels (two queries, then pure code,
+    skipped when the rows read and the arguments are exactly those of a recent call:
+    `models.report_memo`)."""
     filters = filters or AgreementFilters()
-    return build_report(
-        criterion_pairs(session, filters),
-        response_pairs(session, filters),
-        min_labels=min_labels,
-        threshold=threshold,
-        n_boot=n_boot,
-        seed=seed,
-        level=level,
+    pairs, responses = criterion_pairs(session, filters), response_pairs(session, filters)
+    key = (frames_digest(pairs, responses), min_labels, threshold, n_boot, seed, level)
+    return memoized(
+        ("agreement_report", *key),
+        lambda: build_report(
+            pairs,
+            responses,
+            min_labels=min_labels,
+            threshold=threshold,
+            n_boot=n_boot,
+            seed=seed,
+            level=level,
+        ),
     )
 
 
@@ -226,11 +252,15 @@ _DISAGREEING = (
     + """
 SELECT cons.response_id, cons.criterion_id, count(*) OVER () AS total
 FROM cons
-JOIN judgments j ON j.response_id = cons.response_id
-JOIN verdicts v ON v.judgment_id = j.id AND v.criterion_id = cons.criterion_id
-JOIN judge_runs r ON r.id = j.run_id
-WHERE v.ok AND v.met <> cons.human_met {run_filters} {viewer_filter}
-GROUP BY cons.response_id, cons.criterion_id
+CROSS JOIN LATERAL (  -- per item, the first disagreeing verdict, through the indexes
+    SELECT 1
+    FROM judgments j
+    JOIN judge_runs r ON r.id = j.run_id
+    JOIN verdicts v ON v.judgment_id = j.id AND v.criterion_id = cons.criterion_id
+    WHERE j.response_id = cons.response_id AND v.ok AND v.met <> cons.human_met {run_filters}
+    LIMIT 1
+) disagreeing
+WHERE true {viewer_filter}
 ORDER BY cons.criterion_id, cons.response_id
 LIMIT :limit OFFSET :offset
 """

@@ -45,6 +45,7 @@ from .agreement import (
 from .agreement_queries import AgreementFilters, criterion_pairs, response_pairs
 from .agreement_report import ITEM, THRESHOLD, criterion_consensus, judge_name, score_consensus
 from .judging import JudgeMode
+from .report_memo import frames_digest, memoized
 
 
 class RankBy(enum.StrEnum):
@@ -259,15 +260,23 @@ def leaderboard(
     n_boot: int = N_BOOT,
     seed: int = SEED,
 ) -> Leaderboard:
-    """Every judge model x mode in the filtered runs, ranked (three queries, then pure code)."""
+    """Every judge model x mode in the filtered runs, ranked (three queries, then pure
+    code, skipped when the rows read and the arguments are exactly those of a recent
+    call: `models.report_memo`)."""
     filters = filters or AgreementFilters()
-    return rank_judges(
-        criterion_pairs(session, filters),
-        response_pairs(session, filters),
-        judge_costs(session, filters),
-        rank_by=rank_by,
-        threshold=threshold,
-        same_items=same_items,
-        n_boot=n_boot,
-        seed=seed,
+    pairs, responses = criterion_pairs(session, filters), response_pairs(session, filters)
+    costs = judge_costs(session, filters)
+    key = (frames_digest(pairs, responses), tuple(costs), rank_by, threshold, same_items, n_boot)
+    return memoized(
+        ("leaderboard", *key, seed),
+        lambda: rank_judges(
+            pairs,
+            responses,
+            costs,
+            rank_by=rank_by,
+            threshold=threshold,
+            same_items=same_items,
+            n_boot=n_boot,
+            seed=seed,
+        ),
     )

@@ -1,0 +1,81 @@
+"""The memo behind the agreement report and the leaderboard: a digest of every value
+read, in any row order, so a rerun with the same rows skips the bootstrap and a
+new label (or anything else read) is never answered from the memo."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+
+import pandas as pd
+import pytest
+from judged_world import ESS, IMP, PIT, make_world
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from models import report_memo
+from models.agreement_queries import agreement_report
+from models.judging import JudgeMode
+from models.leaderboard import leaderboard
+
+
+@pytest.fixture(autouse=True)
+def empty_memo() -> Iterator[None]:
+    report_memo.clear()
+    yield
+    report_memo.clear()
+
+
+def frame(**columns: list[object]) -> pd.DataFrame:
+    return pd.DataFrame(columns)
+
+
+def test_the_digest_sees_every_value_but_not_the_row_order() -> None:
+    a = frame(response_id=[1, 2, 3], met=[True, False, True], who=["ann", "bob", "ann"])
+    digest = report_memo.frames_digest(a)
+    assert report_memo.frames_digest(a.iloc[[2, 0, 1]]) == digest
+    assert report_memo.frames_digest(a.assign(met=[True, False, False])) != digest
+    assert report_memo.frames_digest(a.assign(who=["ann", "bob", "cat"])) != digest
+    assert report_memo.frames_digest(a.rename(columns={"who": "annotator"})) != digest
+    assert report_memo.frames_digest(a.iloc[:2]) != digest
+    assert report_memo.frames_digest(a, a.iloc[:0]) != report_memo.frames_digest(a)
+
+
+def test_memoized_computes_once_per_key_and_forgets_the_oldest() -> None:
+    calls: list[int] = []
+
+    def compute(n: int) -> int:
+        calls.append(n)
+        return n * n
+
+    assert report_memo.memoized(("k", 3), lambda: compute(3)) == 9
+    assert report_memo.memoized(("k", 3), lambda: compute(3)) == 9
+    assert calls == [3]
+    for n in range(100, 100 + report_memo.SIZE):
+        report_memo.memoized(("other", n), partial(compute, n))
+    report_memo.memoized(("k", 3), lambda: compute(3))
+    assert calls.count(3) == 2  # pushed out by SIZE newer keys, computed again
+
+
+def test_a_new_label_changes_the_report_and_the_leaderboard(engine: Engine) -> None:
+    with Session(engine) as s:
+        w = make_world(s)
+        run = w.run("judge-a", JudgeMode.explicit)
+        items = []
+        for k in range(6):
+            p = w.prompt("med", [ESS, IMP, PIT], author=w.users["erin"])
+            r = w.response(p.prompt_id, f"response {k}")
+            w.judge(run, r, version_id=p.version_id, verdicts={c: k % 2 == 0 for c in p.criteria},
+                    reward=0.5)  # fmt: skip
+            items += [(r, c) for c in p.criteria]
+        for n, (r, c) in enumerate(items[:-1]):
+            w.label(w.users["ann"], r, c, n % 3 != 0)
+        s.commit()
+        before, board = agreement_report(s, n_boot=50), leaderboard(s, n_boot=50)
+        assert agreement_report(s, n_boot=50) is before  # same rows: from the memo
+        assert leaderboard(s, n_boot=50) is board
+        w.label(w.users["ann"], *items[-1], True)
+        s.commit()
+        after = agreement_report(s, n_boot=50)
+        assert after.n_labels == before.n_labels + 1
+        assert leaderboard(s, n_boot=50).n_items == board.n_items + 1
