@@ -46,6 +46,7 @@ from .export_formats import (
 from .permissions import Action, require_user_id
 from .rubric import Category, Criterion, ReviewAction, Rubric, RubricReview, RubricStatus
 from .snapshot import ExportSnapshot, SnapshotItem
+from .user import User
 
 Row = dict[str, Any]
 NAME_MAX = 200  # ExportSnapshot.name is String(200)
@@ -107,8 +108,13 @@ class ExportFilter:
         }
 
     def describe(self) -> str:
-        parts = [f"{k}={v}" for k, v in self.to_json().items() if v is not None]
-        return ", ".join(parts) if parts else "no filter"
+        return describe_filter(self.to_json())
+
+
+def describe_filter(data: dict[str, Any]) -> str:
+    """A stored filter (`ExportFilter.to_json`) in words: "dataset=x, tag=y"."""
+    parts = [f"{k}={v}" for k, v in data.items() if v is not None]
+    return ", ".join(parts) if parts else "no filter"
 
 
 @dataclass(frozen=True)
@@ -256,6 +262,41 @@ def load_snapshot_rows(engine: Engine, snapshot_id: int) -> list[Row]:
     with session_scope(engine) as session:
         _get_snapshot(session, snapshot_id)
         return _rows(session, _items(snapshot_id))
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """A snapshot as listed: who froze what, when."""
+
+    id: int
+    name: str
+    row_count: int
+    sha256: str
+    created_at: datetime
+    filter: str  # in words (`describe_filter`)
+    created_by: str  # username; "cli" for the local operator
+
+
+def list_snapshots(session: Session, limit: int = 500) -> list[SnapshotRecord]:
+    """Snapshots, newest first."""
+    rows = session.execute(
+        select(
+            ExportSnapshot.id,
+            ExportSnapshot.name,
+            ExportSnapshot.row_count,
+            ExportSnapshot.sha256,
+            ExportSnapshot.created_at,
+            ExportSnapshot.filter,
+            User.username,
+        )
+        .outerjoin(User, User.id == ExportSnapshot.created_by_id)
+        .order_by(ExportSnapshot.created_at.desc(), ExportSnapshot.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        SnapshotRecord(i, name, count, sha, created, describe_filter(flt or {}), who or "cli")
+        for i, name, count, sha, created, flt, who in rows
+    ]
 
 
 # --- creating a snapshot ------------------------------------------------------

@@ -5,18 +5,18 @@ From a fresh `rubricforge demo` workspace:
 1. the admin adds an expert, an annotator and a researcher, and an LLM endpoint whose
    key lives in an environment variable (the connection test reaches the local
    scripted server with that key);
-2. the expert imports a RaR file (`rubricforge import`: the app has no import
-   control), asks the LLM for a draft of an imported prompt, takes it, edits a
-   weight, saves and submits; a colleague approves it and draws a spot-check queue;
+2. the expert uploads a RaR file on the Data page, asks the LLM for a draft of an
+   imported prompt, takes it, edits a weight, saves and submits; a colleague
+   approves it and draws a spot-check queue;
 3. the annotator labels the queue blind (no verdict on the page until each label
    is stored);
 4. the researcher reads the agreement dashboard, which counts the new labels, and
    flags a criterion; the expert finds the request in the editor, rewords the
    criterion (which resolves the request) and the colleague approves again;
-5. the researcher exports a snapshot (`rubricforge export`: no export in the app)
-   and submits a GRPO job on the Training page; a CPU worker (`rubricforge worker
-   --once`) trains a tiny local model on it, judged by the scripted server; the
-   page shows the reward curve.
+5. the researcher freezes a snapshot on the Data page and downloads its RaR JSONL
+   (the bytes `write_snapshot` writes), then submits a GRPO job on the Training
+   page; a CPU worker (`rubricforge worker --once`) trains a tiny local model on
+   it, judged by the scripted server; the page shows the reward curve.
 
 A screenshot after each step goes to the test's tmp folder, and to docs/screenshots/
 (journey-NN-*.png, for the README's tour) with RUBRICFORGE_DOCS_SCREENSHOTS=1.
@@ -54,11 +54,13 @@ from sqlalchemy.orm import Session
 
 from models.agreement_queries import agreement_report
 from models.authoring import load_editor_state
-from models.dataset import Prompt
+from models.dataset import Dataset, Prompt
 from models.demo import load_demo, read_demo_data
+from models.exporter import write_snapshot
 from models.labels import HumanLabel
 from models.lint import lint
 from models.rubric import Criterion, RevisionRequest, Rubric, RubricStatus, RubricVersion
+from models.snapshot import ExportSnapshot
 from models.training import JobStatus, TrainingJob
 from models.user import User
 from trainer.tiny import build_tiny_model
@@ -132,19 +134,6 @@ class Journey:
         expect(self.page.get_by_text(text).first).to_be_visible()
         wait_idle(self.page)
 
-    def cli(self, *args: str, timeout: float = 120) -> str:
-        """`rubricforge ARGS` against the journey's database; its output."""
-        done = subprocess.run(
-            [sys.executable, "-m", "rubricforge.cli", *args],
-            cwd=REPO,
-            env={**os.environ, "DATABASE_URL": self.db_url},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
-
     def open_prompt(self, external_id: str) -> None:
         self.go("Prompts", "Prompts")
         choose(self.page, "Open a prompt", external_id)
@@ -206,15 +195,30 @@ def admin_sets_up_the_team(j: Journey) -> None:
 
 
 def expert_imports_drafts_and_submits(j: Journey, sample: Path) -> str:
-    """Import the RaR file, redraft one of its prompts with the LLM, edit and submit.
-    Returns the prompt's external id."""
+    """Upload the RaR file on the Data page, redraft one of its prompts with the LLM,
+    edit and submit. Returns the prompt's external id."""
     page = j.page
-    said = j.cli("import", str(sample), "--dataset", DATASET)
     rows = [json.loads(line) for line in sample.read_text().splitlines() if line.strip()]
-    assert str(len(rows)) in said, said
     external_id = rows[0]["uid"]
 
     j.as_user("erin")
+    j.go("Data", "Data")
+    page.get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files(sample)
+    # Uploaded (the name shown is shortened; the remove button carries it whole).
+    expect(page.get_by_role("button", name=f"Remove {sample.name}")).to_be_visible()
+    wait_idle(page)
+    page.get_by_role("textbox", name="New dataset name").fill(DATASET)
+    page.get_by_role("button", name="Import").click()
+    j.flash(f"Imported {sample.name} into dataset “{DATASET}”.")
+    added = page.get_by_test_id("stMetric").filter(has_text="Prompts added")
+    expect(added.get_by_test_id("stMetricValue")).to_have_text(str(len(rows)))
+    j.shot("expert-import")
+    with Session(j.engine) as s:
+        imported = s.scalars(
+            select(Prompt.external_id).join(Dataset).where(Dataset.name == DATASET)
+        ).all()
+    assert sorted(imported) == sorted(r["uid"] for r in rows)
+
     j.open_prompt(external_id)
     expect(page.get_by_text("Rubric: draft · version 1")).to_be_visible()  # as imported
     # The imported rubric has a lint error (a pitfall worded as an avoidance): redraft it.
@@ -373,14 +377,30 @@ def expert_revises_the_flagged_criterion(j: Journey, criterion: Criterion) -> tu
 
 def researcher_trains(j: Journey, model: Path) -> None:
     page = j.page
-    said = j.cli("export", "--out", str(j.tmp / "export"), "--name", "journey")
-    snapshot = re.search(r"snapshot (\d+) 'journey': (\d+) rubrics", said)
-    assert snapshot is not None, said
     with Session(j.engine) as s:
         approved = s.scalars(select(Rubric.id).where(Rubric.status == RubricStatus.approved)).all()
-    assert int(snapshot.group(2)) == len(approved)
-
     j.as_user("rae")
+    j.go("Data", "Data")
+    page.get_by_role("tab", name="Export snapshots").click()  # open already: rae may not import
+    wait_idle(page)
+    page.get_by_role("textbox", name="Snapshot name (optional)").fill("journey")
+    page.get_by_role("button", name="Create snapshot").click()
+    j.flash(f"“journey”: {len(approved)} rubrics, sha256")
+    with Session(j.engine) as s:
+        snapshot = s.scalars(select(ExportSnapshot)).one()
+    assert snapshot.name == "journey" and snapshot.row_count == len(approved)
+    page.get_by_role("button", name="Prepare downloads").click()
+    button = page.get_by_role("button", name="Download RaR JSONL")
+    expect(button).to_be_visible()
+    wait_idle(page)
+    with page.expect_download() as download:
+        button.click()
+    got = Path(download.value.path()).read_bytes()
+    written = write_snapshot(j.engine, snapshot.id, j.tmp / "export")
+    assert got == written["jsonl"].read_bytes()
+    assert download.value.suggested_filename == f"snapshot-{snapshot.id}-journey-rar.jsonl"
+    j.shot("researcher-snapshot")
+
     j.go("Training", "Training")
     page.get_by_role("tab", name="New job").click()
     expect(page.get_by_role("combobox", name="Snapshot")).to_be_visible()

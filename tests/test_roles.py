@@ -66,6 +66,7 @@ WRITES: dict[str, Action] = {
 # Services the app calls with the acting user's id (`user_id`; None is the CLI's
 # local operator): checked by `require_user_id` before anything else.
 BY_USER_ID: dict[str, Action] = {
+    "data_files.import_upload": Action.import_data,
     "exporter.create_snapshot": Action.export,
     "flips.rejudge_changed": Action.run_judge,
     "importer.import_file": Action.import_data,
@@ -104,6 +105,7 @@ DUMMY: dict[str, Any] = {
     "assignee_username": "someone", "config": None, "dataset": "d", "endpoint": None,
     "spec": None, "filters": None, "snapshot_id": 1, "concurrency": 1, "job_id": 1,
     "path": "/nonexistent.jsonl", "plan": None, "n": 1, "flt": None, "actor": "app",
+    "data": b"", "filename": "upload.jsonl",
 }  # fmt: skip
 
 

@@ -105,6 +105,7 @@ def test_overview_shows_what_each_dataset_holds(demo_db: str) -> None:
 def test_overview_of_an_empty_database_says_how_to_start(app_db: str) -> None:
     at = run_app()
     assert "rubricforge demo" in at.info[0].value
+    assert "Data page" in at.info[0].value and "rubricforge import" in at.info[0].value
     assert not at.dataframe
 
 

@@ -38,6 +38,7 @@ ACCOUNTS = {
 # (navigation, filters, "Sign out").
 CONTROLS: dict[str, dict[str, Action]] = {
     "prompts": {"Assign": Action.assign_prompts},
+    "data": {"Import": Action.import_data, "Create snapshot": Action.export},
     "editor": {
         "Save version": Action.edit_rubric,
         "Reopen as draft": Action.edit_rubric,
@@ -56,7 +57,7 @@ CONTROLS: dict[str, dict[str, Action]] = {
         "Save endpoint": Action.manage_endpoints,
     },
 }
-READ_BUTTONS = {"Sign out"}
+READ_BUTTONS = {"Sign out", "Prepare downloads"}
 
 
 def pages() -> list[tuple[str, Action | None]]:

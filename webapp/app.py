@@ -25,6 +25,12 @@ PAGES: list[tuple[st.Page, Action | None]] = [
         None,
     ),
     (st.Page("views/prompts.py", title="Prompts", icon=":material/list_alt:"), None),
+    # Every role may list and download snapshots; importing needs Action.import_data and
+    # creating a snapshot Action.export (each checked on the page and by the service).
+    (
+        st.Page("views/data.py", title="Data", icon=":material/swap_vert:", url_path="data"),
+        None,
+    ),
     # Every role may read rubrics; the editor shows write controls to writers only.
     (
         st.Page("views/editor.py", title="Editor", icon=":material/edit_note:", url_path="editor"),

@@ -26,8 +26,8 @@ with read_session() as session:
 
 if not rows:
     st.info(
-        "No datasets yet. Load the demo with `rubricforge demo`, "
-        "or import prompts with `rubricforge import FILE --dataset NAME`."
+        "No datasets yet. Load the demo with `rubricforge demo`, or import prompts on the "
+        "Data page (experts and admins) or with `rubricforge import FILE --dataset NAME`."
     )
     st.stop()
 

@@ -114,7 +114,10 @@ def new_job(user: UserInfo) -> None:
     with read_session() as session:
         snapshots = snapshot_choices(session)
     if not snapshots:
-        st.info("No export snapshots yet: freeze approved rubrics with `rubricforge export`.")
+        st.info(
+            "No export snapshots yet: freeze approved rubrics on the Data page "
+            "or with `rubricforge export`."
+        )
         return
     by_id = {s.id: s for s in snapshots}
     snapshot_id = st.selectbox(

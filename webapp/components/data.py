@@ -1,0 +1,223 @@
+"""The Data page's pieces: the import form and what an import did (or why it
+imported nothing), the snapshot form, the snapshots table and their downloads.
+
+File contents and names are user text: they reach the page escaped (`escape_md`)
+or in a table, which never renders markdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date
+
+import pandas as pd
+import streamlit as st
+
+from models.data_files import SnapshotFiles, import_upload, snapshot_files
+from models.errors import ImportFileError, RubricforgeError
+from models.exporter import ExportFilter, SnapshotRecord, create_snapshot
+from models.importer import ImportResult
+from models.permissions import UserInfo
+from webapp.components.text import escape_md, flash, show_error
+from webapp.db import engine
+
+# Session keys: the last import's outcome, the chosen snapshot, its prepared files.
+IMPORT_KEY, SNAPSHOT_KEY, FILES_KEY = "data:import", "data:snapshot", "data:files"
+NEW_DATASET = "New dataset…"
+ALL_DATASETS, ANY_TAG = "All datasets", "Any tag"
+FILE_TYPES = ["jsonl", "ndjson", "csv", "parquet"]
+TIME = "%Y-%m-%d %H:%M:%S"
+EARLIEST = date(2000, 1, 1)  # the date pickers' lower bound (Streamlit's: ten years ago)
+
+
+def import_form(user: UserInfo, datasets: Sequence[str]) -> None:
+    """Upload a file and import it into a dataset (Action.import_data; the service
+    checks it). The outcome is kept in the session and shown by `show_import_outcome`."""
+    upload = st.file_uploader(
+        "File (RaR or HealthBench rows: JSONL, CSV or Parquet)", type=FILE_TYPES
+    )
+    c1, c2 = st.columns(2)
+    choice = c1.selectbox("Dataset", [NEW_DATASET, *datasets], key="data:import-dataset")
+    name = (
+        c2.text_input("New dataset name", max_chars=200, key="data:new-dataset")
+        if choice == NEW_DATASET
+        else choice
+    )
+    st.caption(
+        "All or nothing: a file with a bad row imports nothing and lists every bad row. "
+        "Importing a file again adds only what changed."
+    )
+    if not st.button("Import", type="primary", icon=":material/upload:", disabled=upload is None):
+        return
+    assert upload is not None  # the button is disabled without a file
+    try:
+        with st.spinner("Importing…"):
+            outcome: ImportResult | ImportFileError = import_upload(
+                engine(),
+                upload.getvalue(),
+                upload.name,
+                name,
+                actor=user.username,
+                user_id=user.id,
+            )
+    except ImportFileError as exc:
+        outcome = exc
+    except RubricforgeError as exc:
+        show_error(exc)
+        return
+    st.session_state[IMPORT_KEY] = outcome
+    st.rerun()  # the new dataset joins the choices
+
+
+def show_import_outcome() -> None:
+    outcome = st.session_state.get(IMPORT_KEY)
+    if isinstance(outcome, ImportResult):
+        show_import_result(outcome)
+    elif isinstance(outcome, ImportFileError):
+        show_import_problems(outcome)
+
+
+def show_import_result(result: ImportResult) -> None:
+    where = f"{result.file} into dataset “{result.dataset}”"
+    if result.changed:
+        st.success(escape_md(f"Imported {where}."), icon=":material/check:")
+    else:
+        st.info(
+            escape_md(f"Nothing changed importing {where}: it holds every row as it is."),
+            icon=":material/info:",
+        )
+    figures = {
+        "Rows": result.rows,
+        "Prompts added": result.prompts_added,
+        "Unchanged": result.prompts_unchanged,
+        "Rubrics updated": result.rubrics_updated,
+        "Criteria added": result.criteria_added,
+        "Pitfalls flagged": result.pitfalls_flagged,
+    }
+    for col, (label, value) in zip(st.columns(len(figures)), figures.items(), strict=True):
+        col.metric(label, value)
+    shape = {"rar": "RaR", "healthbench": "HealthBench"}.get(result.format, result.format)
+    st.caption(escape_md(f"{shape} rows from {result.file_format} · sha256 {result.sha256}"))
+    if result.pitfalls_flagged:
+        st.warning(
+            f"{result.pitfalls_flagged} pitfall(s) worded as avoidances (or with title and "
+            "description disagreeing) carry a negative weight: check their polarity in the "
+            "editor's lint panel.",
+            icon=":material/flag:",
+        )
+
+
+def show_import_problems(exc: ImportFileError) -> None:
+    st.error(
+        escape_md(
+            f"{exc.path}: {len(exc.problems)} problem(s); nothing was imported. "
+            "Fix the rows below and import the file again."
+        ),
+        icon=":material/error:",
+    )
+    st.dataframe(problems_frame(exc.problems), hide_index=True)
+
+
+def problems_frame(problems: Sequence[tuple[int, str]]) -> pd.DataFrame:
+    """Every bad row; line 0 (the file as a whole) reads "file"."""
+    return pd.DataFrame(
+        {
+            "Line": [str(line) if line else "file" for line, _ in problems],
+            "Problem": [message for _, message in problems],
+        }
+    )
+
+
+def snapshot_form(user: UserInfo, datasets: Sequence[str], tags: Sequence[str]) -> None:
+    """Freeze approved rubrics into a snapshot (Action.export; the service checks it)."""
+    with st.form("create-snapshot"):
+        c1, c2 = st.columns(2)
+        dataset = c1.selectbox("Dataset", [ALL_DATASETS, *datasets], key="data:export-dataset")
+        tag = c2.selectbox("Tag", [ANY_TAG, *tags])
+        c3, c4 = st.columns(2)
+        since = c3.date_input(
+            "Approved on or after", value=None, min_value=EARLIEST, help="UTC, inclusive"
+        )
+        until = c4.date_input(
+            "Approved before", value=None, min_value=EARLIEST, help="UTC, exclusive"
+        )
+        name = st.text_input("Snapshot name (optional)", max_chars=200)
+        if not st.form_submit_button("Create snapshot", type="primary", icon=":material/lock:"):
+            return
+    try:
+        flt = ExportFilter.parse(
+            dataset=None if dataset == ALL_DATASETS else dataset,
+            tag=None if tag == ANY_TAG else tag,
+            approved_since=since.isoformat() if since else None,
+            approved_until=until.isoformat() if until else None,
+        )
+        with st.spinner("Freezing…"):
+            info = create_snapshot(
+                engine(), flt, name=name.strip() or None, actor=user.username, user_id=user.id
+            )
+    except RubricforgeError as exc:
+        show_error(exc)
+        return
+    st.session_state[SNAPSHOT_KEY] = info.id
+    flash(f"Snapshot {info.id} “{info.name}”: {info.row_count} rubrics, sha256 {info.sha256}.")
+    st.rerun()
+
+
+def snapshots_frame(snapshots: Sequence[SnapshotRecord]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "ID": s.id,
+                "Name": s.name,
+                "Rubrics": s.row_count,
+                "sha256": s.sha256,
+                "Created (UTC)": s.created_at.astimezone(UTC).strftime(TIME),
+                "By": s.created_by,
+                "Filter": s.filter,
+            }
+            for s in snapshots
+        ]
+    )
+
+
+def downloads(snapshot: SnapshotRecord) -> None:
+    """Write the chosen snapshot's files on request, then offer them. Reading only:
+    every role may download."""
+    files: SnapshotFiles | None = st.session_state.get(FILES_KEY)
+    ready = files is not None and (files.snapshot_id, files.sha256) == (
+        snapshot.id,
+        snapshot.sha256,
+    )
+    if not ready:
+        st.caption("The files are written when you ask: a large snapshot takes a few seconds.")
+        if st.button("Prepare downloads", icon=":material/folder_zip:"):
+            try:
+                with st.spinner("Writing JSONL, Hugging Face, TRL and verl files…"):
+                    st.session_state[FILES_KEY] = snapshot_files(engine(), snapshot.id)
+            except RubricforgeError as exc:
+                show_error(exc)
+                return
+            st.rerun()
+        return
+    assert files is not None
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        "Download RaR JSONL",
+        files.jsonl,
+        file_name=files.jsonl_name,
+        mime="application/x-ndjson",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    c2.download_button(
+        "Download all formats (zip)",
+        files.archive,
+        file_name=files.archive_name,
+        mime="application/zip",
+        on_click="ignore",
+        icon=":material/folder_zip:",
+    )
+    st.caption(
+        "The zip holds one folder: rar.jsonl, hf/ (Hugging Face datasets), trl/, "
+        "verl.parquet and manifest.json with every file's sha256."
+    )
