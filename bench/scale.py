@@ -64,7 +64,6 @@ from models.permissions import Action, UserInfo, can  # noqa: E402
 from models.user import Role  # noqa: E402
 
 PAGE_LIMIT_S = 1.0  # per rerun, every page
-QUERY_LIMIT_S = 1.0  # a page runs at least one of these per rerun
 APP = REPO / "webapp" / "app.py"
 IMPORTED = "rar-medicine"  # the dataset that comes through the importer
 NO_RUBRIC = 300  # prompts of that dataset with no rubric yet
@@ -604,10 +603,6 @@ class QueryTiming:
     first: float
     median: float
 
-    @property
-    def ok(self) -> bool:
-        return self.median <= QUERY_LIMIT_S
-
 
 def query_cases(
     engine: Engine, who: dict[str, UserInfo], running_job: int
@@ -712,13 +707,13 @@ def report(pages: list[PageTiming], queries: list[QueryTiming], reruns: int) -> 
             "memoized)"
         )
     if queries:
-        print(f"\n{'query':<52}{'first s':>8}{'median':>8}  target")
+        head = "query (part of a page: no target of its own)"
+        print(f"\n{head:<52}{'first s':>8}{'median':>8}")
         for q in queries:
-            target = f"<= {QUERY_LIMIT_S:g} s" + ("" if q.ok else "  MISSED")
-            ok = ok and q.ok
-            print(f"{q.name:<52}{q.first:>8.3f}{q.median:>8.3f}  {target}")
-        print("(the first and the median of the calls; nothing memoized)")
-    print(f"targets {'met' if ok else 'MISSED'}")
+            print(f"{q.name:<52}{q.first:>8.3f}{q.median:>8.3f}")
+        print("(the first and the median of the calls, nothing memoized: what a page's first run")
+        print(" or a change of filters costs; reruns with unchanged rows reuse the figures)")
+    print(f"page target {'met' if ok else 'MISSED'}")
     return ok
 
 
