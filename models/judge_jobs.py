@@ -9,8 +9,10 @@ later is recorded on the run (status failed, error), as the CLI's runs are.
 
 A thread, not a job queue: a judge run is I/O-bound (LLM calls), needs no GPU
 and no other machine. If the app's process stops mid-run, the row stays
-"running" with the counters of the last committed chunk; start a new run
-(identical calls come from the judge cache).
+"running" with the counters of the last committed chunk and a heartbeat that
+stops moving: after STALE_AFTER without one the run shows as stalled, and
+`mark_abandoned` records it as failed (a process still judging it stops at its
+next chunk). Start a new run: identical calls come from the judge cache.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from .errors import RubricforgeError
+from .audit import audit
+from .errors import InvalidInputError, NotFoundError, RubricforgeError
 from .judge import JudgeConfig
 from .judge_runs import run_judge
 from .judging import JudgeMode, JudgeRun, RunStatus
@@ -32,6 +35,9 @@ from .permissions import Action, UserInfo, require
 from .user import User
 
 START_TIMEOUT_S = 60.0  # finding the responses to judge is one query; this is generous
+# A chunk of judgments, retries included, takes minutes at worst; no heartbeat for
+# this long means the process running the judge stopped.
+STALE_AFTER = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,17 @@ class JudgeRunInfo:
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
+    heartbeat_at: datetime | None = None
+
+    @property
+    def stalled(self) -> bool:
+        """Running, but no sign of life for STALE_AFTER: its process probably stopped."""
+        last = self.heartbeat_at or self.started_at
+        return (
+            self.status is RunStatus.running
+            and last is not None
+            and datetime.now(UTC) - last > STALE_AFTER
+        )
 
     @property
     def target(self) -> str:
@@ -132,6 +149,44 @@ def list_runs(session: Session, *, limit: int = 20) -> list[JudgeRunInfo]:
             started_at=r.started_at,
             finished_at=r.finished_at,
             error=r.error,
+            heartbeat_at=r.heartbeat_at,
         )
         for r, username in rows
     ]
+
+
+def mark_abandoned(session: Session, actor: UserInfo, run_id: int) -> None:
+    """Record a stalled run as failed. Refused while the run still shows signs of
+    life (a heartbeat within STALE_AFTER) or when it is not running."""
+    require(actor, Action.run_judge)
+    run = session.execute(
+        select(JudgeRun).where(JudgeRun.id == run_id).with_for_update()
+    ).scalar_one_or_none()
+    if run is None:
+        raise NotFoundError(f"judge run {run_id} does not exist")
+    if run.status is not RunStatus.running:
+        raise InvalidInputError(f"judge run {run_id} is {run.status.value}, not running")
+    last = run.heartbeat_at or run.started_at
+    now = datetime.now(UTC)
+    if last is not None and now - last <= STALE_AFTER:
+        raise InvalidInputError(
+            f"judge run {run_id} reported progress at {last:%Y-%m-%d %H:%M:%S} UTC; it is "
+            f"only considered stopped after {STALE_AFTER.seconds // 60} minutes without any"
+        )
+    run.status = RunStatus.failed
+    run.finished_at = now
+    since = f"{last:%Y-%m-%d %H:%M:%S} UTC" if last else "its start"
+    run.error = (
+        f"abandoned: no progress since {since} (the process running it "
+        f"stopped); marked failed by {actor.username}. Start it again: judgments already "
+        "made come from the cache."
+    )
+    audit(
+        session,
+        actor=actor.username,
+        user_id=actor.id,
+        action="judge_run.abandoned",
+        entity="judge_run",
+        entity_id=run_id,
+        details={"done": run.done, "total": run.total},
+    )

@@ -181,6 +181,7 @@ def run_judge(
             },
             created_by_id=user_id,
             started_at=datetime.now(UTC),
+            heartbeat_at=datetime.now(UTC),
             total=len(targets),
         )
         s.add(run)
@@ -225,6 +226,10 @@ def run_judge(
         cost_usd=cost,
         mean_reward=sum(rewards) / len(rewards) if rewards else None,
     )
+
+
+class RunAbandonedError(RubricforgeError):
+    """The run's row is no longer running: someone marked it failed."""
 
 
 def _store(
@@ -274,16 +279,19 @@ def _store(
         totals["cached"] += sum(r.cached for r in results)
         totals["tin"] += sum(r.tokens_in for r in results)
         totals["tout"] += sum(r.tokens_out for r in results)
-        s.execute(
+        touched = s.execute(
             update(JudgeRun)
-            .where(JudgeRun.id == run_id)
+            .where(JudgeRun.id == run_id, JudgeRun.status == RunStatus.running)
             .values(
                 done=totals["done"],
                 failed=totals["failed"],
                 tokens_in=totals["tin"],
                 tokens_out=totals["tout"],
+                heartbeat_at=datetime.now(UTC),
             )
         )
+        if touched.rowcount == 0:  # marked abandoned meanwhile (judge_jobs.mark_abandoned)
+            raise RunAbandonedError(f"judge run {run_id} was marked failed; stopping")
 
 
 def _finish(
@@ -299,11 +307,14 @@ def _finish(
     if ep.price_in_per_mtok is not None and ep.price_out_per_mtok is not None:
         cost = (totals["tin"] * ep.price_in_per_mtok + totals["tout"] * ep.price_out_per_mtok) / 1e6
     with session_scope(engine) as s:
-        s.execute(
+        finished = s.execute(
             update(JudgeRun)
-            .where(JudgeRun.id == run_id)
+            # A run someone marked abandoned keeps that outcome.
+            .where(JudgeRun.id == run_id, JudgeRun.status == RunStatus.running)
             .values(status=status, finished_at=datetime.now(UTC), error=error, cost_usd=cost)
         )
+        if finished.rowcount == 0:
+            return cost
         audit(
             s,
             actor="system",

@@ -74,6 +74,8 @@ class JudgeRun(CreatedAt, Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Last sign of life of the process judging (start, every stored chunk).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     total: Mapped[int] = mapped_column(default=0)
     done: Mapped[int] = mapped_column(default=0)
     failed: Mapped[int] = mapped_column(default=0)

@@ -45,6 +45,7 @@ WRITES: dict[str, Action] = {
     "endpoints.check_endpoint": Action.manage_endpoints,
     "endpoints.delete_endpoint": Action.manage_endpoints,
     "endpoints.save_endpoint": Action.manage_endpoints,
+    "judge_jobs.mark_abandoned": Action.run_judge,
     "judge_jobs.start_judge_run": Action.run_judge,
     "revision.flag_for_revision": Action.flag_revision,
     "revision.resolve_request": Action.edit_rubric,
@@ -103,7 +104,7 @@ DUMMY: dict[str, Any] = {
     "met": True, "score": None, "reason": "r", "resolution": "r", "name": "n",
     "base_url": "http://127.0.0.1:9/v1", "model": "m", "api_key_env": "NO_KEY",
     "assignee_username": "someone", "config": None, "dataset": "d", "endpoint": None,
-    "spec": None, "filters": None, "snapshot_id": 1, "concurrency": 1, "job_id": 1,
+    "spec": None, "filters": None, "snapshot_id": 1, "concurrency": 1, "run_id": 1, "job_id": 1,
     "path": "/nonexistent.jsonl", "plan": None, "n": 1, "flt": None, "actor": "app",
     "data": b"", "filename": "upload.jsonl",
 }  # fmt: skip

@@ -5,24 +5,52 @@ from __future__ import annotations
 
 import streamlit as st
 
-from models.judge_jobs import list_runs
+from models.errors import RubricforgeError
+from models.judge_jobs import JudgeRunInfo, list_runs, mark_abandoned
 from models.judge_runs import run_progress
 from models.judging import RunStatus
-from models.permissions import Action, can
+from models.permissions import Action, UserInfo, can
 from webapp.auth import page_user
 from webapp.components.judging import runs_frame, start_form
-from webapp.components.text import escape_md, show_flash
-from webapp.db import engine, read_session
+from webapp.components.text import escape_md, flash, show_error, show_flash
+from webapp.db import engine, read_session, write_session
 
 REFRESH_S = 2  # running runs' progress refreshes this often
 RECENT = 20
 
 
-def runs_panel(live: bool) -> None:
+def stalled_panel(user: UserInfo, run: JudgeRunInfo) -> None:
+    """A running run with no heartbeat for a long while: its process stopped."""
+    last = run.heartbeat_at or run.started_at
+    when = f"{last:%Y-%m-%d %H:%M} UTC" if last else "its start"
+    st.warning(
+        escape_md(
+            f"Run {run.id} ({run.model} on {run.target}) has shown no progress since {when}: "
+            f"the process running it has probably stopped ({run.done}/{run.total} judged)."
+        ),
+        icon=":material/hourglass_disabled:",
+    )
+    if not can(user, Action.run_judge):
+        return
+    if st.button(f"Mark run {run.id} as failed", key=f"judging:abandon:{run.id}"):
+        try:
+            with write_session() as session:
+                mark_abandoned(session, user, run.id)
+        except RubricforgeError as exc:
+            show_error(exc)
+            return
+        flash(f"Run {run.id} marked failed. Start it again: its judgments come from the cache.")
+        st.rerun()
+
+
+def runs_panel(live: bool, user: UserInfo) -> None:
     """Progress bars of the running runs and the recent runs; reruns alone while live."""
     with read_session() as session:
         runs = list_runs(session, limit=RECENT)
-    running = [r for r in runs if r.status is RunStatus.running]
+    for run in runs:
+        if run.stalled:
+            stalled_panel(user, run)
+    running = [r for r in runs if r.status is RunStatus.running and not r.stalled]
     if live and not running:
         st.rerun()  # the whole page, so it stops polling
     for run in running:
@@ -53,5 +81,7 @@ else:
                f"(yours: {user.role.value}).")  # fmt: skip
 st.subheader("Recent runs", anchor=False)
 with read_session() as session:
-    live = any(r.status is RunStatus.running for r in list_runs(session, limit=RECENT))
-st.fragment(run_every=REFRESH_S if live else None)(runs_panel)(live)
+    live = any(
+        r.status is RunStatus.running and not r.stalled for r in list_runs(session, limit=RECENT)
+    )
+st.fragment(run_every=REFRESH_S if live else None)(runs_panel)(live, user)
