@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import re
 import socket
 import threading
 import time
@@ -88,6 +89,15 @@ def _content_text(content: Any) -> str:
     if isinstance(content, list):  # content parts
         return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
     return ""
+
+
+def all_met(body: dict[str, Any]) -> Reply:
+    """An explicit judge's reply calling every criterion of the prompt's rubric met
+    (pitfalls too)."""
+    n = int(re.search(r"RUBRIC \((\d+) criteria\)", body["messages"][1]["content"]).group(1))
+    return Reply.json(
+        {"verdicts": [{"index": i, "met": True, "rationale": "ok"} for i in range(1, n + 1)]}
+    )
 
 
 def rubric_items(n: int = 8) -> dict[str, Any]:

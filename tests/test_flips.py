@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from llm_server import Reply, ScriptedLLM
+from llm_server import Reply, ScriptedLLM, all_met
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -23,15 +23,11 @@ from models.permissions import OPERATOR
 from models.responses import import_responses
 
 
-def all_met(body: dict[str, Any]) -> Reply:
-    text = body["messages"][1]["content"]
-    m = re.search(r"RUBRIC \((\d+) criteria\)", text)
-    if m is None:  # a per-criterion call: the re-judge says "not met"
+def all_met_then_stricter(body: dict[str, Any]) -> Reply:
+    if re.search(r"RUBRIC \(\d+ criteria\)", body["messages"][1]["content"]) is None:
+        # a per-criterion call: the re-judge says "not met"
         return Reply.json({"met": False, "rationale": "now stricter"})
-    n = int(m.group(1))
-    return Reply.json(
-        {"verdicts": [{"index": i, "met": True, "rationale": "ok"} for i in range(1, n + 1)]}
-    )
+    return all_met(body)
 
 
 def test_edit_rejudges_changed_criteria_and_counts_flips(
@@ -49,7 +45,7 @@ def test_edit_rejudges_changed_criteria_and_counts_flips(
         )
     )
     import_responses(engine, responses, "med")
-    llm_server.respond_with(all_met)
+    llm_server.respond_with(all_met_then_stricter)
     ep = EndpointConfig(
         base_url=llm_server.base_url,
         model="j",

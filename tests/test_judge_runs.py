@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from llm_server import Reply, ScriptedLLM
+from llm_server import Reply, ScriptedLLM, all_met
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
@@ -22,14 +21,6 @@ from models.responses import generate_responses, import_responses
 from rubricforge.cli import app
 
 UIDS = ["med-01884518e6c7", "med-0b2ec1b64ba0", "med-0ec4e7fce5bd"]
-
-
-def all_met(body: dict[str, Any]) -> Reply:
-    """A judge that says every criterion is met (pitfalls too)."""
-    n = int(re.search(r"RUBRIC \((\d+) criteria\)", body["messages"][1]["content"]).group(1))
-    return Reply.json(
-        {"verdicts": [{"index": i, "met": True, "rationale": "ok"} for i in range(1, n + 1)]}
-    )
 
 
 def endpoint(server: ScriptedLLM) -> EndpointConfig:

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from pathlib import Path
-from typing import Any
 
 import pytest
-from llm_server import Reply, ScriptedLLM
+from llm_server import Reply, ScriptedLLM, all_met
 from sqlalchemy import Engine, select, text
 
 from models.base import Base
@@ -29,13 +27,6 @@ from models.workflow import approve, submit_for_review
 
 pytestmark = pytest.mark.db
 KEY = "sk-live-7f3a9c0e55b14d2e"
-
-
-def all_met(body: dict[str, Any]) -> Reply:
-    n = int(re.search(r"RUBRIC \((\d+) criteria\)", body["messages"][1]["content"]).group(1))
-    return Reply.json(
-        {"verdicts": [{"index": i, "met": True, "rationale": "ok"} for i in range(1, n + 1)]}
-    )
 
 
 def test_the_key_is_sent_only_as_the_bearer_token(
