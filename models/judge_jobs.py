@@ -40,6 +40,12 @@ START_TIMEOUT_S = 60.0  # finding the responses to judge is one query; this is g
 STALE_AFTER = timedelta(minutes=15)
 
 
+def is_stalled(status: RunStatus, last_seen: datetime | None, now: datetime) -> bool:
+    """Running, but no sign of life (heartbeat, else start) for STALE_AFTER: the
+    process judging it has probably stopped."""
+    return status is RunStatus.running and (last_seen is None or now - last_seen > STALE_AFTER)
+
+
 @dataclass(frozen=True)
 class JudgeRunInfo:
     id: int
@@ -61,14 +67,12 @@ class JudgeRunInfo:
     heartbeat_at: datetime | None = None
 
     @property
+    def last_seen(self) -> datetime | None:
+        return self.heartbeat_at or self.started_at
+
+    @property
     def stalled(self) -> bool:
-        """Running, but no sign of life for STALE_AFTER: its process probably stopped."""
-        last = self.heartbeat_at or self.started_at
-        return (
-            self.status is RunStatus.running
-            and last is not None
-            and datetime.now(UTC) - last > STALE_AFTER
-        )
+        return is_stalled(self.status, self.last_seen, datetime.now(UTC))
 
     @property
     def target(self) -> str:
@@ -168,7 +172,8 @@ def mark_abandoned(session: Session, actor: UserInfo, run_id: int) -> None:
         raise InvalidInputError(f"judge run {run_id} is {run.status.value}, not running")
     last = run.heartbeat_at or run.started_at
     now = datetime.now(UTC)
-    if last is not None and now - last <= STALE_AFTER:
+    if not is_stalled(run.status, last, now):
+        assert last is not None  # a running run with no sign of life at all is stalled
         raise InvalidInputError(
             f"judge run {run_id} reported progress at {last:%Y-%m-%d %H:%M:%S} UTC; it is "
             f"only considered stopped after {STALE_AFTER.seconds // 60} minutes without any"

@@ -21,8 +21,7 @@ RECENT = 20
 
 def stalled_panel(user: UserInfo, run: JudgeRunInfo) -> None:
     """A running run with no heartbeat for a long while: its process stopped."""
-    last = run.heartbeat_at or run.started_at
-    when = f"{last:%Y-%m-%d %H:%M} UTC" if last else "its start"
+    when = f"{run.last_seen:%Y-%m-%d %H:%M} UTC" if run.last_seen else "its start"
     st.warning(
         escape_md(
             f"Run {run.id} ({run.model} on {run.target}) has shown no progress since {when}: "
