@@ -131,7 +131,7 @@ def add_user(
         username=name,
         display_name=display_name.strip(),
         role=parsed_role,
-        password_hash=_hasher.hash(password),
+        password_hash=hash_password(password),
         is_active=True,
     )
     session.add(user)
@@ -151,7 +151,7 @@ def set_password(session: Session, username: str, password: str, *, actor: UserI
         require(actor, Action.manage_users)
     user = _find(session, username, for_update=True)
     check_password(password)
-    user.password_hash = _hasher.hash(password)
+    user.password_hash = hash_password(password)
     _log(session, actor, "user.passwd", user)
 
 
@@ -206,7 +206,7 @@ def authenticate(session: Session, username: str, password: str) -> UserInfo | N
         return None
     rehash = _hasher.check_needs_rehash(user.password_hash)
     if rehash:
-        user.password_hash = _hasher.hash(password)
+        user.password_hash = hash_password(password)
     _log(session, _info(user), "user.login", user, rehashed=rehash)
     return _info(user)
 
