@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from models.errors import RubricforgeError
+from models.items import CriterionView
 from models.labels import ItemUnit, SamplingStrategy, Stratum
 from models.permissions import UserInfo
 from models.spotcheck import LabelItem, LabelReveal, QueueInfo, create_queue, queue_spec
@@ -57,6 +58,12 @@ def queues_frame(queues: Sequence[QueueInfo]) -> pd.DataFrame:
     )
 
 
+def show_criterion(c: CriterionView) -> None:
+    """A criterion's category and weight, then its text (as typed, never markup)."""
+    st.markdown(f"**Criterion** · {c.category.value}, weight {c.weight:+g}")
+    st.text(f"{c.title}: {c.description}")
+
+
 def show_item(item: LabelItem) -> None:
     """The prompt, the response and the criterion (or the rubric), nothing of the judge."""
     st.markdown("**Prompt**")
@@ -70,9 +77,7 @@ def show_item(item: LabelItem) -> None:
     st.markdown("**Response**")
     st.text(item.response)
     if item.criterion is not None:
-        c = item.criterion
-        st.markdown(f"**Criterion** · {c.category.value}, weight {c.weight:+g}")
-        st.text(f"{c.title}: {c.description}")
+        show_criterion(item.criterion)
         st.caption(
             "Met means the description is true of the response, whatever the weight's sign "
             "(a met pitfall is a mistake the response made)."

@@ -12,7 +12,7 @@ from models.errors import RubricforgeError
 from models.items import ItemDetail
 from models.permissions import Action, UserInfo
 from webapp.auth import page_user
-from webapp.components.labeling import verdict_word
+from webapp.components.labeling import show_criterion, verdict_word
 from webapp.components.text import flash, show_error, show_flash
 from webapp.db import read_session, write_session
 
@@ -76,9 +76,7 @@ def item_panel(user: UserInfo, item: ItemDetail) -> None:
     st.markdown("**Response**")
     st.text(item.response)
     if item.criterion is not None:
-        c = item.criterion
-        st.markdown(f"**Criterion** · {c.category.value}, weight {c.weight:+g}")
-        st.text(f"{c.title}: {c.description}")
+        show_criterion(item.criterion)
     st.markdown("**Annotators**")
     st.dataframe(labels_frame(item), hide_index=True)
     st.markdown("**Judges**")
