@@ -32,16 +32,17 @@ from sqlalchemy.orm import Session
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from models import migrate, report_memo  # noqa: E402
-from models.adjudication import adjudication_queue  # noqa: E402
-from models.agreement_queries import AgreementFilters, agreement_report, disagreements  # noqa: E402
-from models.db import normalize_url  # noqa: E402
-from models.embedded import EmbeddedServer  # noqa: E402
-from models.leaderboard import leaderboard  # noqa: E402
-from models.permissions import UserInfo  # noqa: E402
-from models.rubric import Category  # noqa: E402
-from models.spotcheck import create_queue, next_item, queue_spec  # noqa: E402
-from models.user import Role  # noqa: E402
+from rubricforge.models.accounts.orm import Role  # noqa: E402
+from rubricforge.models.accounts.permissions import UserInfo  # noqa: E402
+from rubricforge.models.agreement import memo as report_memo
+from rubricforge.models.agreement.adjudication import adjudication_queue  # noqa: E402
+from rubricforge.models.agreement.leaderboard import leaderboard  # noqa: E402
+from rubricforge.models.agreement.queries import AgreementFilters, agreement_report, disagreements  # noqa: E402
+from rubricforge.models.agreement.spotcheck import create_queue, next_item, queue_spec  # noqa: E402
+from rubricforge.models.core import migrate  # noqa: E402
+from rubricforge.models.core.db import normalize_url  # noqa: E402
+from rubricforge.models.core.embedded import EmbeddedServer  # noqa: E402
+from rubricforge.models.rubrics.orm import Category  # noqa: E402
 
 LIMIT_S = 2.0
 RESPONSES_PER_PROMPT = 8

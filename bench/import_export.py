@@ -35,10 +35,10 @@ from sqlalchemy import Engine, create_engine, text
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from models import migrate  # noqa: E402
-from models.db import normalize_url  # noqa: E402
-from models.embedded import EmbeddedServer  # noqa: E402
-from models.importer import import_file  # noqa: E402
+from rubricforge.models.core import migrate  # noqa: E402
+from rubricforge.models.core.db import normalize_url  # noqa: E402
+from rubricforge.models.core.embedded import EmbeddedServer  # noqa: E402
+from rubricforge.models.data.importer import import_file  # noqa: E402
 
 IMPORT_LIMIT_S = 30.0
 IMPORT_RATIO_LIMIT = 4.0
@@ -154,8 +154,7 @@ def copy_floor(engine: Engine, dataset: str, *, foreign_keys: bool) -> float:
 
 def export_all(engine: Engine, dataset: str, out_dir: Path, results: dict[str, float]) -> None:
     from datasets.utils.logging import disable_progress_bar
-
-    from models.exporter import ExportFilter, create_snapshot, write_snapshot
+    from rubricforge.models.data.exporter import ExportFilter, create_snapshot, write_snapshot
 
     disable_progress_bar()  # the table below is the output
 

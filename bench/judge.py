@@ -26,15 +26,14 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from reward import start_endpoint  # noqa: E402
+from rubricforge.models.core import migrate  # noqa: E402
+from rubricforge.models.core.db import normalize_url  # noqa: E402
+from rubricforge.models.core.embedded import EmbeddedServer  # noqa: E402
+from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem  # noqa: E402
+from rubricforge.models.llm.client import EndpointConfig  # noqa: E402
+from rubricforge.models.rubrics.criteria import CriterionData  # noqa: E402
+from rubricforge.models.rubrics.orm import Category  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
-
-from models import migrate  # noqa: E402
-from models.criteria import CriterionData  # noqa: E402
-from models.db import normalize_url  # noqa: E402
-from models.embedded import EmbeddedServer  # noqa: E402
-from models.judge import Judge, JudgeConfig, JudgeItem  # noqa: E402
-from models.llm import EndpointConfig  # noqa: E402
-from models.rubric import Category  # noqa: E402
 
 PLAN = [(Category.essential, 5.0)] * 4 + [(Category.important, 3.0)] * 5
 PLAN += [(Category.optional, 1.0)] * 4 + [(Category.pitfall, -2.0)] * 2

@@ -98,10 +98,10 @@ def step_inputs(prompts: int, generations: int, criteria: int) -> dict[str, list
 
 
 def one_step(base_url: str, concurrency: int, inputs: dict[str, list[Any]]) -> tuple[float, Any]:
-    from models.judge import Judge, JudgeConfig
-    from models.judging import JudgeMode
-    from models.llm import EndpointConfig
-    from trainer.reward import RewardStats, make_reward_func
+    from rubricforge.models.judging.judge import Judge, JudgeConfig
+    from rubricforge.models.judging.orm import JudgeMode
+    from rubricforge.models.llm.client import EndpointConfig
+    from rubricforge.trainer.reward import RewardStats, make_reward_func
 
     endpoint = EndpointConfig(base_url=base_url, model="judge", api_key_env=None)
     judge = Judge(JudgeConfig(endpoint=endpoint, mode=JudgeMode.explicit, concurrency=concurrency))

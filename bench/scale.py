@@ -25,7 +25,7 @@ Target (issue "whole-product pass"): every page <= 1 s per rerun at this size.
 The server process is warm when timing starts (modules the pages import are
 imported, the engine exists), as a running `rubricforge serve` is; "first" is a
 user's first visit to a page, not the server's first request, with
-`models.report_memo` emptied first, so it computes every figure; reruns read the
+`models.agreement.memo` emptied first, so it computes every figure; reruns read the
 database again and reuse the agreement and leaderboard figures when the rows read
 are unchanged. Queries are timed with the memo emptied before every call.
 """
@@ -56,12 +56,12 @@ sys.path.insert(1, str(REPO / "bench"))
 
 import agreement as agreement_bench  # noqa: E402  (bench/agreement.py)
 import import_export as import_bench  # noqa: E402  (bench/import_export.py)
-
-from models import migrate, report_memo  # noqa: E402
-from models.db import normalize_url  # noqa: E402
-from models.embedded import EmbeddedServer  # noqa: E402
-from models.permissions import Action, UserInfo, can  # noqa: E402
-from models.user import Role  # noqa: E402
+from rubricforge.models.accounts.orm import Role  # noqa: E402
+from rubricforge.models.accounts.permissions import Action, UserInfo, can  # noqa: E402
+from rubricforge.models.agreement import memo as report_memo
+from rubricforge.models.core import migrate  # noqa: E402
+from rubricforge.models.core.db import normalize_url  # noqa: E402
+from rubricforge.models.core.embedded import EmbeddedServer  # noqa: E402
 
 PAGE_LIMIT_S = 1.0  # per rerun, every page
 APP = REPO / "webapp" / "app.py"
@@ -110,7 +110,7 @@ def step(name: str, fn: Callable[[], Any]) -> Any:
 
 def import_rest(engine: Engine, work: Path, n: int, criteria: int) -> None:
     """`n` RaR-shaped prompts through the real importer (all draft rubrics)."""
-    from models.importer import import_file
+    from rubricforge.models.data.importer import import_file
 
     path = work / "rar_scale.jsonl"
     import_bench.make_file(path, n, criteria, seed=1)
@@ -168,7 +168,7 @@ def users(engine: Engine) -> dict[str, UserInfo]:
 
 
 def snapshots(engine: Engine) -> list[int]:
-    from models.exporter import ExportFilter, create_snapshot
+    from rubricforge.models.data.exporter import ExportFilter, create_snapshot
 
     return [
         create_snapshot(engine, ExportFilter(dataset=d), name=f"scale-{d}", actor="bench").id
@@ -177,7 +177,7 @@ def snapshots(engine: Engine) -> list[int]:
 
 
 def queues(engine: Engine, researcher: UserInfo) -> None:
-    from models.spotcheck import create_queue, queue_spec
+    from rubricforge.models.agreement.spotcheck import create_queue, queue_spec
 
     specs = [
         dict(name="stratified by category", strategy="stratified", stratify_by="category",
@@ -192,10 +192,10 @@ def queues(engine: Engine, researcher: UserInfo) -> None:
 
 def revisions(engine: Engine, expert: UserInfo, researcher: UserInfo, prompt_id: int) -> None:
     """A flagged criterion and a second version on one judged rubric (the editor's)."""
-    from models.criteria import CriterionData
-    from models.revision import flag_for_revision
-    from models.rubric import Criterion, Rubric
-    from models.versions import save_version
+    from rubricforge.models.agreement.revision import flag_for_revision
+    from rubricforge.models.rubrics.criteria import CriterionData
+    from rubricforge.models.rubrics.orm import Criterion, Rubric
+    from rubricforge.models.rubrics.versions import save_version
 
     def head(s: Session) -> tuple[Rubric, list[Criterion]]:
         rubric = s.scalars(select(Rubric).where(Rubric.prompt_id == prompt_id)).one()
@@ -244,7 +244,7 @@ def sample(step: int, n: int, criteria: int) -> dict[str, Any]:
 def training(engine: Engine, researcher: UserInfo, snapshot_id: int, criteria: int) -> None:
     """Eight jobs through `submit_job` (the agreement gate measured, overridden where it
     refuses), then statuses and metric rows as workers would have left them."""
-    from models.jobs import SAMPLES_KEY, submit_job
+    from rubricforge.models.training.jobs import SAMPLES_KEY, submit_job
 
     config = {
         "model_name_or_path": "Qwen/Qwen2.5-7B",
@@ -607,22 +607,26 @@ class QueryTiming:
 def query_cases(
     engine: Engine, who: dict[str, UserInfo], running_job: int
 ) -> list[tuple[str, Callable[[Session], Any]]]:
-    from models.adjudication import adjudication_queue
-    from models.agreement_queries import AgreementFilters, agreement_report, disagreements
-    from models.filter_choices import filter_choices
-    from models.jobs import job_metrics, last_samples, list_jobs
-    from models.judge_jobs import list_runs
-    from models.leaderboard import leaderboard
-    from models.queries import (
+    from rubricforge.models.agreement.adjudication import adjudication_queue
+    from rubricforge.models.agreement.filter_choices import filter_choices
+    from rubricforge.models.agreement.leaderboard import leaderboard
+    from rubricforge.models.agreement.queries import (
+        AgreementFilters,
+        agreement_report,
+        disagreements,
+    )
+    from rubricforge.models.agreement.spotcheck import list_queues, next_item
+    from rubricforge.models.judging.background import list_runs
+    from rubricforge.models.rubrics.browse import (
         dataset_overview,
         list_prompts,
         rubric_detail,
         status_counts,
         tag_names,
     )
-    from models.rubric import Category
-    from models.rubric_queries import load_editor_state
-    from models.spotcheck import list_queues, next_item
+    from rubricforge.models.rubrics.orm import Category
+    from rubricforge.models.rubrics.queries import load_editor_state
+    from rubricforge.models.training.jobs import job_metrics, last_samples, list_jobs
 
     researcher, annotator, expert = who["researcher"], who["annotator3"], who["expert"]
     with Session(engine) as s:

@@ -1,12 +1,12 @@
-"""Alembic environment: reads the same URL the app uses (models.db.resolve_url)."""
+"""Alembic environment: reads the same URL the app uses (models.core.db.resolve_url)."""
 
 from __future__ import annotations
 
 from alembic import context
+from rubricforge.models.core.db import normalize_url, resolve_url
 from sqlalchemy import create_engine, pool
 
-import models
-from models.db import normalize_url, resolve_url
+from rubricforge import models
 
 config = context.config
 target_metadata = models.Base.metadata

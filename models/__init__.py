@@ -1,10 +1,12 @@
 """rubricforge's domain: the ORM models (every table, so Alembic sees them all)
 and the services over them. Imports neither streamlit nor torch."""
 
-from .audit import AuditEntry, audit
-from .base import Base
-from .dataset import Dataset, Prompt
-from .judging import (
+from rubricforge.models.accounts.orm import Role, User
+from rubricforge.models.agreement.orm import HumanLabel, SpotCheckItem, SpotCheckQueue
+from rubricforge.models.core.audit import AuditEntry, audit
+from rubricforge.models.core.base import Base
+from rubricforge.models.data.orm import ExportSnapshot, SnapshotItem
+from rubricforge.models.judging.orm import (
     JudgeMode,
     JudgeRun,
     Judgment,
@@ -13,10 +15,12 @@ from .judging import (
     RunStatus,
     Verdict,
 )
-from .labels import HumanLabel, SpotCheckItem, SpotCheckQueue
-from .rubric import (
+from rubricforge.models.llm.orm import LLMEndpoint
+from rubricforge.models.rubrics.orm import (
     Category,
     Criterion,
+    Dataset,
+    Prompt,
     ReviewAction,
     RevisionRequest,
     Rubric,
@@ -25,9 +29,7 @@ from .rubric import (
     RubricVersion,
     VersionSource,
 )
-from .snapshot import ExportSnapshot, SnapshotItem
-from .training import JobStatus, TrainingJob, TrainingMetric
-from .user import LLMEndpoint, Role, User
+from rubricforge.models.training.orm import JobStatus, TrainingJob, TrainingMetric
 
 __all__ = [
     "AuditEntry",

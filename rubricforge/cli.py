@@ -27,7 +27,7 @@ app.command("judge")(judge_cmd)
 
 
 def _engine():  # noqa: ANN202 - sqlalchemy Engine
-    from models.db import get_engine
+    from rubricforge.models.core.db import get_engine
 
     return get_engine()
 
@@ -39,8 +39,8 @@ _migrated_engine = migrated_engine
 @user_errors
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations up to REVISION (default: head)."""
-    from models import migrate
-    from models.db import resolve_url
+    from rubricforge.models.core import migrate
+    from rubricforge.models.core.db import resolve_url
 
     migrate.upgrade(resolve_url(), revision)
     typer.echo(f"database at {revision}")
@@ -50,8 +50,8 @@ def db_upgrade(revision: str = "head") -> None:
 @user_errors
 def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. base")) -> None:
     """Revert migrations down to REVISION."""
-    from models import migrate
-    from models.db import resolve_url
+    from rubricforge.models.core import migrate
+    from rubricforge.models.core.db import resolve_url
 
     migrate.downgrade(resolve_url(), revision)
     typer.echo(f"database at {revision}")
@@ -61,7 +61,7 @@ def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g.
 @user_errors
 def db_url() -> None:
     """Print the database URL (starting the embedded server if needed)."""
-    from models.db import resolve_url
+    from rubricforge.models.core.db import resolve_url
 
     typer.echo(resolve_url())
 
@@ -70,8 +70,8 @@ def db_url() -> None:
 @user_errors
 def db_stop() -> None:
     """Stop the embedded PostgreSQL server of RUBRICFORGE_HOME."""
-    from models.embedded import EmbeddedServer
-    from models.settings import Settings
+    from rubricforge.models.core.embedded import EmbeddedServer
+    from rubricforge.models.core.settings import Settings
 
     settings = Settings.from_env()
     stopped = EmbeddedServer(settings.home).stop()
@@ -87,7 +87,7 @@ def import_cmd(
     dataset: Annotated[str, typer.Option(help="Dataset to import into (created if new)")],
 ) -> None:
     """Import prompts, reference answers and rubrics. All or nothing."""
-    from models.importer import import_file
+    from rubricforge.models.data.importer import import_file
 
     result = import_file(_migrated_engine(), path, dataset, actor="cli", progress=True)
     typer.echo(result.summary())
@@ -110,9 +110,9 @@ def export_cmd(
     ] = "jsonl,hf,trl,verl",
 ) -> None:
     """Freeze approved rubrics into an immutable, hashed snapshot and write it out."""
-    from models.errors import ExportError
-    from models.export_formats import check_formats, check_target
-    from models.exporter import ExportFilter, create_snapshot, write_snapshot
+    from rubricforge.models.core.errors import ExportError
+    from rubricforge.models.data.export_formats import check_formats, check_target
+    from rubricforge.models.data.exporter import ExportFilter, create_snapshot, write_snapshot
 
     chosen = check_formats(formats.split(","))
     engine = _migrated_engine()
@@ -157,7 +157,7 @@ DemoPassword = Annotated[
 @user_errors
 def demo_cmd(demo_password: DemoPassword = None) -> None:
     """Load the demo dataset (idempotent): prompts, rubrics in every status, verdicts, labels."""
-    from models.demo import load_demo
+    from rubricforge.models.demo.loader import load_demo
 
     typer.echo(load_demo(_migrated_engine(), password=demo_password))
 
@@ -171,18 +171,20 @@ def serve_cmd(
     demo_password: DemoPassword = None,
 ) -> None:
     """Migrate the database, then start the Streamlit app."""
-    from models.db import resolve_url
+    from rubricforge.models.core.db import resolve_url
 
     url = resolve_url()
-    from models import migrate
+    from rubricforge.models.core import migrate
 
     migrate.upgrade(url)
     if demo:
-        from models.db import get_engine
-        from models.demo import load_demo
+        from rubricforge.models.core.db import get_engine
+        from rubricforge.models.demo.loader import load_demo
 
         typer.echo(load_demo(get_engine(url), password=demo_password))
-    entry = Path(__file__).resolve().parent.parent / "webapp" / "app.py"
+    from rubricforge import webapp
+
+    entry = Path(webapp.__file__).with_name("app.py")
     env = {**os.environ, "DATABASE_URL": url}
     typer.echo(f"rubricforge on http://{address}:{port}")
     cmd = [
@@ -227,9 +229,9 @@ def user_add(
     display_name: Annotated[str, typer.Option(help="Name shown in the app")] = "",
 ) -> None:
     """Create an account (the first admin is made this way)."""
-    from models.auth import add_user
-    from models.db import session_scope
-    from models.permissions import OPERATOR
+    from rubricforge.models.accounts.auth import add_user
+    from rubricforge.models.accounts.permissions import OPERATOR
+    from rubricforge.models.core.db import session_scope
 
     with session_scope(_migrated_engine()) as session:
         user = add_user(
@@ -242,9 +244,9 @@ def user_add(
 @user_errors
 def user_passwd(username: str, password: PasswordOption) -> None:
     """Set a new password for USERNAME."""
-    from models.auth import set_password
-    from models.db import session_scope
-    from models.permissions import OPERATOR
+    from rubricforge.models.accounts.auth import set_password
+    from rubricforge.models.accounts.permissions import OPERATOR
+    from rubricforge.models.core.db import session_scope
 
     with session_scope(_migrated_engine()) as session:
         set_password(session, username, password, actor=OPERATOR)
@@ -255,9 +257,9 @@ def user_passwd(username: str, password: PasswordOption) -> None:
 @user_errors
 def user_disable(username: str) -> None:
     """Stop USERNAME from signing in; their work and history stay."""
-    from models.auth import disable_user
-    from models.db import session_scope
-    from models.permissions import OPERATOR
+    from rubricforge.models.accounts.auth import disable_user
+    from rubricforge.models.accounts.permissions import OPERATOR
+    from rubricforge.models.core.db import session_scope
 
     with session_scope(_migrated_engine()) as session:
         changed = disable_user(session, username, actor=OPERATOR)
@@ -268,9 +270,9 @@ def user_disable(username: str) -> None:
 @user_errors
 def user_enable(username: str) -> None:
     """Let a disabled USERNAME sign in again."""
-    from models.auth import enable_user
-    from models.db import session_scope
-    from models.permissions import OPERATOR
+    from rubricforge.models.accounts.auth import enable_user
+    from rubricforge.models.accounts.permissions import OPERATOR
+    from rubricforge.models.core.db import session_scope
 
     with session_scope(_migrated_engine()) as session:
         changed = enable_user(session, username, actor=OPERATOR)
@@ -281,8 +283,8 @@ def user_enable(username: str) -> None:
 @user_errors
 def user_list() -> None:
     """List accounts with their role and whether they can sign in."""
-    from models.auth import list_users
-    from models.db import session_scope
+    from rubricforge.models.accounts.auth import list_users
+    from rubricforge.models.core.db import session_scope
 
     with session_scope(_migrated_engine()) as session:
         users = list_users(session)
@@ -313,8 +315,8 @@ def draft_cmd(
     ] = True,
 ) -> None:
     """Draft rubrics with an LLM for every prompt not yet drafted by this template and model."""
-    from models.drafting import draft_dataset
-    from models.llm import EndpointConfig
+    from rubricforge.models.llm.client import EndpointConfig
+    from rubricforge.models.rubrics.drafting import draft_dataset
 
     endpoint = EndpointConfig.from_env(
         base_url=base_url,
@@ -341,7 +343,7 @@ app.add_typer(train_app, name="train")
 def train_submit(
     snapshot: Annotated[int, typer.Option(help="Export snapshot id to train on")],
     config: Annotated[
-        Path | None, typer.Option(help="Job config file (.json, .yaml); see models/job_config.py")
+        Path | None, typer.Option(help="Job config file (.json, .yaml); see models/training/config.py")
     ] = None,
     set_: Annotated[
         list[str] | None,
@@ -367,10 +369,10 @@ def train_submit(
 ) -> None:
     """Validate a GRPO job config, check the judge's agreement with the snapshot's
     spot-checks, and queue the job for a trainer worker."""
-    from models.db import session_scope
-    from models.gate import GatePolicy
-    from models.job_config import apply_overrides, load_config_file
-    from models.jobs import get_job, submit_job
+    from rubricforge.models.core.db import session_scope
+    from rubricforge.models.training.config import apply_overrides, load_config_file
+    from rubricforge.models.training.gate import GatePolicy
+    from rubricforge.models.training.jobs import get_job, submit_job
 
     data = apply_overrides(load_config_file(config) if config else {}, set_ or [])
     gate = GatePolicy(min_kappa=min_kappa, min_labels=min_labels)
@@ -419,8 +421,16 @@ def train_preview(
 ) -> None:
     """Before a run: sample K completions per prompt from the policy, score them with
     the job's reward, and show which rubrics give GRPO groups no reward spread."""
-    from models.job_config import apply_overrides, load_config_file, parse_job_config
-    from models.preview import PreviewSettings, policy_endpoint, preview_rewards
+    from rubricforge.models.training.config import (
+        apply_overrides,
+        load_config_file,
+        parse_job_config,
+    )
+    from rubricforge.models.training.preview import (
+        PreviewSettings,
+        policy_endpoint,
+        preview_rewards,
+    )
 
     settings = PreviewSettings.build(prompts=prompts, k=k, seed=seed)
     cfg = parse_job_config(apply_overrides(load_config_file(config) if config else {}, set_ or []))
@@ -457,8 +467,8 @@ def train_preview(
 @user_errors
 def train_cancel(job: Annotated[int, typer.Argument(help="Job id")]) -> None:
     """Cancel a job: at once if queued, after the step in progress if running."""
-    from models.db import session_scope
-    from models.jobs import request_cancel
+    from rubricforge.models.core.db import session_scope
+    from rubricforge.models.training.jobs import request_cancel
 
     with session_scope(_migrated_engine()) as s:
         status = request_cancel(s, job, actor="cli")
@@ -473,8 +483,8 @@ def train_cancel(job: Annotated[int, typer.Argument(help="Job id")]) -> None:
 @user_errors
 def train_list(limit: Annotated[int, typer.Option(min=1, help="Newest N jobs")] = 50) -> None:
     """Jobs, newest first: status, progress, attempts, worker, last error."""
-    from models.db import session_scope
-    from models.jobs import list_jobs
+    from rubricforge.models.core.db import session_scope
+    from rubricforge.models.training.jobs import list_jobs
 
     with session_scope(_migrated_engine()) as s:
         jobs = list_jobs(s, limit=limit)
@@ -510,7 +520,7 @@ def worker_cmd(
     checkpoint, and give the job back to the queue."""
     import logging
 
-    from trainer.worker import Worker
+    from rubricforge.trainer.worker import Worker
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("rubricforge").setLevel(logging.INFO)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from models.errors import RubricforgeError
+from rubricforge.models.core.errors import RubricforgeError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -32,8 +32,8 @@ def user_errors(fn: F) -> F:
 
 def migrated_engine() -> Engine:
     """The engine of DATABASE_URL or the embedded server, migrated to head first."""
-    from models import migrate
-    from models.db import get_engine, resolve_url
+    from rubricforge.models.core import migrate
+    from rubricforge.models.core.db import get_engine, resolve_url
 
     url = resolve_url()
     migrate.upgrade(url)

@@ -28,7 +28,7 @@ def responses_import(
     dataset: Annotated[str, typer.Option(help="Dataset the prompts belong to")],
 ) -> None:
     """Import responses for a dataset's prompts. All or nothing; re-import adds nothing."""
-    from models.responses import import_responses
+    from rubricforge.models.judging.responses import import_responses
 
     typer.echo(import_responses(migrated_engine(), path, dataset).summary())
 
@@ -44,8 +44,8 @@ def generate_cmd(
     api_key_env: KeyEnv = None,
 ) -> None:
     """Sample N responses per prompt from a policy endpoint."""
-    from models.llm import EndpointConfig
-    from models.responses import generate_responses
+    from rubricforge.models.judging.responses import generate_responses
+    from rubricforge.models.llm.client import EndpointConfig
 
     endpoint = EndpointConfig.from_env(
         base_url=base_url, model=model, api_key_env=api_key_env, temperature=temperature
@@ -76,12 +76,12 @@ def judge_cmd(
     api_key_env: KeyEnv = None,
 ) -> None:
     """Run a judge over stored responses; every verdict is kept, identical calls are cached."""
-    from models.errors import RubricforgeError
-    from models.judge import JudgeConfig
-    from models.judge_runs import run_judge
-    from models.judging import JudgeMode
-    from models.llm import EndpointConfig
-    from models.rewards import Aggregation
+    from rubricforge.models.core.errors import RubricforgeError
+    from rubricforge.models.judging.judge import JudgeConfig
+    from rubricforge.models.judging.orm import JudgeMode
+    from rubricforge.models.judging.rewards import Aggregation
+    from rubricforge.models.judging.runs import run_judge
+    from rubricforge.models.llm.client import EndpointConfig
 
     try:
         judge_mode, agg = JudgeMode(mode), Aggregation(aggregation)

@@ -19,13 +19,12 @@ from pathlib import Path
 import psycopg
 import pytest
 from llm_server import llm_server  # noqa: F401  (the scripted LLM server fixture)
+from rubricforge.models.core import migrate
+from rubricforge.models.core.db import normalize_url
+from rubricforge.models.core.embedded import EmbeddedServer
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from webapp_support import app_db, demo_app_db  # noqa: F401  (the app's database fixtures)
-
-from models import migrate
-from models.db import normalize_url
-from models.embedded import EmbeddedServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

@@ -4,7 +4,7 @@ waiting for a condition.
 
 The shared test server (conftest.py) is never touched: other tests' databases
 live there. `Throwaway` runs the same embedded binaries, driven by pg_ctl the way
-models/embedded.py does, in a temporary folder, on a port that stays the same
+models/core/embedded.py does, in a temporary folder, on a port that stays the same
 across restarts (clients reconnect to the same URL, as after a real restart).
 """
 
@@ -19,10 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from rubricforge.models.core import migrate
+from rubricforge.models.core.embedded import EmbeddedServer
 from sqlalchemy.exc import OperationalError
-
-from models import migrate
-from models.embedded import EmbeddedServer
 
 T = TypeVar("T")
 

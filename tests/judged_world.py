@@ -7,17 +7,22 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rubricforge.models.accounts.orm import Role, User
+from rubricforge.models.accounts.permissions import UserInfo
+from rubricforge.models.agreement.orm import HumanLabel
+from rubricforge.models.judging.orm import (
+    JudgeMode,
+    JudgeRun,
+    Judgment,
+    Response,
+    RunStatus,
+    Verdict,
+)
+from rubricforge.models.rubrics.authoring import create_rubric
+from rubricforge.models.rubrics.criteria import CriterionData
+from rubricforge.models.rubrics.orm import Category, Criterion, Dataset, Prompt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-
-from models.authoring import create_rubric
-from models.criteria import CriterionData
-from models.dataset import Dataset, Prompt
-from models.judging import JudgeMode, JudgeRun, Judgment, Response, RunStatus, Verdict
-from models.labels import HumanLabel
-from models.permissions import UserInfo
-from models.rubric import Category, Criterion
-from models.user import Role, User
 
 ESS, IMP, OPT, PIT = Category.essential, Category.important, Category.optional, Category.pitfall
 WEIGHT = {ESS: 5.0, IMP: 3.0, OPT: 1.0, PIT: -2.0}

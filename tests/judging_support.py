@@ -7,12 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from judged_world import ESS, IMP, OPT, PIT, PromptInfo, World, make_world
+from rubricforge.models.agreement.sampling import QueueSpec
+from rubricforge.models.agreement.spotcheck import create_queue
+from rubricforge.models.judging.orm import JudgeMode
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
-
-from models.judging import JudgeMode
-from models.sampling import QueueSpec
-from models.spotcheck import create_queue
 
 SECRET = "RATIONALE-SECRET"  # every verdict's rationale starts with it
 

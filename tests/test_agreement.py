@@ -12,12 +12,10 @@ import krippendorff
 import numpy as np
 import pytest
 from judged_world import ESS, IMP, OPT, PIT, World, make_world
-from scipy.stats import spearmanr
-from sklearn.metrics import cohen_kappa_score, confusion_matrix, precision_score, recall_score
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
-
-from models.agreement import (
+from rubricforge.models.agreement.leaderboard import RankBy, leaderboard
+from rubricforge.models.agreement.queries import AgreementFilters, agreement_report, disagreements
+from rubricforge.models.agreement.spotcheck import create_queue, queue_spec
+from rubricforge.models.agreement.stats import (
     _alpha_from_profiles,
     _resample_counts,
     _weighted_spearman,
@@ -26,11 +24,12 @@ from models.agreement import (
     labels_needed,
     spearman,
 )
-from models.agreement_queries import AgreementFilters, agreement_report, disagreements
-from models.errors import InvalidInputError
-from models.judging import JudgeMode
-from models.leaderboard import RankBy, leaderboard
-from models.spotcheck import create_queue, queue_spec
+from rubricforge.models.core.errors import InvalidInputError
+from rubricforge.models.judging.orm import JudgeMode
+from scipy.stats import spearmanr
+from sklearn.metrics import cohen_kappa_score, confusion_matrix, precision_score, recall_score
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 T, F = True, False
 

@@ -7,12 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
-from typer.testing import CliRunner
-
-from models.audit import AuditEntry
-from models.auth import (
+from rubricforge.models.accounts.auth import (
     add_user,
     authenticate,
     disable_user,
@@ -21,9 +16,21 @@ from models.auth import (
     list_users,
     set_password,
 )
-from models.errors import InvalidInputError, NotFoundError, PermissionDenied
-from models.permissions import OPERATOR, PERMISSIONS, Action, UserInfo, can, require
-from models.user import Role, User
+from rubricforge.models.accounts.orm import Role, User
+from rubricforge.models.accounts.permissions import (
+    OPERATOR,
+    PERMISSIONS,
+    Action,
+    UserInfo,
+    can,
+    require,
+)
+from rubricforge.models.core.audit import AuditEntry
+from rubricforge.models.core.errors import InvalidInputError, NotFoundError, PermissionDenied
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
 from rubricforge.cli import app
 
 PW = "correct horse battery"

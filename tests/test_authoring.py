@@ -10,11 +10,19 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session, sessionmaker
-
-from models.audit import AuditEntry
-from models.authoring import (
+from rubricforge.models.accounts.orm import Role, User
+from rubricforge.models.accounts.permissions import UserInfo
+from rubricforge.models.core.audit import AuditEntry
+from rubricforge.models.core.errors import (
+    InvalidInputError,
+    LintErrorsRemain,
+    NoChangesError,
+    NotFoundError,
+    PermissionDenied,
+    StaleEditError,
+    WorkflowError,
+)
+from rubricforge.models.rubrics.authoring import (
     approve,
     assign_prompts,
     create_rubric,
@@ -29,22 +37,13 @@ from models.authoring import (
     save_version,
     submit_for_review,
 )
-from models.criteria import POLARITY_AVOIDANCE, CriterionData
-from models.dataset import Dataset, Prompt
-from models.diff import diff_criteria
-from models.errors import (
-    InvalidInputError,
-    LintErrorsRemain,
-    NoChangesError,
-    NotFoundError,
-    PermissionDenied,
-    StaleEditError,
-    WorkflowError,
-)
-from models.permissions import UserInfo
-from models.rubric import (
+from rubricforge.models.rubrics.criteria import POLARITY_AVOIDANCE, CriterionData
+from rubricforge.models.rubrics.diff import diff_criteria
+from rubricforge.models.rubrics.orm import (
     Category,
     Criterion,
+    Dataset,
+    Prompt,
     ReviewAction,
     Rubric,
     RubricReview,
@@ -52,7 +51,8 @@ from models.rubric import (
     RubricVersion,
     VersionSource,
 )
-from models.user import Role, User
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 ESS, IMP, OPT, PIT = Category.essential, Category.important, Category.optional, Category.pitfall
 

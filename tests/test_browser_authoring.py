@@ -26,17 +26,15 @@ from browser import (  # noqa: F401
 )
 from llm_server import Reply, ScriptedLLM, rubric_items
 from playwright.sync_api import Page, expect
+from rubricforge.models.accounts.auth import set_password
+from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.models.core.db import session_scope
+from rubricforge.models.demo.loader import load_demo
+from rubricforge.models.llm.endpoints import save_endpoint
+from rubricforge.models.rubrics.authoring import list_versions, load_editor_state
+from rubricforge.models.rubrics.orm import Prompt, RubricStatus, VersionSource
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
-
-from models.auth import set_password
-from models.authoring import list_versions, load_editor_state
-from models.dataset import Prompt
-from models.db import session_scope
-from models.demo import load_demo
-from models.endpoints import save_endpoint
-from models.permissions import OPERATOR
-from models.rubric import RubricStatus, VersionSource
 
 pytestmark = [pytest.mark.db, pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "correct horse battery"

@@ -49,21 +49,27 @@ from browser import (
 )
 from llm_server import Reply, ScriptedLLM, rubric_items
 from playwright.sync_api import Page, expect
+from rubricforge.models.accounts.orm import User
+from rubricforge.models.agreement.orm import HumanLabel
+from rubricforge.models.agreement.queries import agreement_report
+from rubricforge.models.data.exporter import write_snapshot
+from rubricforge.models.data.orm import ExportSnapshot
+from rubricforge.models.demo.loader import load_demo, read_demo_data
+from rubricforge.models.rubrics.authoring import load_editor_state
+from rubricforge.models.rubrics.lint import lint
+from rubricforge.models.rubrics.orm import (
+    Criterion,
+    Dataset,
+    Prompt,
+    RevisionRequest,
+    Rubric,
+    RubricStatus,
+    RubricVersion,
+)
+from rubricforge.models.training.orm import JobStatus, TrainingJob
+from rubricforge.trainer.tiny import build_tiny_model
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-
-from models.agreement_queries import agreement_report
-from models.authoring import load_editor_state
-from models.dataset import Dataset, Prompt
-from models.demo import load_demo, read_demo_data
-from models.exporter import write_snapshot
-from models.labels import HumanLabel
-from models.lint import lint
-from models.rubric import Criterion, RevisionRequest, Rubric, RubricStatus, RubricVersion
-from models.snapshot import ExportSnapshot
-from models.training import JobStatus, TrainingJob
-from models.user import User
-from trainer.tiny import build_tiny_model
 
 pytestmark = [pytest.mark.db, pytest.mark.browser, pytest.mark.slow]
 

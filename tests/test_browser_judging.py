@@ -12,13 +12,12 @@ import pytest
 from browser import StreamlitApp, chromium, sign_in, wait_idle
 from judging_support import SECRET, judged
 from playwright.sync_api import Page, expect
+from rubricforge.models.accounts.auth import set_password
+from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.models.agreement.orm import HumanLabel
+from rubricforge.models.agreement.queries import agreement_report
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-
-from models.agreement_queries import agreement_report
-from models.auth import set_password
-from models.labels import HumanLabel
-from models.permissions import OPERATOR
 
 pytestmark = [pytest.mark.db, pytest.mark.browser]
 PASSWORD = "correct horse battery"

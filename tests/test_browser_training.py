@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 from browser import publish_screenshot
+from rubricforge.models.training.jobs import SAMPLES_KEY
+from rubricforge.models.training.orm import TrainingMetric
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from training_support import confusion, seed_snapshot, spotchecks, submit
 from webapp_support import PASSWORD, add_account
-
-from models.jobs import SAMPLES_KEY
-from models.training import TrainingMetric
 
 pytestmark = [pytest.mark.db, pytest.mark.browser]
 

@@ -15,11 +15,10 @@ import pytest
 from browser import StreamlitApp, chromium, sign_in, wait_idle
 from judging_support import judged
 from playwright.sync_api import Page, expect
+from rubricforge.models.accounts.auth import set_password
+from rubricforge.models.accounts.permissions import OPERATOR
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
-
-from models.auth import set_password
-from models.permissions import OPERATOR
 
 pytestmark = [pytest.mark.db, pytest.mark.browser]
 PASSWORD = "correct horse battery"

@@ -9,10 +9,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import Engine, func, select, text
-from sqlalchemy.orm import Session
-
-from models import (
+from rubricforge.models import (
     AuditEntry,
     Criterion,
     Dataset,
@@ -32,8 +29,10 @@ from models import (
     Verdict,
     VersionSource,
 )
-from models.criteria import POLARITY_AVOIDANCE, POLARITY_MIXED
-from models.demo import DATA_FILE, load_demo, read_demo_data
+from rubricforge.models.demo.loader import DATA_FILE, load_demo, read_demo_data
+from rubricforge.models.rubrics.criteria import POLARITY_AVOIDANCE, POLARITY_MIXED
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
 
 pytestmark = pytest.mark.db
 
@@ -94,7 +93,7 @@ def test_every_status_and_the_expected_counts(demo: Engine) -> None:
 
 
 def test_weights_follow_rar_and_criteria_are_hashed_and_keyed(demo: Engine) -> None:
-    from models.criteria import CriterionData, content_hash
+    from rubricforge.models.rubrics.criteria import CriterionData, content_hash
 
     with Session(demo) as s:
         for c in s.scalars(select(Criterion)):
@@ -250,7 +249,7 @@ def test_second_run_adds_nothing(demo: Engine) -> None:
 
 
 def test_demo_accounts_sign_in_with_the_password_shown_once(engine: Engine) -> None:
-    from models.auth import authenticate
+    from rubricforge.models.accounts.auth import authenticate
 
     summary = load_demo(engine)
     password = re.search(r"all with the password (\S+) ", summary).group(1)
@@ -268,8 +267,8 @@ def test_demo_accounts_sign_in_with_the_password_shown_once(engine: Engine) -> N
 
 
 def test_a_chosen_demo_password_and_a_too_short_one(engine: Engine) -> None:
-    from models.auth import authenticate
-    from models.errors import InvalidInputError
+    from rubricforge.models.accounts.auth import authenticate
+    from rubricforge.models.core.errors import InvalidInputError
 
     with pytest.raises(InvalidInputError, match="too short"):
         load_demo(engine, password="short")

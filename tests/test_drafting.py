@@ -11,11 +11,7 @@ from typing import Any
 import pytest
 from llm_server import Reply, ScriptedLLM, rubric_items
 from pydantic import ValidationError
-from sqlalchemy import Engine, func, select, text
-from sqlalchemy.orm import Session
-from typer.testing import CliRunner
-
-from models import (
+from rubricforge.models import (
     AuditEntry,
     Base,
     Category,
@@ -28,9 +24,18 @@ from models import (
     User,
     VersionSource,
 )
-from models.criteria import POLARITY_AVOIDANCE, CriterionData, content_hash
-from models.draft_store import save_drafts
-from models.drafting import (
+from rubricforge.models.accounts.orm import Role
+from rubricforge.models.accounts.permissions import UserInfo
+from rubricforge.models.core.errors import (
+    InvalidInputError,
+    LLMConfigError,
+    NotFoundError,
+    PermissionDenied,
+)
+from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.rubrics.criteria import POLARITY_AVOIDANCE, CriterionData, content_hash
+from rubricforge.models.rubrics.draft_store import save_drafts
+from rubricforge.models.rubrics.drafting import (
     FLAG_NO_PREFIX,
     FLAG_PREFIX_MISMATCH,
     Drafter,
@@ -41,10 +46,10 @@ from models.drafting import (
     template_text,
     to_criteria,
 )
-from models.errors import InvalidInputError, LLMConfigError, NotFoundError, PermissionDenied
-from models.llm import EndpointConfig
-from models.permissions import UserInfo
-from models.user import Role
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
 from rubricforge.cli import app
 
 KEY = "sk-draft-0c4e2a9d71"

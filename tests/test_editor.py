@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
-from models.criteria import CriterionData
-from models.editor import apply_editor_changes, editor_rows
-from models.errors import EditorInputError
-from models.lint import lint
-from models.rubric import Category
+from rubricforge.models.core.errors import EditorInputError
+from rubricforge.models.rubrics.criteria import CriterionData
+from rubricforge.models.rubrics.editing import apply_editor_changes, editor_rows
+from rubricforge.models.rubrics.lint import lint
+from rubricforge.models.rubrics.orm import Category
 
 BASE = [
     CriterionData(

@@ -8,18 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rubricforge.models.core.db import resolve_url
+from rubricforge.models.core.embedded import EmbeddedServer
+from rubricforge.models.core.settings import Settings
 from typer.testing import CliRunner
 
-from models.db import resolve_url
-from models.embedded import EmbeddedServer
-from models.settings import Settings
 from rubricforge.cli import app
 
 WRITER = """
 import sys
 from sqlalchemy import create_engine, text
-from models.db import resolve_url
-from models import migrate
+from rubricforge.models.core.db import resolve_url
+from rubricforge.models.core import migrate
 url = resolve_url()
 migrate.upgrade(url)
 eng = create_engine(url)

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import pytest
 from llm_server import Reply, ScriptedLLM
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
-
-from models.audit import AuditEntry
-from models.auth import add_user
-from models.db import session_scope
-from models.endpoints import (
+from rubricforge.models.accounts.auth import add_user
+from rubricforge.models.accounts.permissions import OPERATOR, UserInfo
+from rubricforge.models.core.audit import AuditEntry
+from rubricforge.models.core.db import session_scope
+from rubricforge.models.core.errors import (
+    InvalidInputError,
+    LLMConfigError,
+    NotFoundError,
+    PermissionDenied,
+)
+from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.endpoints import (
     FROM_ENVIRONMENT,
     check_endpoint,
     delete_endpoint,
@@ -22,10 +27,9 @@ from models.endpoints import (
     resolve_endpoint,
     save_endpoint,
 )
-from models.errors import InvalidInputError, LLMConfigError, NotFoundError, PermissionDenied
-from models.llm import EndpointConfig
-from models.permissions import OPERATOR, UserInfo
-from models.user import LLMEndpoint
+from rubricforge.models.llm.orm import LLMEndpoint
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 pytestmark = pytest.mark.db
 

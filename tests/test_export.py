@@ -16,11 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from datasets import load_from_disk
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.orm import Session
-from typer.testing import CliRunner
-
-from models import (
+from rubricforge.models import (
     AuditEntry,
     Category,
     Criterion,
@@ -35,17 +31,21 @@ from models import (
     SnapshotItem,
     VersionSource,
 )
-from models.criteria import CriterionData, content_hash, split_prefix
-from models.db import session_scope
-from models.errors import ExportError, NotFoundError
-from models.exporter import (
+from rubricforge.models.core.db import session_scope
+from rubricforge.models.core.errors import ExportError, NotFoundError
+from rubricforge.models.data.exporter import (
     ExportFilter,
     create_snapshot,
     load_snapshot_rows,
     rows_sha256,
     write_snapshot,
 )
-from models.importer import import_file
+from rubricforge.models.data.importer import import_file
+from rubricforge.models.rubrics.criteria import CriterionData, content_hash, split_prefix
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
 from rubricforge.cli import app
 
 ALL = ExportFilter()

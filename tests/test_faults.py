@@ -35,6 +35,34 @@ import streamlit as st
 from browser import StreamlitApp, free_port
 from faults_support import Throwaway, closed_port_url, wait_for
 from llm_server import Reply, ScriptedLLM, rubric_items
+from rubricforge.models import (
+    AuditEntry,
+    Criterion,
+    Dataset,
+    ExportSnapshot,
+    JobStatus,
+    Prompt,
+    Rubric,
+    RubricVersion,
+    TrainingJob,
+    TrainingMetric,
+)
+from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.models.core.db import get_engine, session_scope
+from rubricforge.models.core.errors import ExportError
+from rubricforge.models.data.exporter import create_snapshot, write_snapshot
+from rubricforge.models.data.importer import import_file
+from rubricforge.models.judging.judge import Judge, JudgeConfig
+from rubricforge.models.judging.orm import JudgeRun, Judgment, LLMCache, RunStatus, Verdict
+from rubricforge.models.judging.responses import import_responses
+from rubricforge.models.judging.runs import run_judge, run_progress
+from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.endpoints import check_endpoint, save_endpoint
+from rubricforge.models.rubrics.drafting import draft_dataset
+from rubricforge.trainer.queue import Queue
+from rubricforge.trainer.reward import RewardStats, make_reward_func
+from rubricforge.trainer.tiny import build_tiny_model
+from rubricforge.trainer.worker import Worker
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -50,35 +78,7 @@ from test_webapp_editor import edit, editor, saved
 from typer.testing import CliRunner
 from webapp_support import add_account, app_as, click, has, shown, widget
 
-from models import (
-    AuditEntry,
-    Criterion,
-    Dataset,
-    ExportSnapshot,
-    JobStatus,
-    Prompt,
-    Rubric,
-    RubricVersion,
-    TrainingJob,
-    TrainingMetric,
-)
-from models.db import get_engine, session_scope
-from models.drafting import draft_dataset
-from models.endpoints import check_endpoint, save_endpoint
-from models.errors import ExportError
-from models.exporter import create_snapshot, write_snapshot
-from models.importer import import_file
-from models.judge import Judge, JudgeConfig
-from models.judge_runs import run_judge, run_progress
-from models.judging import JudgeRun, Judgment, LLMCache, RunStatus, Verdict
-from models.llm import EndpointConfig
-from models.permissions import OPERATOR
-from models.responses import import_responses
 from rubricforge.cli import app
-from trainer.queue import Queue
-from trainer.reward import RewardStats, make_reward_func
-from trainer.tiny import build_tiny_model
-from trainer.worker import Worker
 
 pytestmark = pytest.mark.db
 DRAFT = Reply.json(rubric_items(9))

@@ -8,19 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from llm_server import Reply, ScriptedLLM, all_met
+from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.models.data.importer import import_file
+from rubricforge.models.judging.flips import plan_rejudge, rejudge_changed
+from rubricforge.models.judging.judge import JudgeConfig
+from rubricforge.models.judging.orm import Judgment
+from rubricforge.models.judging.responses import import_responses
+from rubricforge.models.judging.runs import run_judge
+from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.rubrics.authoring import load_editor_state, save_version
+from rubricforge.models.rubrics.orm import Prompt
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
-
-from models.authoring import load_editor_state, save_version
-from models.dataset import Prompt
-from models.flips import plan_rejudge, rejudge_changed
-from models.importer import import_file
-from models.judge import JudgeConfig
-from models.judge_runs import run_judge
-from models.judging import Judgment
-from models.llm import EndpointConfig
-from models.permissions import OPERATOR
-from models.responses import import_responses
 
 
 def all_met_then_stricter(body: dict[str, Any]) -> Reply:

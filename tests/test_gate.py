@@ -8,6 +8,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rubricforge.models import AuditEntry, TrainingJob
+from rubricforge.models.accounts.orm import Role
+from rubricforge.models.core.db import session_scope
+from rubricforge.models.core.errors import InvalidInputError
+from rubricforge.models.data.exporter import ExportFilter, create_snapshot
+from rubricforge.models.judging.orm import JudgeMode
+from rubricforge.models.judging.prompts import template_hash
+from rubricforge.models.rubrics.orm import Rubric
+from rubricforge.models.training.config import JudgeSpec
+from rubricforge.models.training.gate import (
+    EXACT,
+    SAME_MODEL,
+    AgreementGateError,
+    GatePolicy,
+    measure_agreement,
+)
+from rubricforge.models.training.jobs import submit_job
 from sklearn.metrics import cohen_kappa_score
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -25,18 +42,6 @@ from training_support import (
     verdicts,
 )
 from typer.testing import CliRunner
-
-from models import AuditEntry, TrainingJob
-from models.db import session_scope
-from models.errors import InvalidInputError
-from models.exporter import ExportFilter, create_snapshot
-from models.gate import EXACT, SAME_MODEL, AgreementGateError, GatePolicy, measure_agreement
-from models.job_config import JudgeSpec
-from models.jobs import submit_job
-from models.judge_prompts import template_hash
-from models.judging import JudgeMode
-from models.rubric import Rubric
-from models.user import Role
 
 pytestmark = pytest.mark.db
 

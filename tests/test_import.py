@@ -14,11 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import Engine, select, text
-from sqlalchemy.orm import Session
-from typer.testing import CliRunner
-
-from models import (
+from rubricforge.models import (
     AuditEntry,
     Criterion,
     Dataset,
@@ -28,15 +24,19 @@ from models import (
     RubricVersion,
     VersionSource,
 )
-from models.criteria import (
+from rubricforge.models.core.errors import ImportFileError
+from rubricforge.models.data.import_formats import question_id
+from rubricforge.models.data.importer import import_file
+from rubricforge.models.rubrics.criteria import (
     POLARITY_AVOIDANCE,
     CriterionData,
     content_hash,
     split_prefix,
 )
-from models.errors import ImportFileError
-from models.import_formats import question_id
-from models.importer import import_file
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
 from rubricforge.cli import app
 
 TABLES = ["datasets", "prompts", "rubrics", "rubric_versions", "criteria", "audit_log"]

@@ -8,15 +8,14 @@ from typing import Any
 
 import pytest
 from llm_server import Reply, ScriptedLLM
+from rubricforge.models.judging import prompts as jp
+from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem
+from rubricforge.models.judging.orm import JudgeMode, LLMCache
+from rubricforge.models.judging.rewards import Aggregation
+from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.rubrics.criteria import CriterionData
+from rubricforge.models.rubrics.orm import Category
 from sqlalchemy import Engine, func, select
-
-from models import judge_prompts as jp
-from models.criteria import CriterionData
-from models.judge import Judge, JudgeConfig, JudgeItem
-from models.judging import JudgeMode, LLMCache
-from models.llm import EndpointConfig
-from models.rewards import Aggregation
-from models.rubric import Category
 
 CRITERIA = [
     CriterionData(

@@ -8,16 +8,23 @@ from typing import Any
 
 import pytest
 from llm_server import Reply, ScriptedLLM, all_met
+from rubricforge.models.core.errors import ImportFileError, NotFoundError
+from rubricforge.models.data.importer import import_file
+from rubricforge.models.judging.judge import JudgeConfig
+from rubricforge.models.judging.orm import (
+    JudgeMode,
+    JudgeRun,
+    Judgment,
+    Response,
+    RunStatus,
+    Verdict,
+)
+from rubricforge.models.judging.responses import generate_responses, import_responses
+from rubricforge.models.judging.runs import run_judge, run_progress
+from rubricforge.models.llm.client import EndpointConfig
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from models.errors import ImportFileError, NotFoundError
-from models.importer import import_file
-from models.judge import JudgeConfig
-from models.judge_runs import run_judge, run_progress
-from models.judging import JudgeMode, JudgeRun, Judgment, Response, RunStatus, Verdict
-from models.llm import EndpointConfig
-from models.responses import generate_responses, import_responses
 from rubricforge.cli import app
 
 UIDS = ["med-01884518e6c7", "med-0b2ec1b64ba0", "med-0ec4e7fce5bd"]
@@ -206,7 +213,7 @@ def test_generate_then_judge_implicit_from_the_cli(
 
 
 def _uids(engine: Engine) -> list[str]:
-    from models.dataset import Prompt
+    from rubricforge.models.rubrics.orm import Prompt
 
     with engine.connect() as conn:
         return sorted(conn.execute(select(Prompt.external_id)).scalars())

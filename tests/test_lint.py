@@ -8,10 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
-from models.criteria import CriterionData, split_prefix
-from models.lint import Finding, Severity, has_errors, lint, similarity
-from models.rubric import Category
+from rubricforge.models.rubrics.criteria import CriterionData, split_prefix
+from rubricforge.models.rubrics.lint import Finding, Severity, has_errors, lint, similarity
+from rubricforge.models.rubrics.orm import Category
 
 ESS, IMP, OPT, PIT = Category.essential, Category.important, Category.optional, Category.pitfall
 

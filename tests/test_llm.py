@@ -9,9 +9,14 @@ from typing import Any
 import pytest
 from llm_server import Reply, ScriptedLLM
 from pydantic import BaseModel, Field
-
-from models.errors import LLMConfigError, LLMReplyError, LLMRequestError
-from models.llm import EndpointConfig, LLMClient, TokenUsage, delimit, json_schema
+from rubricforge.models.core.errors import LLMConfigError, LLMReplyError, LLMRequestError
+from rubricforge.models.llm.client import (
+    EndpointConfig,
+    LLMClient,
+    TokenUsage,
+    delimit,
+    json_schema,
+)
 
 KEY = "sk-test-7f3a9c1e5b"
 

@@ -7,11 +7,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from rubricforge.models.core import migrate
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
-import models
-from models import migrate
+from rubricforge import models
 
 
 def _tables(url: str) -> set[str]:

@@ -9,16 +9,20 @@ from typing import Any
 
 import pytest
 from llm_server import Reply, ScriptedLLM
+from rubricforge.models import TrainingJob
+from rubricforge.models.core.errors import InvalidInputError, LLMConfigError, NotFoundError
+from rubricforge.models.judging.orm import JudgeRun, Response
+from rubricforge.models.training.config import parse_job_config
+from rubricforge.models.training.preview import (
+    PreviewError,
+    PreviewSettings,
+    policy_endpoint,
+    preview_rewards,
+)
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from training_support import Scripted, SnapshotWorld, seed_snapshot
 from typer.testing import CliRunner
-
-from models import TrainingJob
-from models.errors import InvalidInputError, LLMConfigError, NotFoundError
-from models.job_config import parse_job_config
-from models.judging import JudgeRun, Response
-from models.preview import PreviewError, PreviewSettings, policy_endpoint, preview_rewards
 
 pytestmark = pytest.mark.db
 

@@ -10,13 +10,12 @@ from functools import partial
 import pandas as pd
 import pytest
 from judged_world import ESS, IMP, PIT, make_world
+from rubricforge.models.agreement import memo as report_memo
+from rubricforge.models.agreement.leaderboard import leaderboard
+from rubricforge.models.agreement.queries import agreement_report
+from rubricforge.models.judging.orm import JudgeMode
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
-
-from models import report_memo
-from models.agreement_queries import agreement_report
-from models.judging import JudgeMode
-from models.leaderboard import leaderboard
 
 
 @pytest.fixture(autouse=True)

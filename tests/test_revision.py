@@ -8,22 +8,38 @@ from dataclasses import dataclass, replace
 
 import pytest
 from judged_world import ESS, IMP, OPT, PIT, PromptInfo, World, make_world
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
-
-from models.audit import AuditEntry
-from models.authoring import approve, get_version, retire, save_version, submit_for_review
-from models.errors import InvalidInputError, NotFoundError, PermissionDenied, WorkflowError
-from models.judging import JudgeMode
-from models.revision import (
+from rubricforge.models.agreement.revision import (
     EXCERPT_CHARS,
     flag_for_revision,
     open_requests,
     resolve_request,
     resolve_requests_for_new_version,
 )
-from models.rubric import Criterion, ReviewAction, RevisionRequest, Rubric, RubricReview
-from models.rubric import RubricStatus as St
+from rubricforge.models.core.audit import AuditEntry
+from rubricforge.models.core.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PermissionDenied,
+    WorkflowError,
+)
+from rubricforge.models.judging.orm import JudgeMode
+from rubricforge.models.rubrics.authoring import (
+    approve,
+    get_version,
+    retire,
+    save_version,
+    submit_for_review,
+)
+from rubricforge.models.rubrics.orm import (
+    Criterion,
+    ReviewAction,
+    RevisionRequest,
+    Rubric,
+    RubricReview,
+)
+from rubricforge.models.rubrics.orm import RubricStatus as St
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 
 @pytest.fixture

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-
-from models.rewards import (
+from rubricforge.models.judging.rewards import (
     category_weights,
     implicit_reward,
     points_reward,
     rar_explicit_reward,
 )
-from models.rubric import Category
+from rubricforge.models.rubrics.orm import Category
 
 E, I, O, P = Category.essential, Category.important, Category.optional, Category.pitfall
 

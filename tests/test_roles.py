@@ -21,77 +21,77 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from rubricforge.models.accounts.auth import add_user
+from rubricforge.models.accounts.orm import Role
+from rubricforge.models.accounts.permissions import OPERATOR, PERMISSIONS, Action, UserInfo
+from rubricforge.models.core.db import session_scope
+from rubricforge.models.core.errors import PermissionDenied
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-import models
-from models.auth import add_user
-from models.db import session_scope
-from models.errors import PermissionDenied
-from models.permissions import OPERATOR, PERMISSIONS, Action, UserInfo
-from models.user import Role
+from rubricforge import models
 
 pytestmark = pytest.mark.db
 
 WRITES: dict[str, Action] = {
-    "adjudication.adjudicate": Action.adjudicate,
-    "adjudication.adjudication_queue": Action.adjudicate,
-    "auth.add_user": Action.manage_users,
-    "auth.disable_user": Action.manage_users,
-    "auth.enable_user": Action.manage_users,
-    "auth.set_password": Action.manage_users,
-    "draft_store.save_drafts": Action.draft_rubric,
-    "drafting.draft_dataset": Action.draft_rubric,
-    "endpoints.check_endpoint": Action.manage_endpoints,
-    "endpoints.delete_endpoint": Action.manage_endpoints,
-    "endpoints.save_endpoint": Action.manage_endpoints,
-    "judge_jobs.mark_abandoned": Action.run_judge,
-    "judge_jobs.start_judge_run": Action.run_judge,
-    "revision.flag_for_revision": Action.flag_revision,
-    "revision.resolve_request": Action.edit_rubric,
-    "revision.resolve_requests_for_new_version": Action.edit_rubric,
-    "revision.save_version_resolving": Action.edit_rubric,
-    "spotcheck.create_queue": Action.manage_spotchecks,
-    "spotcheck.next_item": Action.label,
-    "spotcheck.reveal": Action.label,
-    "spotcheck.submit_label": Action.label,
-    "versions.assign_prompts": Action.assign_prompts,
-    "versions.create_rubric": Action.edit_rubric,
-    "versions.save_version": Action.edit_rubric,
-    "workflow.approve": Action.review_rubric,
-    "workflow.reject": Action.review_rubric,
-    "workflow.reopen": Action.edit_rubric,
-    "workflow.retire": Action.retire_rubric,
-    "workflow.submit_for_review": Action.submit_rubric,
+    "agreement.adjudication.adjudicate": Action.adjudicate,
+    "agreement.adjudication.adjudication_queue": Action.adjudicate,
+    "accounts.auth.add_user": Action.manage_users,
+    "accounts.auth.disable_user": Action.manage_users,
+    "accounts.auth.enable_user": Action.manage_users,
+    "accounts.auth.set_password": Action.manage_users,
+    "rubrics.draft_store.save_drafts": Action.draft_rubric,
+    "rubrics.drafting.draft_dataset": Action.draft_rubric,
+    "llm.endpoints.check_endpoint": Action.manage_endpoints,
+    "llm.endpoints.delete_endpoint": Action.manage_endpoints,
+    "llm.endpoints.save_endpoint": Action.manage_endpoints,
+    "judging.background.mark_abandoned": Action.run_judge,
+    "judging.background.start_judge_run": Action.run_judge,
+    "agreement.revision.flag_for_revision": Action.flag_revision,
+    "agreement.revision.resolve_request": Action.edit_rubric,
+    "agreement.revision.resolve_requests_for_new_version": Action.edit_rubric,
+    "agreement.revision.save_version_resolving": Action.edit_rubric,
+    "agreement.spotcheck.create_queue": Action.manage_spotchecks,
+    "agreement.spotcheck.next_item": Action.label,
+    "agreement.spotcheck.reveal": Action.label,
+    "agreement.spotcheck.submit_label": Action.label,
+    "rubrics.versions.assign_prompts": Action.assign_prompts,
+    "rubrics.versions.create_rubric": Action.edit_rubric,
+    "rubrics.versions.save_version": Action.edit_rubric,
+    "rubrics.workflow.approve": Action.review_rubric,
+    "rubrics.workflow.reject": Action.review_rubric,
+    "rubrics.workflow.reopen": Action.edit_rubric,
+    "rubrics.workflow.retire": Action.retire_rubric,
+    "rubrics.workflow.submit_for_review": Action.submit_rubric,
 }
 # Services the app calls with the acting user's id (`user_id`; None is the CLI's
 # local operator): checked by `require_user_id` before anything else.
 BY_USER_ID: dict[str, Action] = {
-    "data_files.import_upload": Action.import_data,
-    "exporter.create_snapshot": Action.export,
-    "flips.rejudge_changed": Action.run_judge,
-    "importer.import_file": Action.import_data,
-    "jobs.request_cancel": Action.train,
-    "jobs.submit_job": Action.train,
-    "judge_runs.run_judge": Action.run_judge,
-    "responses.generate_responses": Action.import_data,
-    "responses.import_responses": Action.import_data,
-    "rubric_check.check_rubrics": Action.run_judge,
+    "data.files.import_upload": Action.import_data,
+    "data.exporter.create_snapshot": Action.export,
+    "judging.flips.rejudge_changed": Action.run_judge,
+    "data.importer.import_file": Action.import_data,
+    "training.jobs.request_cancel": Action.train,
+    "training.jobs.submit_job": Action.train,
+    "judging.runs.run_judge": Action.run_judge,
+    "judging.responses.generate_responses": Action.import_data,
+    "judging.responses.import_responses": Action.import_data,
+    "judging.rubric_check.check_rubrics": Action.run_judge,
 }
 # Functions with a user_id that is not an actor.
 NOT_ACTORS = {
-    "audit.audit",
-    "auth.get_active_user",
-    "rubric_queries.username_of",
-    "permissions.require_user_id",
+    "core.audit.audit",
+    "accounts.auth.get_active_user",
+    "rubrics.queries.username_of",
+    "accounts.permissions.require_user_id",
 }
 # Reads open to every signed-in role (the user only personalises the answer), and
 # the permission checks themselves.
 READS = {
-    "agreement_queries.disagreements",
-    "spotcheck.list_queues",
-    "permissions.can",
-    "permissions.require",
+    "agreement.queries.disagreements",
+    "agreement.spotcheck.list_queues",
+    "accounts.permissions.can",
+    "accounts.permissions.require",
 }
 
 # Arguments by parameter name: plausible enough to reach the permission check,
@@ -113,8 +113,9 @@ DUMMY: dict[str, Any] = {
 def services_with_an_actor(by: str = "UserInfo") -> dict[str, Callable[..., Any]]:
     """Public functions of models/ taking a UserInfo (by="UserInfo") or a user_id."""
     found = {}
-    for info in pkgutil.iter_modules(models.__path__):
-        module = importlib.import_module(f"models.{info.name}")
+    for info in pkgutil.walk_packages(models.__path__, "rubricforge.models."):
+        module = importlib.import_module(info.name)
+        short = info.name.removeprefix("rubricforge.models.")
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             if fn.__module__ != module.__name__ or name.startswith("_"):
                 continue
@@ -122,7 +123,7 @@ def services_with_an_actor(by: str = "UserInfo") -> dict[str, Callable[..., Any]
             params = sig.parameters.values()
             has_info = any("UserInfo" in str(p.annotation) for p in params)
             if has_info if by == "UserInfo" else ("user_id" in sig.parameters and not has_info):
-                found[f"{info.name}.{name}"] = fn
+                found[f"{short}.{name}"] = fn
     return found
 
 
@@ -201,8 +202,8 @@ def test_each_write_refuses_exactly_the_roles_the_table_refuses(
 
 
 def test_a_disabled_account_may_do_nothing(engine: Engine, people: dict[Role, UserInfo]) -> None:
-    from models.auth import disable_user
-    from models.permissions import require_user_id
+    from rubricforge.models.accounts.auth import disable_user
+    from rubricforge.models.accounts.permissions import require_user_id
 
     with session_scope(engine) as s:
         disable_user(s, people[Role.researcher].username, actor=OPERATOR)

@@ -8,14 +8,13 @@ from typing import Any
 
 import pytest
 from llm_server import Reply, ScriptedLLM
+from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.data.importer import import_file
+from rubricforge.models.judging.judge import JudgeConfig
+from rubricforge.models.judging.rubric_check import check_rubrics, truncate
+from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.rubrics.orm import Prompt
 from sqlalchemy import Engine, select
-
-from models.dataset import Prompt
-from models.errors import RubricforgeError
-from models.importer import import_file
-from models.judge import JudgeConfig
-from models.llm import EndpointConfig
-from models.rubric_check import check_rubrics, truncate
 
 
 def test_truncate_keeps_the_first_half_of_the_sentences() -> None:

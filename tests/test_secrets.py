@@ -11,19 +11,18 @@ from pathlib import Path
 
 import pytest
 from llm_server import Reply, ScriptedLLM, all_met
+from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.models.core.base import Base
+from rubricforge.models.core.db import session_scope
+from rubricforge.models.data.exporter import ExportFilter, create_snapshot, write_snapshot
+from rubricforge.models.data.importer import import_file
+from rubricforge.models.judging.judge import JudgeConfig
+from rubricforge.models.judging.responses import import_responses
+from rubricforge.models.judging.runs import run_judge
+from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.rubrics.orm import Rubric
+from rubricforge.models.rubrics.workflow import approve, submit_for_review
 from sqlalchemy import Engine, select, text
-
-from models.base import Base
-from models.db import session_scope
-from models.exporter import ExportFilter, create_snapshot, write_snapshot
-from models.importer import import_file
-from models.judge import JudgeConfig
-from models.judge_runs import run_judge
-from models.llm import EndpointConfig
-from models.permissions import OPERATOR
-from models.responses import import_responses
-from models.rubric import Rubric
-from models.workflow import approve, submit_for_review
 
 pytestmark = pytest.mark.db
 KEY = "sk-live-7f3a9c0e55b14d2e"

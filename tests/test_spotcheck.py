@@ -8,18 +8,18 @@ from collections.abc import Iterator
 
 import pytest
 from judged_world import ESS, IMP, OPT, PIT, PromptInfo, World, make_world
-from sqlalchemy import Engine, event, func, select
-from sqlalchemy.orm import Session
-
-from models.adjudication import adjudicate, adjudication_queue
-from models.agreement_queries import agreement_report
-from models.audit import AuditEntry
-from models.errors import InvalidInputError, NotFoundError, PermissionDenied, WorkflowError
-from models.judging import JudgeMode
-from models.labels import HumanLabel, ItemUnit, SamplingStrategy, SpotCheckItem, SpotCheckQueue
-from models.labels import Stratum as S
-from models.permissions import OPERATOR
-from models.spotcheck import (
+from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.models.agreement.adjudication import adjudicate, adjudication_queue
+from rubricforge.models.agreement.orm import (
+    HumanLabel,
+    ItemUnit,
+    SamplingStrategy,
+    SpotCheckItem,
+    SpotCheckQueue,
+)
+from rubricforge.models.agreement.orm import Stratum as S
+from rubricforge.models.agreement.queries import agreement_report
+from rubricforge.models.agreement.spotcheck import (
     LabelItem,
     create_queue,
     list_queues,
@@ -28,6 +28,16 @@ from models.spotcheck import (
     reveal,
     submit_label,
 )
+from rubricforge.models.core.audit import AuditEntry
+from rubricforge.models.core.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PermissionDenied,
+    WorkflowError,
+)
+from rubricforge.models.judging.orm import JudgeMode
+from sqlalchemy import Engine, event, func, select
+from sqlalchemy.orm import Session
 
 
 @pytest.fixture
@@ -316,7 +326,7 @@ def test_stratified_sampling_covers_every_stratum(session: Session, world: World
     world.judge(a, r, version_id=rare.version_id, verdicts=dict.fromkeys(rare.criteria, True))
     world.judge(b, r, version_id=rare.version_id, verdicts=dict.fromkeys(rare.criteria, False))
 
-    from models.rubric import Criterion
+    from rubricforge.models.rubrics.orm import Criterion
 
     def strata(by: S, size: int) -> list[str]:
         q = queue(session, world, name=f"by-{by}", strategy="stratified", stratify_by=by, size=size)

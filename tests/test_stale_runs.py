@@ -10,19 +10,18 @@ from typing import Any
 import pytest
 from judging_support import judged
 from llm_server import Reply, ScriptedLLM
+from rubricforge.models.core.db import session_scope
+from rubricforge.models.core.errors import InvalidInputError
+from rubricforge.models.data.importer import import_file
+from rubricforge.models.judging.background import list_runs, mark_abandoned
+from rubricforge.models.judging.judge import JudgeConfig
+from rubricforge.models.judging.orm import JudgeMode, JudgeRun, RunStatus
+from rubricforge.models.judging.responses import import_responses
+from rubricforge.models.judging.runs import RunAbandonedError, run_judge
+from rubricforge.models.llm.client import EndpointConfig
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 from webapp_support import app_as, click
-
-from models.db import session_scope
-from models.errors import InvalidInputError
-from models.importer import import_file
-from models.judge import JudgeConfig
-from models.judge_jobs import list_runs, mark_abandoned
-from models.judge_runs import RunAbandonedError, run_judge
-from models.judging import JudgeMode, JudgeRun, RunStatus
-from models.llm import EndpointConfig
-from models.responses import import_responses
 
 pytestmark = pytest.mark.db
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from models.job_config import JobConfig, JobConfigError, parse_job_config
+from rubricforge.models.training.config import JobConfig, JobConfigError, parse_job_config
 
 REPO = Path(__file__).resolve().parent.parent
 JUDGE = {"base_url": "http://localhost:8000/v1", "model": "gpt-4o-mini"}
@@ -36,7 +35,7 @@ def test_defaults_follow_rars_recipe() -> None:
 
 
 def test_every_field_has_a_help_string() -> None:
-    from models.job_config import JudgeSpec
+    from rubricforge.models.training.config import JudgeSpec
 
     for model in (JobConfig, JudgeSpec):
         missing = [name for name, f in model.model_fields.items() if not f.description]
@@ -114,9 +113,8 @@ def test_vllm_server_mode_needs_its_url() -> None:
 
 
 def test_worker_builds_trls_config(tmp_path: Path) -> None:
+    from rubricforge.trainer.config import to_grpo_config
     from trl import GRPOConfig
-
-    from trainer.config import to_grpo_config
 
     cfg = parse_job_config(
         config(
@@ -139,7 +137,7 @@ def test_worker_builds_trls_config(tmp_path: Path) -> None:
 
 
 def test_trl_rejects_a_passed_through_argument_clearly(tmp_path: Path) -> None:
-    from trainer.config import to_grpo_config
+    from rubricforge.trainer.config import to_grpo_config
 
     cfg = parse_job_config(config(per_device_train_batch_size=16, trl_args={"top_q": 1}))
     with pytest.raises(JobConfigError) as err:

@@ -8,10 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select, text
-from sqlalchemy.orm import Session
-
-from models import (
+from rubricforge.models import (
     AuditEntry,
     Criterion,
     Dataset,
@@ -23,12 +20,19 @@ from models import (
     TrainingJob,
     VersionSource,
 )
-from models.criteria import CriterionData, category_from_weight, content_hash, stable_key
-from models.db import session_scope
-from models.errors import NotFoundError, PermissionDenied
-from models.exporter import ExportFilter, create_snapshot
-from models.job_config import JobConfigError
-from models.jobs import (
+from rubricforge.models.core.db import session_scope
+from rubricforge.models.core.errors import NotFoundError, PermissionDenied
+from rubricforge.models.data.exporter import ExportFilter, create_snapshot
+from rubricforge.models.judging.orm import JudgeMode
+from rubricforge.models.judging.prompts import template_hash
+from rubricforge.models.rubrics.criteria import (
+    CriterionData,
+    category_from_weight,
+    content_hash,
+    stable_key,
+)
+from rubricforge.models.training.config import JobConfigError
+from rubricforge.models.training.jobs import (
     JobStateError,
     get_job,
     job_metrics,
@@ -37,9 +41,9 @@ from models.jobs import (
     request_cancel,
     submit_job,
 )
-from models.judge_prompts import template_hash
-from models.judging import JudgeMode
-from trainer.queue import Queue
+from rubricforge.trainer.queue import Queue
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
 
 pytestmark = pytest.mark.db
 

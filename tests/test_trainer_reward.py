@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 from llm_server import Reply, ScriptedLLM
-
-from models.judge import Judge, JudgeConfig
-from models.judging import JudgeMode
-from models.llm import EndpointConfig
-from trainer.reward import RewardStats, make_reward_func
+from rubricforge.models.judging.judge import Judge, JudgeConfig
+from rubricforge.models.judging.orm import JudgeMode
+from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.trainer.reward import RewardStats, make_reward_func
 
 RUBRIC = [
     {"title": "Right answer", "description": "Names D.", "category": "Essential", "weight": 5.0},

@@ -25,16 +25,15 @@ from typing import Any
 import pytest
 import torch
 from llm_server import Reply, ScriptedLLM
+from rubricforge.models import AuditEntry, JobStatus, TrainingJob
+from rubricforge.models.core.db import session_scope
+from rubricforge.models.judging.rewards import rar_explicit_reward
+from rubricforge.models.training.jobs import job_metrics, last_samples, request_cancel, submit_job
+from rubricforge.trainer.tiny import build_tiny_model
+from rubricforge.trainer.worker import Worker
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from test_trainer_queue import make_snapshot
-
-from models import AuditEntry, JobStatus, TrainingJob
-from models.db import session_scope
-from models.jobs import job_metrics, last_samples, request_cancel, submit_job
-from models.rewards import rar_explicit_reward
-from trainer.tiny import build_tiny_model
-from trainer.worker import Worker
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 torch.set_num_threads(1)

@@ -10,17 +10,21 @@ from typing import Any
 
 import pytest
 import streamlit as st
+from rubricforge.models import Dataset, Prompt
+from rubricforge.models.core.errors import NotFoundError, RubricforgeError
+from rubricforge.models.demo.loader import load_demo
+from rubricforge.models.rubrics.browse import (
+    NO_RUBRIC,
+    dataset_overview,
+    list_prompts,
+    rubric_detail,
+)
+from rubricforge.models.rubrics.criteria import POLARITY_AVOIDANCE
+from rubricforge.models.rubrics.orm import RubricStatus
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 from webapp_support import add_account, app_as, user_id
-
-from models import Dataset, Prompt
-from models.criteria import POLARITY_AVOIDANCE
-from models.demo import load_demo
-from models.errors import NotFoundError, RubricforgeError
-from models.queries import NO_RUBRIC, dataset_overview, list_prompts, rubric_detail
-from models.rubric import RubricStatus
 
 pytestmark = pytest.mark.db
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 from llm_server import Reply, ScriptedLLM
+from rubricforge.models.accounts.auth import authenticate, list_users
+from rubricforge.models.llm.endpoints import list_endpoints
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 from webapp_support import PASSWORD, app_as, click, has, shown, user_id, widget
-
-from models.auth import authenticate, list_users
-from models.endpoints import list_endpoints
 
 pytestmark = pytest.mark.db
 

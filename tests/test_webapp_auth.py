@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from rubricforge.models.accounts.auth import disable_user
+from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.models.core.audit import AuditEntry
+from rubricforge.models.core.db import session_scope
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
@@ -18,11 +22,6 @@ from webapp_support import (
     values,
     widget,
 )
-
-from models.audit import AuditEntry
-from models.auth import disable_user
-from models.db import session_scope
-from models.permissions import OPERATOR
 
 pytestmark = pytest.mark.db
 AUTH_SECRETS = {

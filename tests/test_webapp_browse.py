@@ -4,16 +4,21 @@ version list, diff and review log (AppTest on the real app, demo workspace)."""
 from __future__ import annotations
 
 import pytest
+from rubricforge.models.accounts.orm import User
+from rubricforge.models.core.audit import AuditEntry
+from rubricforge.models.demo.loader import load_demo
+from rubricforge.models.rubrics.browse import (
+    NO_RUBRIC,
+    UNASSIGNED,
+    list_prompts,
+    status_counts,
+    tag_names,
+)
+from rubricforge.models.rubrics.orm import Prompt
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 from webapp_support import app_as, click, has, prompt_id, shown, user_id, values, widget
-
-from models.audit import AuditEntry
-from models.dataset import Prompt
-from models.demo import load_demo
-from models.queries import NO_RUBRIC, UNASSIGNED, list_prompts, status_counts, tag_names
-from models.user import User
 
 pytestmark = pytest.mark.db
 

@@ -15,17 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rubricforge.models import AuditEntry
+from rubricforge.models.core.errors import ImportFileError
+from rubricforge.models.data.exporter import ExportFilter, create_snapshot, write_snapshot
+from rubricforge.models.data.files import import_upload, snapshot_files, upload_name
+from rubricforge.models.data.orm import ExportSnapshot
+from rubricforge.webapp.components.data import FILES_KEY
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 from webapp_support import app_as, click, has, shown, user_id, values, widget
-
-from models import AuditEntry
-from models.data_files import import_upload, snapshot_files, upload_name
-from models.errors import ImportFileError
-from models.exporter import ExportFilter, create_snapshot, write_snapshot
-from models.snapshot import ExportSnapshot
-from webapp.components.data import FILES_KEY
 
 pytestmark = pytest.mark.db
 

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import pytest
 from llm_server import Reply, ScriptedLLM, rubric_items
+from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.models.core.db import session_scope
+from rubricforge.models.llm.endpoints import save_endpoint
+from rubricforge.models.rubrics.authoring import VersionInfo, list_versions, load_editor_state
+from rubricforge.models.rubrics.drafting import template_hash
+from rubricforge.models.rubrics.orm import VersionSource
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 from webapp_support import app_as, click, has, prompt_id, shown, user_id, values, widget
-
-from models.authoring import VersionInfo, list_versions, load_editor_state
-from models.db import session_scope
-from models.drafting import template_hash
-from models.endpoints import save_endpoint
-from models.permissions import OPERATOR
-from models.rubric import VersionSource
 
 pytestmark = pytest.mark.db
 

@@ -8,6 +8,18 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from rubricforge.models.accounts.orm import Role
+from rubricforge.models.accounts.permissions import UserInfo
+from rubricforge.models.core.db import session_scope
+from rubricforge.models.rubrics.authoring import (
+    EditorState,
+    VersionInfo,
+    list_reviews,
+    list_versions,
+    load_editor_state,
+    save_version,
+)
+from rubricforge.models.rubrics.orm import RubricStatus, VersionSource
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
@@ -21,19 +33,6 @@ from webapp_support import (
     values,
     widget,
 )
-
-from models.authoring import (
-    EditorState,
-    VersionInfo,
-    list_reviews,
-    list_versions,
-    load_editor_state,
-    save_version,
-)
-from models.db import session_scope
-from models.permissions import UserInfo
-from models.rubric import RubricStatus, VersionSource
-from models.user import Role
 
 pytestmark = pytest.mark.db
 UNESCAPED = re.compile(r"(?<!\\)[<\[]")
@@ -292,9 +291,9 @@ def test_an_expert_writes_a_first_rubric_by_hand(demo_app_db: str) -> None:
 
 
 def test_user_text_in_the_editor_is_never_markup(app_db: str) -> None:
-    from models import Dataset, Prompt
-    from models.auth import add_user
-    from models.permissions import OPERATOR
+    from rubricforge.models import Dataset, Prompt
+    from rubricforge.models.accounts.auth import add_user
+    from rubricforge.models.accounts.permissions import OPERATOR
 
     evil = "<img src=x onerror=alert(1)> [click](http://evil) **bold**"
     eng = create_engine(app_db)

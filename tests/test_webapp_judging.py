@@ -16,23 +16,22 @@ from typing import Any
 import pytest
 from judging_support import SECRET, Judged, judged
 from llm_server import Reply, ScriptedLLM
+from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.models.agreement.leaderboard import leaderboard
+from rubricforge.models.agreement.orm import HumanLabel, SamplingStrategy, Stratum
+from rubricforge.models.agreement.queries import AgreementFilters, agreement_report
+from rubricforge.models.agreement.revision import flag_for_revision
+from rubricforge.models.core.errors import PermissionDenied
+from rubricforge.models.judging.background import list_runs, start_judge_run
+from rubricforge.models.judging.judge import JudgeConfig
+from rubricforge.models.judging.orm import JudgeMode, JudgeRun, RunStatus
+from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.endpoints import save_endpoint
+from rubricforge.models.rubrics.orm import Category, RevisionRequest, Rubric, RubricStatus
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 from webapp_support import APP, app_as, click, has, shown, widget
-
-from models.agreement_queries import AgreementFilters, agreement_report
-from models.endpoints import save_endpoint
-from models.errors import PermissionDenied
-from models.judge import JudgeConfig
-from models.judge_jobs import list_runs, start_judge_run
-from models.judging import JudgeMode, JudgeRun, RunStatus
-from models.labels import HumanLabel, SamplingStrategy, Stratum
-from models.leaderboard import leaderboard
-from models.llm import EndpointConfig
-from models.permissions import OPERATOR
-from models.revision import flag_for_revision
-from models.rubric import Category, RevisionRequest, Rubric, RubricStatus
 
 pytestmark = pytest.mark.db
 

@@ -13,17 +13,16 @@ import ast
 from pathlib import Path
 
 import pytest
+from rubricforge.models.accounts.orm import Role
+from rubricforge.models.accounts.permissions import OPERATOR, Action, UserInfo, can
+from rubricforge.models.core.db import session_scope
+from rubricforge.models.data.exporter import ExportFilter, create_snapshot
+from rubricforge.models.llm.endpoints import save_endpoint
+from rubricforge.models.rubrics.orm import Rubric
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 from webapp_support import app_as, user_id
-
-from models.db import session_scope
-from models.endpoints import save_endpoint
-from models.exporter import ExportFilter, create_snapshot
-from models.permissions import OPERATOR, Action, UserInfo, can
-from models.rubric import Rubric
-from models.user import Role
 
 pytestmark = pytest.mark.db
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from llm_server import ScriptedLLM
+from rubricforge.models import AuditEntry, TrainingJob
+from rubricforge.models.training.orm import JobStatus
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
@@ -24,9 +26,6 @@ from training_support import (
     submit,
 )
 from webapp_support import add_account, app_as, click, has, shown, widget
-
-from models import AuditEntry, TrainingJob
-from models.training import JobStatus
 
 pytestmark = pytest.mark.db
 

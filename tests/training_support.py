@@ -11,29 +11,36 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_server import Reply, ScriptedLLM
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
-
-from models.criteria import CriterionData, content_hash, stable_key
-from models.dataset import Dataset, Prompt
-from models.exporter import ExportFilter, create_snapshot
-from models.job_config import parse_job_config
-from models.jobs import SAMPLES_KEY, submit_job
-from models.judge_prompts import template_hash
-from models.judging import JudgeMode, JudgeRun, Judgment, Response, RunStatus, Verdict
-from models.labels import HumanLabel
-from models.llm import EndpointConfig
-from models.preview import policy_endpoint
-from models.rubric import (
+from rubricforge.models.accounts.orm import Role, User
+from rubricforge.models.agreement.orm import HumanLabel
+from rubricforge.models.data.exporter import ExportFilter, create_snapshot
+from rubricforge.models.judging.orm import (
+    JudgeMode,
+    JudgeRun,
+    Judgment,
+    Response,
+    RunStatus,
+    Verdict,
+)
+from rubricforge.models.judging.prompts import template_hash
+from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.rubrics.criteria import CriterionData, content_hash, stable_key
+from rubricforge.models.rubrics.orm import (
     Category,
     Criterion,
+    Dataset,
+    Prompt,
     Rubric,
     RubricStatus,
     RubricVersion,
     VersionSource,
 )
-from models.training import TrainingMetric
-from models.user import Role, User
+from rubricforge.models.training.config import parse_job_config
+from rubricforge.models.training.jobs import SAMPLES_KEY, submit_job
+from rubricforge.models.training.orm import TrainingMetric
+from rubricforge.models.training.preview import policy_endpoint
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 JUDGE_MODEL = "judge-m"
 # Two criteria per category, in the order the rubrics list them.

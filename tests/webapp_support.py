@@ -9,16 +9,15 @@ from typing import Any
 
 import pytest
 import streamlit as st
+from rubricforge.models.accounts.auth import add_user, set_password
+from rubricforge.models.accounts.orm import User
+from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.models.core.db import session_scope
+from rubricforge.models.demo.loader import load_demo
+from rubricforge.models.rubrics.orm import Prompt
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
-
-from models.auth import add_user, set_password
-from models.dataset import Prompt
-from models.db import session_scope
-from models.demo import load_demo
-from models.permissions import OPERATOR
-from models.user import User
 
 APP = Path(__file__).resolve().parent.parent / "webapp" / "app.py"
 PASSWORD = "correct horse battery"

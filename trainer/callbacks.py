@@ -15,9 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from rubricforge.models.training.jobs import SAMPLES_KEY
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
-
-from models.jobs import SAMPLES_KEY
 
 from .reward import RewardStats
 

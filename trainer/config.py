@@ -1,4 +1,4 @@
-"""A validated job config (models.job_config.JobConfig) as TRL's GRPOConfig.
+"""A validated job config (models.training.config.JobConfig) as TRL's GRPOConfig.
 
 The worker owns the device, logging and saving arguments: metrics go to Postgres
 through our callback (report_to none), checkpoints are saved when the config asks
@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rubricforge.models.training.config import JobConfig, JobConfigError
 from trl import GRPOConfig
-
-from models.job_config import JobConfig, JobConfigError
 
 
 def default_device() -> tuple[bool, bool]:

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from datasets import Dataset
+from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.data.export_formats import TRL_FEATURES
+from rubricforge.models.data.exporter import load_snapshot_rows, rows_sha256
+from rubricforge.models.data.orm import ExportSnapshot
 from sqlalchemy import Engine, select
-
-from models.errors import RubricforgeError
-from models.export_formats import TRL_FEATURES
-from models.exporter import load_snapshot_rows, rows_sha256
-from models.snapshot import ExportSnapshot
 
 
 class SnapshotMismatchError(RubricforgeError):

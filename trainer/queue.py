@@ -26,13 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from rubricforge.models.core.audit import audit
+from rubricforge.models.core.db import session_scope
+from rubricforge.models.training.orm import JobStatus
 from sqlalchemy import Engine, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, OperationalError
-
-from models.audit import audit
-from models.db import session_scope
-from models.training import JobStatus
 
 log = logging.getLogger("rubricforge.worker")
 T = TypeVar("T")

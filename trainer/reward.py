@@ -19,10 +19,10 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.criteria import CriterionData
-from models.errors import RubricforgeError
-from models.judge import Judge, JudgeItem, JudgeResult
-from models.rubric import Category
+from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.judging.judge import Judge, JudgeItem, JudgeResult
+from rubricforge.models.rubrics.criteria import CriterionData
+from rubricforge.models.rubrics.orm import Category
 
 RewardFunc = Callable[..., Coroutine[Any, Any, list[float]]]
 _SAMPLE_TEXT_MAX = 2000  # characters of prompt/completion kept per sample row

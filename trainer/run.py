@@ -15,16 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.core.settings import Settings
+from rubricforge.models.judging.judge import Judge, JudgeConfig
+from rubricforge.models.training.config import JobConfig, JudgeSpec, parse_job_config
 from sqlalchemy import Engine
 from transformers import AutoTokenizer
 from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOTrainer
 from trl.trainer.utils import shutdown_event_loop_in_daemon
-
-from models.errors import RubricforgeError
-from models.job_config import JobConfig, JudgeSpec, parse_job_config
-from models.judge import Judge, JudgeConfig
-from models.settings import Settings
 
 from .callbacks import QueueCallback, StopFlags, StopReason
 from .config import to_grpo_config

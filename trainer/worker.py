@@ -36,11 +36,10 @@ import uuid
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from rubricforge.models.core.db import normalize_url
+from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.training.orm import JobStatus
 from sqlalchemy import Engine, create_engine
-
-from models.db import normalize_url
-from models.errors import RubricforgeError
-from models.training import JobStatus
 
 from .callbacks import StopFlags, StopReason
 from .queue import ClaimedJob, Queue, unreachable

@@ -11,9 +11,8 @@ multipage layout and could run a page script without this file, skipping sign-in
 from __future__ import annotations
 
 import streamlit as st
-
-from models.permissions import Action, UserInfo, can
-from webapp.auth import current_user, sign_out
+from rubricforge.models.accounts.permissions import Action, UserInfo, can
+from rubricforge.webapp.auth import current_user, sign_out
 
 st.set_page_config(page_title="rubricforge", layout="wide")
 

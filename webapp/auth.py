@@ -1,7 +1,7 @@
 """Who is signed in: the user id in the Streamlit session, re-checked on every run.
 
 Only the id is kept in `st.session_state`. Each run reads the user again
-(`models.auth.get_active_user`), so disabling an account or changing its role
+(`models.accounts.auth.get_active_user`), so disabling an account or changing its role
 takes effect at the next click; a disabled account is signed out.
 
 Optional single sign-on: when `.streamlit/secrets.toml` has an `[auth]` section,
@@ -13,10 +13,9 @@ nobody and says so.
 from __future__ import annotations
 
 import streamlit as st
-
-from models.auth import get_active_user, list_users, normalize_username
-from models.permissions import Action, UserInfo, can
-from webapp.db import read_session
+from rubricforge.models.accounts.auth import get_active_user, list_users, normalize_username
+from rubricforge.models.accounts.permissions import Action, UserInfo, can
+from rubricforge.webapp.db import read_session
 
 USER_KEY = "user_id"
 NOTICE_KEY = "auth_notice"  # why the user was signed out, shown once on the login page

@@ -11,12 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import streamlit as st
+from rubricforge.models.core.db import get_engine
+from rubricforge.models.core.errors import RubricforgeError
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
-
-from models.db import get_engine
-from models.errors import RubricforgeError
 
 
 @st.cache_resource(show_spinner=False)

@@ -10,12 +10,11 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-
-from models.agreement import BinaryAgreement, Estimate
-from models.agreement_report import AgreementReport, Breakdown
-from models.items import ItemDetail
-from models.leaderboard import Leaderboard, RankBy
-from webapp.components.labeling import verdict_word
+from rubricforge.models.agreement.items import ItemDetail
+from rubricforge.models.agreement.leaderboard import Leaderboard, RankBy
+from rubricforge.models.agreement.report import AgreementReport, Breakdown
+from rubricforge.models.agreement.stats import BinaryAgreement, Estimate
+from rubricforge.webapp.components.labeling import verdict_word
 
 TARGET_WIDTHS = (0.3, 0.2, 0.15, 0.1, 0.05)
 EXCERPT = 160

@@ -12,14 +12,13 @@ from datetime import UTC, date
 
 import pandas as pd
 import streamlit as st
-
-from models.data_files import SnapshotFiles, import_upload, snapshot_files
-from models.errors import ImportFileError, RubricforgeError
-from models.exporter import ExportFilter, SnapshotRecord, create_snapshot
-from models.importer import ImportResult
-from models.permissions import UserInfo
-from webapp.components.text import escape_md, flash, show_error
-from webapp.db import engine
+from rubricforge.models.accounts.permissions import UserInfo
+from rubricforge.models.core.errors import ImportFileError, RubricforgeError
+from rubricforge.models.data.exporter import ExportFilter, SnapshotRecord, create_snapshot
+from rubricforge.models.data.files import SnapshotFiles, import_upload, snapshot_files
+from rubricforge.models.data.importer import ImportResult
+from rubricforge.webapp.components.text import escape_md, flash, show_error
+from rubricforge.webapp.db import engine
 
 # Session keys: the last import's outcome, the chosen snapshot, its prepared files.
 IMPORT_KEY, SNAPSHOT_KEY, FILES_KEY = "data:import", "data:snapshot", "data:files"

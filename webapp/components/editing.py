@@ -15,14 +15,13 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-
-from models.authoring import EditorState, load_editor_state
-from models.criteria import CriterionData
-from models.drafting import Draft
-from models.editor import apply_editor_changes, editor_rows
-from models.errors import EditorInputError
-from models.rubric import Category, VersionSource
-from webapp.db import read_session
+from rubricforge.models.core.errors import EditorInputError
+from rubricforge.models.rubrics.authoring import EditorState, load_editor_state
+from rubricforge.models.rubrics.criteria import CriterionData
+from rubricforge.models.rubrics.drafting import Draft
+from rubricforge.models.rubrics.editing import apply_editor_changes, editor_rows
+from rubricforge.models.rubrics.orm import Category, VersionSource
+from rubricforge.webapp.db import read_session
 
 COLUMNS = ["position", "title", "description", "category", "weight"]
 COLUMN_CONFIG: dict[str, Any] = {

@@ -6,19 +6,18 @@ from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
-
-from models.endpoints import endpoint_choices, resolve_endpoint
-from models.errors import RubricforgeError
-from models.jobs import snapshot_choices
-from models.judge import JudgeConfig
-from models.judge_jobs import JudgeRunInfo, start_judge_run
-from models.judging import JudgeMode
-from models.llm import EndpointConfig
-from models.permissions import UserInfo
-from models.queries import dataset_names
-from models.rewards import Aggregation
-from webapp.components.text import flash, show_error
-from webapp.db import engine, read_session
+from rubricforge.models.accounts.permissions import UserInfo
+from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.judging.background import JudgeRunInfo, start_judge_run
+from rubricforge.models.judging.judge import JudgeConfig
+from rubricforge.models.judging.orm import JudgeMode
+from rubricforge.models.judging.rewards import Aggregation
+from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.endpoints import endpoint_choices, resolve_endpoint
+from rubricforge.models.rubrics.browse import dataset_names
+from rubricforge.models.training.jobs import snapshot_choices
+from rubricforge.webapp.components.text import flash, show_error
+from rubricforge.webapp.db import engine, read_session
 
 TIME = "%Y-%m-%d %H:%M:%S"
 MODES = {

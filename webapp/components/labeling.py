@@ -15,14 +15,19 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-
-from models.errors import RubricforgeError
-from models.items import CriterionView
-from models.labels import ItemUnit, SamplingStrategy, Stratum
-from models.permissions import UserInfo
-from models.spotcheck import LabelItem, LabelReveal, QueueInfo, create_queue, queue_spec
-from webapp.components.text import escape_md, flash, show_error
-from webapp.db import write_session
+from rubricforge.models.accounts.permissions import UserInfo
+from rubricforge.models.agreement.items import CriterionView
+from rubricforge.models.agreement.orm import ItemUnit, SamplingStrategy, Stratum
+from rubricforge.models.agreement.spotcheck import (
+    LabelItem,
+    LabelReveal,
+    QueueInfo,
+    create_queue,
+    queue_spec,
+)
+from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.webapp.components.text import escape_md, flash, show_error
+from rubricforge.webapp.db import write_session
 
 # Keyboard shortcuts on buttons (Streamlit 1.67 has them); a build without gets plain buttons.
 _SHORTCUTS = "shortcut" in inspect.signature(st.button).parameters

@@ -4,20 +4,19 @@ redraft that leaves the expert's version alone until they choose what to take.""
 from __future__ import annotations
 
 import streamlit as st
-
-from models.authoring import create_rubric
-from models.criteria import CriterionData
-from models.diff import diff_criteria
-from models.drafting import Draft, Drafter
-from models.endpoints import endpoint_choices, resolve_endpoint
-from models.errors import RubricforgeError, StaleEditError
-from models.permissions import Action, UserInfo, can
-from models.revision import save_version_resolving
-from models.rubric import VersionSource
-from webapp.components.editing import EditorSession
-from webapp.components.rubric import show_diff
-from webapp.components.text import escape_md, flash, show_error
-from webapp.db import read_session, write_session
+from rubricforge.models.accounts.permissions import Action, UserInfo, can
+from rubricforge.models.agreement.revision import save_version_resolving
+from rubricforge.models.core.errors import RubricforgeError, StaleEditError
+from rubricforge.models.llm.endpoints import endpoint_choices, resolve_endpoint
+from rubricforge.models.rubrics.authoring import create_rubric
+from rubricforge.models.rubrics.criteria import CriterionData
+from rubricforge.models.rubrics.diff import diff_criteria
+from rubricforge.models.rubrics.drafting import Draft, Drafter
+from rubricforge.models.rubrics.orm import VersionSource
+from rubricforge.webapp.components.editing import EditorSession
+from rubricforge.webapp.components.rubric import show_diff
+from rubricforge.webapp.components.text import escape_md, flash, show_error
+from rubricforge.webapp.db import read_session, write_session
 
 
 def _draft(ed: EditorSession, choice: str) -> Draft | None:

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
-
-from models.queries import NO_RUBRIC, RubricDetail
-from webapp.components.text import escape_md
+from rubricforge.models.rubrics.browse import NO_RUBRIC, RubricDetail
+from rubricforge.webapp.components.text import escape_md
 
 FLAG_HELP = (
     "Their wording and sign may disagree: a pitfall written as an avoidance "

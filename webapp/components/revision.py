@@ -7,14 +7,13 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import streamlit as st
-
-from models.errors import RubricforgeError
-from models.permissions import UserInfo
-from models.revision import RevisionRequestInfo, flag_for_revision
-from webapp.components.agreement import number
-from webapp.components.labeling import verdict_word
-from webapp.components.text import escape_md, flash, show_error
-from webapp.db import write_session
+from rubricforge.models.accounts.permissions import UserInfo
+from rubricforge.models.agreement.revision import RevisionRequestInfo, flag_for_revision
+from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.webapp.components.agreement import number
+from rubricforge.webapp.components.labeling import verdict_word
+from rubricforge.webapp.components.text import escape_md, flash, show_error
+from rubricforge.webapp.db import write_session
 
 
 def flag_panel(user: UserInfo, criteria: Mapping[int, str]) -> None:

@@ -7,11 +7,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
-
-from models.criteria import CriterionData
-from models.diff import RubricDiff
-from models.lint import Finding
-from models.rubric_queries import VersionInfo
+from rubricforge.models.rubrics.criteria import CriterionData
+from rubricforge.models.rubrics.diff import RubricDiff
+from rubricforge.models.rubrics.lint import Finding
+from rubricforge.models.rubrics.queries import VersionInfo
 
 WIDE = {"Description": st.column_config.TextColumn(width="large")}
 

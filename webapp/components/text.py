@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 
 import streamlit as st
-
-from models.errors import RubricforgeError
+from rubricforge.models.core.errors import RubricforgeError
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>#!$~|{}])")
 

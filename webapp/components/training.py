@@ -14,11 +14,10 @@ import plotly.graph_objects as go
 import streamlit as st
 import yaml
 from plotly.subplots import make_subplots
-
-from models.job_config import JobConfig, JobConfigError, JudgeSpec
-from models.jobs import JobInfo
-from models.preview import RewardPreview
-from webapp.components.text import escape_md
+from rubricforge.models.training.config import JobConfig, JobConfigError, JudgeSpec
+from rubricforge.models.training.jobs import JobInfo
+from rubricforge.models.training.preview import RewardPreview
+from rubricforge.webapp.components.text import escape_md
 
 TIME = "%Y-%m-%d %H:%M:%S"
 # Metric keys as the trainer writes them (TRL's own, then the judge's), and their panels.

@@ -7,16 +7,22 @@ from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
-
-from models.authoring import approve, get_version, reject, reopen, retire, submit_for_review
-from models.errors import RubricforgeError, StaleEditError
-from models.lint import lint
-from models.permissions import Action, UserInfo, can
-from models.rubric import RubricStatus
-from models.user import Role
-from webapp.components.editing import EditorSession
-from webapp.components.text import flash, show_error
-from webapp.db import read_session, write_session
+from rubricforge.models.accounts.orm import Role
+from rubricforge.models.accounts.permissions import Action, UserInfo, can
+from rubricforge.models.core.errors import RubricforgeError, StaleEditError
+from rubricforge.models.rubrics.authoring import (
+    approve,
+    get_version,
+    reject,
+    reopen,
+    retire,
+    submit_for_review,
+)
+from rubricforge.models.rubrics.lint import lint
+from rubricforge.models.rubrics.orm import RubricStatus
+from rubricforge.webapp.components.editing import EditorSession
+from rubricforge.webapp.components.text import flash, show_error
+from rubricforge.webapp.db import read_session, write_session
 
 S = RubricStatus
 Transition = Callable[..., Any]

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-
-from models.adjudication import adjudicate, adjudication_queue
-from models.errors import RubricforgeError
-from models.items import ItemDetail
-from models.permissions import Action, UserInfo
-from webapp.auth import page_user
-from webapp.components.labeling import show_criterion, verdict_word
-from webapp.components.text import flash, show_error, show_flash
-from webapp.db import read_session, write_session
+from rubricforge.models.accounts.permissions import Action, UserInfo
+from rubricforge.models.agreement.adjudication import adjudicate, adjudication_queue
+from rubricforge.models.agreement.items import ItemDetail
+from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.webapp.auth import page_user
+from rubricforge.webapp.components.labeling import show_criterion, verdict_word
+from rubricforge.webapp.components.text import flash, show_error, show_flash
+from rubricforge.webapp.db import read_session, write_session
 
 LIMIT = 50
 

@@ -7,21 +7,26 @@ from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
-
-from models.auth import add_user, disable_user, enable_user, list_users, set_password
-from models.endpoints import (
+from rubricforge.models.accounts.auth import (
+    add_user,
+    disable_user,
+    enable_user,
+    list_users,
+    set_password,
+)
+from rubricforge.models.accounts.orm import Role
+from rubricforge.models.accounts.permissions import Action, UserInfo
+from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.llm.endpoints import (
     EndpointRow,
     check_endpoint,
     delete_endpoint,
     list_endpoints,
     save_endpoint,
 )
-from models.errors import RubricforgeError
-from models.permissions import Action, UserInfo
-from models.user import Role
-from webapp.auth import page_user
-from webapp.components.text import escape_md, flash, show_error, show_flash
-from webapp.db import read_session, write_session
+from rubricforge.webapp.auth import page_user
+from rubricforge.webapp.components.text import escape_md, flash, show_error, show_flash
+from rubricforge.webapp.db import read_session, write_session
 
 NEW = "New endpoint"
 KEY_HELP = (

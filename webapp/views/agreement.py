@@ -10,14 +10,18 @@ an item they have yet to label.
 from __future__ import annotations
 
 import streamlit as st
-
-from models.agreement_queries import MIN_LABELS, AgreementFilters, agreement_report, disagreements
-from models.filter_choices import filter_choices
-from models.permissions import Action, can
-from models.rubric import Category
-from models.spotcheck import list_queues
-from webapp.auth import page_user
-from webapp.components.agreement import (
+from rubricforge.models.accounts.permissions import Action, can
+from rubricforge.models.agreement.filter_choices import filter_choices
+from rubricforge.models.agreement.queries import (
+    MIN_LABELS,
+    AgreementFilters,
+    agreement_report,
+    disagreements,
+)
+from rubricforge.models.agreement.spotcheck import list_queues
+from rubricforge.models.rubrics.orm import Category
+from rubricforge.webapp.auth import page_user
+from rubricforge.webapp.components.agreement import (
     breakdown_figure,
     breakdown_frame,
     confusion_figure,
@@ -30,9 +34,9 @@ from webapp.components.agreement import (
     show_headline,
     show_table,
 )
-from webapp.components.revision import flag_panel
-from webapp.components.text import show_flash
-from webapp.db import read_session
+from rubricforge.webapp.components.revision import flag_panel
+from rubricforge.webapp.components.text import show_flash
+from rubricforge.webapp.db import read_session
 
 PAGE_SIZE = 25
 

@@ -5,12 +5,11 @@ snapshot's files (everyone). The same services as `rubricforge import / export`.
 from __future__ import annotations
 
 import streamlit as st
-
-from models.exporter import list_snapshots
-from models.permissions import Action, can
-from models.queries import dataset_names, tag_names
-from webapp.auth import page_user
-from webapp.components.data import (
+from rubricforge.models.accounts.permissions import Action, can
+from rubricforge.models.data.exporter import list_snapshots
+from rubricforge.models.rubrics.browse import dataset_names, tag_names
+from rubricforge.webapp.auth import page_user
+from rubricforge.webapp.components.data import (
     SNAPSHOT_KEY,
     downloads,
     import_form,
@@ -18,8 +17,8 @@ from webapp.components.data import (
     snapshot_form,
     snapshots_frame,
 )
-from webapp.components.text import show_flash
-from webapp.db import read_session
+from rubricforge.webapp.components.text import show_flash
+from rubricforge.webapp.db import read_session
 
 st.title("Data")
 user = page_user()

@@ -4,24 +4,23 @@ lint panel, save with a note, the review workflow, and LLM drafts."""
 from __future__ import annotations
 
 import streamlit as st
-
-from models.authoring import EditorState, create_rubric
-from models.criteria import CriterionData
-from models.diff import diff_criteria
-from models.errors import RubricforgeError, StaleEditError
-from models.lint import lint
-from models.permissions import Action, UserInfo, can
-from models.revision import open_requests, save_version_resolving
-from models.rubric import RubricStatus, VersionSource
-from webapp.auth import page_user
-from webapp.components.editing import EditorSession, criteria_table
-from webapp.components.llm_panel import llm_panel
-from webapp.components.prompt_view import chosen_prompt, status_label
-from webapp.components.revision import show_requests
-from webapp.components.rubric import show_criteria, show_diff, show_findings
-from webapp.components.text import escape_md, flash, show_error, show_flash
-from webapp.components.workflow import workflow_panel
-from webapp.db import read_session, write_session
+from rubricforge.models.accounts.permissions import Action, UserInfo, can
+from rubricforge.models.agreement.revision import open_requests, save_version_resolving
+from rubricforge.models.core.errors import RubricforgeError, StaleEditError
+from rubricforge.models.rubrics.authoring import EditorState, create_rubric
+from rubricforge.models.rubrics.criteria import CriterionData
+from rubricforge.models.rubrics.diff import diff_criteria
+from rubricforge.models.rubrics.lint import lint
+from rubricforge.models.rubrics.orm import RubricStatus, VersionSource
+from rubricforge.webapp.auth import page_user
+from rubricforge.webapp.components.editing import EditorSession, criteria_table
+from rubricforge.webapp.components.llm_panel import llm_panel
+from rubricforge.webapp.components.prompt_view import chosen_prompt, status_label
+from rubricforge.webapp.components.revision import show_requests
+from rubricforge.webapp.components.rubric import show_criteria, show_diff, show_findings
+from rubricforge.webapp.components.text import escape_md, flash, show_error, show_flash
+from rubricforge.webapp.components.workflow import workflow_panel
+from rubricforge.webapp.db import read_session, write_session
 
 
 def save(user: UserInfo, ed: EditorSession, criteria: list[CriterionData], note: str) -> None:

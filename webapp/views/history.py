@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-
-from models.authoring import diff_versions, list_reviews, list_versions, load_editor_state
-from webapp.auth import page_user
-from webapp.components.prompt_view import chosen_prompt, status_label
-from webapp.components.rubric import show_diff, version_label
-from webapp.components.text import escape_md
-from webapp.db import read_session
+from rubricforge.models.rubrics.authoring import (
+    diff_versions,
+    list_reviews,
+    list_versions,
+    load_editor_state,
+)
+from rubricforge.webapp.auth import page_user
+from rubricforge.webapp.components.prompt_view import chosen_prompt, status_label
+from rubricforge.webapp.components.rubric import show_diff, version_label
+from rubricforge.webapp.components.text import escape_md
+from rubricforge.webapp.db import read_session
 
 TIME = "%Y-%m-%d %H:%M"
 

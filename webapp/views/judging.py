@@ -1,19 +1,18 @@
 """Judge runs: start a judge over a dataset's or a snapshot's stored responses (in the
-background, `models.judge_jobs`) and watch the runs' progress, tokens and cost."""
+background, `models.judging.background`) and watch the runs' progress, tokens and cost."""
 
 from __future__ import annotations
 
 import streamlit as st
-
-from models.errors import RubricforgeError
-from models.judge_jobs import JudgeRunInfo, list_runs, mark_abandoned
-from models.judge_runs import run_progress
-from models.judging import RunStatus
-from models.permissions import Action, UserInfo, can
-from webapp.auth import page_user
-from webapp.components.judging import runs_frame, start_form
-from webapp.components.text import escape_md, flash, show_error, show_flash
-from webapp.db import engine, read_session, write_session
+from rubricforge.models.accounts.permissions import Action, UserInfo, can
+from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.judging.background import JudgeRunInfo, list_runs, mark_abandoned
+from rubricforge.models.judging.orm import RunStatus
+from rubricforge.models.judging.runs import run_progress
+from rubricforge.webapp.auth import page_user
+from rubricforge.webapp.components.judging import runs_frame, start_form
+from rubricforge.webapp.components.text import escape_md, flash, show_error, show_flash
+from rubricforge.webapp.db import engine, read_session, write_session
 
 REFRESH_S = 2  # running runs' progress refreshes this often
 RECENT = 20

@@ -1,23 +1,22 @@
 """Judge leaderboard: every judge model x mode on the team's own labels, ranked by
 agreement with the humans, with tokens and cost, and the cheapest judge that agrees
-with the best (`models.leaderboard`)."""
+with the best (`models.agreement.leaderboard`)."""
 
 from __future__ import annotations
 
 import streamlit as st
-
-from models.agreement_queries import AgreementFilters
-from models.filter_choices import filter_choices
-from models.leaderboard import RankBy, leaderboard
-from webapp.auth import page_user
-from webapp.components.agreement import (
+from rubricforge.models.agreement.filter_choices import filter_choices
+from rubricforge.models.agreement.leaderboard import RankBy, leaderboard
+from rubricforge.models.agreement.queries import AgreementFilters
+from rubricforge.webapp.auth import page_user
+from rubricforge.webapp.components.agreement import (
     interval,
     leaderboard_figure,
     leaderboard_frame,
     show_table,
 )
-from webapp.components.text import escape_md
-from webapp.db import read_session
+from rubricforge.webapp.components.text import escape_md
+from rubricforge.webapp.db import read_session
 
 RANKINGS = {
     RankBy.response_kappa: "Response kappa (every mode)",

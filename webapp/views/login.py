@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import streamlit as st
-
-from models.auth import authenticate, list_users
-from webapp.auth import NOTICE_KEY, sign_in, sign_out, sso_configured, sso_email
-from webapp.components.text import escape_md
-from webapp.db import read_session, write_session
+from rubricforge.models.accounts.auth import authenticate, list_users
+from rubricforge.webapp.auth import NOTICE_KEY, sign_in, sign_out, sso_configured, sso_email
+from rubricforge.webapp.components.text import escape_md
+from rubricforge.webapp.db import read_session, write_session
 
 st.title("Sign in to rubricforge")
 notice = st.session_state.pop(NOTICE_KEY, None)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import plotly.express as px
 import streamlit as st
-
-from models.queries import dataset_overview
-from models.rubric import RubricStatus
-from webapp.auth import page_user
-from webapp.db import read_session
+from rubricforge.models.rubrics.browse import dataset_overview
+from rubricforge.models.rubrics.orm import RubricStatus
+from rubricforge.webapp.auth import page_user
+from rubricforge.webapp.db import read_session
 
 STATUS_LABELS = {
     RubricStatus.draft.value: "Draft",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-
-from models.auth import list_users
-from models.authoring import assign_prompts
-from models.errors import RubricforgeError
-from models.permissions import Action, UserInfo, can
-from models.queries import (
+from rubricforge.models.accounts.auth import list_users
+from rubricforge.models.accounts.orm import Role
+from rubricforge.models.accounts.permissions import Action, UserInfo, can
+from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.rubrics.authoring import assign_prompts
+from rubricforge.models.rubrics.browse import (
     NO_RUBRIC,
     UNASSIGNED,
     Page,
@@ -19,12 +19,11 @@ from models.queries import (
     status_counts,
     tag_names,
 )
-from models.rubric import RubricStatus
-from models.user import Role
-from webapp.auth import page_user
-from webapp.components.prompt_view import preview, show_detail, status_label
-from webapp.components.text import flash, show_error, show_flash
-from webapp.db import read_session, write_session
+from rubricforge.models.rubrics.orm import RubricStatus
+from rubricforge.webapp.auth import page_user
+from rubricforge.webapp.components.prompt_view import preview, show_detail, status_label
+from rubricforge.webapp.components.text import flash, show_error, show_flash
+from rubricforge.webapp.db import read_session, write_session
 
 ALL = "All"
 STATUSES = [ALL, *(s.value for s in RubricStatus), NO_RUBRIC]

@@ -11,21 +11,20 @@ from __future__ import annotations
 import time
 
 import streamlit as st
-
-from models.errors import RubricforgeError
-from models.filter_choices import filter_choices
-from models.permissions import Action, UserInfo, can
-from models.spotcheck import LabelItem, list_queues, next_item, submit_label
-from webapp.auth import page_user
-from webapp.components.labeling import (
+from rubricforge.models.accounts.permissions import Action, UserInfo, can
+from rubricforge.models.agreement.filter_choices import filter_choices
+from rubricforge.models.agreement.spotcheck import LabelItem, list_queues, next_item, submit_label
+from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.webapp.auth import page_user
+from rubricforge.webapp.components.labeling import (
     button,
     queue_form,
     queues_frame,
     show_item,
     show_reveal,
 )
-from webapp.components.text import escape_md, show_error, show_flash
-from webapp.db import read_session, write_session
+from rubricforge.webapp.components.text import escape_md, show_error, show_flash
+from rubricforge.webapp.db import read_session, write_session
 
 QUEUE, ITEM, SHOWN, REVEAL = "spot:queue", "spot:item", "spot:shown_at", "spot:reveal"
 

@@ -4,11 +4,11 @@ job through the agreement gate; and a reward preview before spending GPU hours."
 from __future__ import annotations
 
 import streamlit as st
-
-from models.errors import RubricforgeError
-from models.gate import AgreementGateError, GatePolicy
-from models.job_config import parse_job_config
-from models.jobs import (
+from rubricforge.models.accounts.permissions import Action, UserInfo, can
+from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.training.config import parse_job_config
+from rubricforge.models.training.gate import AgreementGateError, GatePolicy
+from rubricforge.models.training.jobs import (
     FINISHED,
     get_job,
     job_metrics,
@@ -18,12 +18,11 @@ from models.jobs import (
     snapshot_choices,
     submit_job,
 )
-from models.permissions import Action, UserInfo, can
-from models.preview import PreviewSettings, policy_endpoint, preview_rewards
-from models.training import JobStatus
-from webapp.auth import page_user
-from webapp.components.text import flash, show_error, show_flash
-from webapp.components.training import (
+from rubricforge.models.training.orm import JobStatus
+from rubricforge.models.training.preview import PreviewSettings, policy_endpoint, preview_rewards
+from rubricforge.webapp.auth import page_user
+from rubricforge.webapp.components.text import flash, show_error, show_flash
+from rubricforge.webapp.components.training import (
     curve_frame,
     curves_figure,
     default_config_text,
@@ -34,7 +33,7 @@ from webapp.components.training import (
     show_provenance,
     show_samples,
 )
-from webapp.db import engine, read_session, write_session
+from rubricforge.webapp.db import engine, read_session, write_session
 
 REFRESH_S = 5  # curves of a running job refresh this often
 JOB_KEY, PREVIEW_KEY = "training:job", "training:preview"

@@ -1,0 +1,45 @@
+"""Engines and sessions. One place decides which database we talk to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from rubricforge.models.core.embedded import EmbeddedServer
+from rubricforge.models.core.settings import Settings
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def normalize_url(url: str) -> str:
+    """Use psycopg 3 for plain postgres:// and postgresql:// URLs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def resolve_url(settings: Settings | None = None) -> str:
+    """DATABASE_URL when set; otherwise the embedded server, started on demand."""
+    settings = settings or Settings.from_env()
+    if settings.database_url:
+        return normalize_url(settings.database_url)
+    return EmbeddedServer(settings.home).ensure_running()
+
+
+@lru_cache(maxsize=8)
+def _engine_for(url: str) -> Engine:
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    return _engine_for(normalize_url(url) if url else resolve_url())
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One session per unit of work, committed at the end or rolled back on error."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    with factory() as session, session.begin():
+        yield session

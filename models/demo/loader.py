@@ -1,0 +1,475 @@
+"""The demo dataset: a small, hand-written workspace that shows every part of the app.
+
+Two datasets (medicine, chemistry) with prompts, reference answers and RaR-style
+rubrics in every workflow status, version histories, reviews, policy responses,
+one explicit judge run with RaR-explicit rewards, and annotators' spot-check
+labels that sometimes disagree with the judge and with each other. The content
+lives in demo.json beside this module and was written for this project.
+
+Loading is idempotent: a dataset that already exists is left alone, users are
+matched by username, and a second run adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from rubricforge.models.accounts.auth import check_password, hash_password
+from rubricforge.models.accounts.orm import Role, User
+from rubricforge.models.agreement.orm import HumanLabel
+from rubricforge.models.core.audit import audit
+from rubricforge.models.core.db import session_scope
+from rubricforge.models.judging.orm import (
+    JudgeMode,
+    JudgeRun,
+    Judgment,
+    Response,
+    RunStatus,
+    Verdict,
+)
+from rubricforge.models.judging.rewards import rar_explicit_reward
+from rubricforge.models.rubrics.criteria import (
+    CriterionData,
+    category_from_weight,
+    content_hash,
+    stable_key,
+)
+from rubricforge.models.rubrics.orm import (
+    Category,
+    Criterion,
+    Dataset,
+    Prompt,
+    ReviewAction,
+    Rubric,
+    RubricReview,
+    RubricStatus,
+    RubricVersion,
+    VersionSource,
+)
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+DATA_FILE = Path(__file__).with_name("demo.json")
+# Serialises concurrent `rubricforge demo` runs so both cannot insert the same datasets.
+_LOCK_ID = 0x52464445  # "RFDE"
+
+# The review action that puts a rubric into each status (draft has none).
+_LAST_ACTION = {
+    RubricStatus.in_review: ReviewAction.submit,
+    RubricStatus.approved: ReviewAction.approve,
+    RubricStatus.rejected: ReviewAction.reject,
+    RubricStatus.retired: ReviewAction.retire,
+}
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CriterionIn(_In):
+    title: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    category: Category
+    weight: float
+
+    @model_validator(mode="after")
+    def _rar_weight(self) -> CriterionIn:
+        if category_from_weight(self.weight) is not self.category or self.weight < -2:
+            raise ValueError(
+                f"{self.title!r}: weight {self.weight} does not fit {self.category.value} "
+                "(RaR: Essential 5, Important 3-4, Optional 1-2, Pitfall -1/-2)"
+            )
+        return self
+
+    def data(self, key: str) -> CriterionData:
+        return CriterionData(self.title, self.description, self.category, self.weight, key)
+
+
+class RevisionIn(_In):
+    by: str
+    note: str = Field(min_length=1)
+    replace: dict[int, CriterionIn] = {}  # 1-based criterion number -> new text, same key
+    add: list[CriterionIn] = []
+
+
+class ReviewIn(_In):
+    action: ReviewAction
+    by: str
+    version: int = Field(ge=1)
+    comment: str = ""
+
+
+class RubricIn(_In):
+    status: RubricStatus
+    source: VersionSource
+    llm_model: str | None = None
+    criteria: Annotated[list[CriterionIn], Field(min_length=7, max_length=20)]
+    revision: RevisionIn | None = None
+    reviews: list[ReviewIn] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RubricIn:
+        if (self.source is VersionSource.llm) != (self.llm_model is not None):
+            raise ValueError("llm_model is required exactly when source is llm")
+        last = self.reviews[-1].action if self.reviews else None
+        if last is not _LAST_ACTION.get(self.status):
+            raise ValueError(f"status {self.status.value} does not follow the last review {last}")
+        n_versions = 2 if self.revision else 1
+        if any(r.version > n_versions for r in self.reviews):
+            raise ValueError("a review points at a version that does not exist")
+        if self.revision and not all(1 <= n <= len(self.criteria) for n in self.revision.replace):
+            raise ValueError("revision replaces a criterion number that does not exist")
+        return self
+
+    def versions(self, dataset: str, external_id: str) -> list[list[CriterionData]]:
+        """Criteria of version 1 and, with a revision, version 2. A replaced
+        criterion keeps its key: it is the same criterion, reworded."""
+        first = [
+            c.data(stable_key(dataset, external_id, "c", str(i)))
+            for i, c in enumerate(self.criteria)
+        ]
+        if self.revision is None:
+            return [first]
+        second = [
+            self.revision.replace[i + 1].data(c.key) if i + 1 in self.revision.replace else c
+            for i, c in enumerate(first)
+        ]
+        start = len(first)
+        second += [
+            c.data(stable_key(dataset, external_id, "c", str(start + i)))
+            for i, c in enumerate(self.revision.add)
+        ]
+        return [first, second]
+
+
+class LabelIn(_In):
+    criterion: int = Field(ge=1)  # 1-based number in the judged version
+    by: dict[str, bool]  # annotator username -> met
+    notes: dict[str, str] = {}
+
+
+class ResponseIn(_In):
+    source: str
+    text: str | None = None  # None: the prompt's reference answer
+    met: list[bool]  # the demo judge's verdict per criterion of the head version
+    rationales: dict[int, str] = {}
+    labels: list[LabelIn] = []
+
+
+class PromptIn(_In):
+    external_id: str
+    question: str
+    reference_answer: str
+    tags: list[str] = []
+    rubric: RubricIn | None = None
+    responses: list[ResponseIn] = []
+
+    @model_validator(mode="after")
+    def _responses_fit_rubric(self) -> PromptIn:
+        if not self.responses:
+            return self
+        if self.rubric is None:
+            raise ValueError(f"{self.external_id}: responses need a rubric to be judged against")
+        n = len(self.rubric.versions("", self.external_id)[-1])
+        for r in self.responses:
+            numbers = [*r.rationales, *(label.criterion for label in r.labels)]
+            if len(r.met) != n or any(not 1 <= k <= n for k in numbers):
+                raise ValueError(f"{self.external_id}/{r.source}: verdicts must cover {n} criteria")
+        return self
+
+
+class UserIn(_In):
+    username: str
+    display_name: str
+    role: Role
+
+
+class DatasetIn(_In):
+    name: str
+    description: str
+    expert: str
+    prompts: list[PromptIn]
+
+
+class DemoData(_In):
+    about: str
+    drafting_template: str
+    judge_template: str
+    judge_model: str
+    users: list[UserIn]
+    datasets: list[DatasetIn]
+
+
+def read_demo_data(path: Path = DATA_FILE) -> DemoData:
+    return DemoData.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _columns(c: CriterionData) -> dict[str, object]:
+    return {**asdict(c), "tags": list(c.tags)}
+
+
+@dataclass
+class _Counts:
+    users: list[str] = field(default_factory=list)
+    password: str | None = None
+    datasets: list[str] = field(default_factory=list)
+    prompts: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    versions: int = 0
+    criteria: int = 0
+    flagged: int = 0
+    reviews: int = 0
+    responses: int = 0
+    judgments: int = 0
+    verdicts: int = 0
+    labels: int = 0
+
+
+@dataclass
+class _ToJudge:
+    response: Response
+    spec: ResponseIn
+    version_id: int
+    criteria: list[Criterion]
+
+
+def load_demo(engine: Engine, *, password: str | None = None) -> str:
+    """Load the demo data in one transaction; return a one-paragraph summary.
+
+    Demo accounts that do not exist yet get `password`, or a random one that only
+    the summary shows: a demo never ships known credentials, and the quick start
+    can still sign in."""
+    data = read_demo_data()
+    with session_scope(engine) as s:
+        s.execute(select(func.pg_advisory_xact_lock(_LOCK_ID)))
+        loader = _Loader(s, data, _Counts(), password)
+        names = [d.name for d in data.datasets]
+        present = set(s.scalars(select(Dataset.name).where(Dataset.name.in_(names))))
+        to_judge: list[_ToJudge] = []
+        for ds in data.datasets:
+            if ds.name not in present:
+                to_judge += loader.dataset(ds)
+        if to_judge:
+            loader.judge(to_judge)
+        counts = loader.counts
+        if counts.users or counts.datasets:
+            audit(s, actor="demo", action="load_demo", entity="demo", entity_id="demo",
+                  details={k: v for k, v in asdict(counts).items() if k != "password"})  # fmt: skip
+    return _summary(counts, sorted(present), data.judge_model)
+
+
+class _Loader:
+    def __init__(self, s: Session, data: DemoData, counts: _Counts, password: str | None):
+        self.s, self.data, self.counts = s, data, counts
+        self.users = {u.username: u for u in s.scalars(select(User))}
+        password_hash = None
+        for spec in data.users:
+            if spec.username not in self.users:
+                if password_hash is None:
+                    counts.password = password or secrets.token_urlsafe(9)
+                    check_password(counts.password)
+                    password_hash = hash_password(counts.password)
+                user = User(**spec.model_dump(), password_hash=password_hash)
+                s.add(user)
+                self.users[spec.username] = user
+                counts.users.append(spec.username)
+        s.flush()
+
+    def dataset(self, ds: DatasetIn) -> list[_ToJudge]:
+        s, counts = self.s, self.counts
+        dataset = Dataset(
+            name=ds.name, description=ds.description, created_by_id=self.users["admin"].id
+        )
+        s.add(dataset)
+        s.flush()
+        counts.datasets.append(ds.name)
+        expert = self.users[ds.expert]
+        to_judge: list[_ToJudge] = []
+        for p in ds.prompts:
+            fields = p.model_dump(include={"external_id", "question", "reference_answer", "tags"})
+            prompt = Prompt(dataset_id=dataset.id, assignee_id=expert.id, **fields)
+            prompt.source, prompt.meta = "rubricforge demo", {"demo": True}
+            s.add(prompt)
+            s.flush()
+            counts.prompts += 1
+            if p.rubric is None:
+                continue
+            keyed = p.rubric.versions(ds.name, p.external_id)
+            version_id, criteria = self.rubric(prompt.id, p.rubric, keyed, expert)
+            for r in p.responses:
+                text = r.text if r.text is not None else p.reference_answer
+                response = Response(
+                    prompt_id=prompt.id,
+                    text=text,
+                    source=r.source,
+                    content_hash=sha256(text),
+                    meta={"demo": True},
+                )
+                s.add(response)
+                to_judge.append(_ToJudge(response, r, version_id, criteria))
+                counts.responses += 1
+        s.flush()
+        return to_judge
+
+    def rubric(
+        self, prompt_id: int, spec: RubricIn, keyed: list[list[CriterionData]], author: User
+    ) -> tuple[int, list[Criterion]]:
+        """Rubric, versions, criteria and reviews; returns the head version's id and criteria."""
+        s, counts = self.s, self.counts
+        rubric = Rubric(prompt_id=prompt_id, status=spec.status)
+        s.add(rubric)
+        s.flush()
+        versions: list[RubricVersion] = []
+        rows: list[Criterion] = []
+        for criteria in keyed:
+            if versions and spec.revision:  # version 2: the expert's edit of the draft
+                version = RubricVersion(
+                    source=VersionSource.human,
+                    note=spec.revision.note,
+                    parent_id=versions[-1].id,
+                    created_by_id=self.users[spec.revision.by].id,
+                )
+            else:
+                drafted = spec.llm_model is not None
+                version = RubricVersion(
+                    source=spec.source,
+                    created_by_id=author.id,
+                    llm_model=spec.llm_model,
+                    template_hash=sha256(self.data.drafting_template) if drafted else None,
+                )
+            version.rubric_id, version.number = rubric.id, len(versions) + 1
+            version.content_hash = content_hash(criteria)
+            s.add(version)
+            s.flush()
+            versions.append(version)
+            rows = [
+                Criterion(version_id=version.id, position=i, flags=c.flags, **_columns(c))
+                for i, c in enumerate(criteria)
+            ]
+            s.add_all(rows)
+            counts.versions += 1
+            counts.criteria += len(rows)
+            counts.flagged += sum(1 for c in criteria if c.flags)
+        for r in spec.reviews:
+            s.add(
+                RubricReview(
+                    rubric_id=rubric.id,
+                    version_id=versions[r.version - 1].id,
+                    action=r.action,
+                    comment=r.comment,
+                    user_id=self.users[r.by].id,
+                )
+            )
+            counts.reviews += 1
+        approvals = [r.version for r in spec.reviews if r.action is ReviewAction.approve]
+        rubric.head_version_id = versions[-1].id
+        rubric.approved_version_id = versions[approvals[-1] - 1].id if approvals else None
+        last_by = spec.reviews[-1].by if spec.reviews else None
+        rubric.updated_by_id = self.users[last_by].id if last_by else versions[-1].created_by_id
+        counts.statuses[spec.status.value] = counts.statuses.get(spec.status.value, 0) + 1
+        s.flush()
+        return versions[-1].id, rows
+
+    def judge(self, items: list[_ToJudge]) -> None:
+        """One explicit judge run over every new demo response, with RaR-explicit rewards."""
+        s, data, counts = self.s, self.data, self.counts
+        now = datetime.now(UTC)
+        run = JudgeRun(
+            model=data.judge_model,
+            mode=JudgeMode.explicit,
+            template_hash=sha256(data.judge_template),
+            params={"temperature": 0.0, "aggregation": "rar_explicit", "demo": True},
+            status=RunStatus.succeeded,
+            scope={"datasets": counts.datasets},
+            created_by_id=self.users["researcher1"].id,
+            started_at=now,
+            finished_at=now,
+            total=len(items),
+            done=len(items),
+        )
+        s.add(run)
+        s.flush()
+        for n, item in enumerate(items):
+            spec = item.spec
+            weights = [c.weight for c in item.criteria]
+            # Demo token counts and latency: plausible, deterministic figures; no call was made.
+            judgment = Judgment(
+                run_id=run.id,
+                response_id=item.response.id,
+                rubric_version_id=item.version_id,
+                ok=True,
+                reward=rar_explicit_reward(weights, spec.met),
+                tokens_in=400 + len(item.response.text) // 4,
+                tokens_out=30 * len(spec.met),
+                latency_ms=900 + 37 * n,
+            )
+            s.add(judgment)
+            s.flush()
+            run.tokens_in += judgment.tokens_in
+            run.tokens_out += judgment.tokens_out
+            for i, (criterion, met) in enumerate(zip(item.criteria, spec.met, strict=True), 1):
+                default = f"{'Met' if met else 'Not met'}: {criterion.title.lower()}."
+                s.add(
+                    Verdict(
+                        judgment_id=judgment.id,
+                        criterion_id=criterion.id,
+                        met=met,
+                        ok=True,
+                        rationale=spec.rationales.get(i, default),
+                    )
+                )
+                counts.verdicts += 1
+            for label in spec.labels:
+                criterion_id = item.criteria[label.criterion - 1].id
+                for username, met in label.by.items():
+                    s.add(
+                        HumanLabel(
+                            annotator_id=self.users[username].id,
+                            response_id=item.response.id,
+                            criterion_id=criterion_id,
+                            met=met,
+                            note=label.notes.get(username, ""),
+                            seconds_spent=float(25 + 11 * (counts.labels % 5)),
+                        )
+                    )
+                    counts.labels += 1
+            counts.judgments += 1
+        s.flush()
+
+
+def _summary(c: _Counts, already: list[str], judge_model: str) -> str:
+    if not c.users and not c.datasets:
+        return (
+            f"The demo is already loaded ({', '.join(already)}): nothing was added. "
+            "Open the app to explore it."
+        )
+    parts = []
+    if c.datasets:
+        statuses = ", ".join(f"{c.statuses.get(s.value, 0)} {s.value}" for s in RubricStatus)
+        parts.append(
+            f"Loaded the demo: {len(c.datasets)} dataset(s) ({', '.join(c.datasets)}) with "
+            f"{c.prompts} prompts and {sum(c.statuses.values())} rubrics ({statuses}); "
+            f"{c.versions} rubric versions, {c.criteria} criteria ({c.flagged} flagged by the "
+            f"pitfall-polarity lint), {c.reviews} review events; {c.responses} responses judged "
+            f"by '{judge_model}' (explicit, RaR-explicit rewards) in one run with "
+            f"{c.judgments} judgments and {c.verdicts} verdicts; {c.labels} annotator labels."
+        )
+    if already:
+        parts.append(f"Already present and left alone: {', '.join(already)}.")
+    if c.users:
+        parts.append(
+            f"Added users {', '.join(c.users)}, all with the password {c.password} "
+            "(shown only now; change it with `rubricforge user passwd NAME`)."
+        )
+    parts.append("Running `rubricforge demo` again adds nothing.")
+    return " ".join(parts)

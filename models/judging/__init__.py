@@ -1,0 +1,3 @@
+"""The LLM judge: prompt templates, the judge engine, reward aggregation, judge runs over stored
+responses, rubric checks and verdict flips.
+"""

@@ -1,0 +1,289 @@
+"""The judge engine: an LLM checks a response against a rubric.
+
+Shared by the app, the CLI and the trainer (no Streamlit, no torch). Modes:
+explicit (a met/not-met verdict per criterion, all criteria in one call by
+default or one call per criterion), implicit (one 1-10 rating from the whole
+rubric) and the Likert baselines without a rubric. Rewards follow SPEC.md
+(models/judging/rewards.py). A reply that stays invalid after the client's re-asks is a
+failed judgment (ok=False, reward None), never a silent default. Identical
+calls are served from the Postgres cache (llm_cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, create_model, model_validator
+from rubricforge.models.core.errors import LLMReplyError, LLMRequestError
+from rubricforge.models.judging import prompts as jp
+from rubricforge.models.judging.orm import JudgeMode, LLMCache
+from rubricforge.models.judging.rewards import (
+    Aggregation,
+    implicit_reward,
+    points_reward,
+    rar_explicit_reward,
+)
+from rubricforge.models.llm.client import EndpointConfig, LLMClient, TokenUsage
+from rubricforge.models.rubrics.criteria import CriterionData
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects.postgresql import insert
+from tqdm import tqdm
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    endpoint: EndpointConfig
+    mode: JudgeMode = JudgeMode.explicit
+    # Explicit mode only: how verdicts become a reward.
+    aggregation: Aggregation = Aggregation.rar_explicit
+    per_criterion: bool = False
+    concurrency: int = 16
+
+    @property
+    def template_hash(self) -> str:
+        return jp.template_hash(self.mode, self.per_criterion)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What makes two calls identical, besides the item (aggregation is not:
+        the reward is recomputed from the cached verdicts)."""
+        ep = self.endpoint
+        return {
+            "base_url": ep.base_url,
+            "model": ep.model,
+            "temperature": ep.temperature,
+            "max_tokens": ep.max_tokens,
+            "mode": self.mode.value,
+            "per_criterion": self.per_criterion,
+            "template": self.template_hash,
+        }
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    prompt: str
+    response: str
+    criteria: Sequence[CriterionData] = ()
+    reference_answer: str | None = None
+
+
+@dataclass(frozen=True)
+class VerdictResult:
+    met: bool | None
+    rationale: str
+    ok: bool
+
+
+@dataclass
+class JudgeResult:
+    ok: bool
+    reward: float | None
+    rating: float | None = None
+    verdicts: list[VerdictResult] = field(default_factory=list)
+    error: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_ms: int = 0
+    cached: bool = False
+
+
+@lru_cache(maxsize=64)
+def _explicit_schema(n: int) -> type[BaseModel]:
+    """ExplicitReply that also insists on exactly one verdict per criterion 1..n,
+    so a short or duplicated list is re-asked like any other schema break."""
+
+    def _complete(self: Any) -> Any:
+        jp.check_explicit(self, n)
+        return self
+
+    return create_model(
+        "ExplicitVerdicts",
+        __base__=jp.ExplicitReply,
+        __validators__={"complete": model_validator(mode="after")(_complete)},
+    )
+
+
+class Judge:
+    def __init__(self, config: JudgeConfig, *, engine: Engine | None = None):
+        self.config = config
+        self.engine = engine
+        self.template_hash = config.template_hash
+        self._fingerprint = json.dumps(config.fingerprint(), sort_keys=True)
+
+    # --- cache ---------------------------------------------------------------
+    def cache_key(self, item: JudgeItem) -> str:
+        mode = self.config.mode
+        payload = {
+            "judge": self._fingerprint,
+            "prompt": item.prompt,
+            "response": item.response,
+            "criteria": [c.canonical() for c in item.criteria]
+            if mode in (JudgeMode.explicit, JudgeMode.implicit)
+            else [],
+            "reference": item.reference_answer if mode is JudgeMode.reference_likert else None,
+        }
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _cache_get(self, keys: list[str]) -> dict[str, LLMCache]:
+        if self.engine is None or not keys:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(LLMCache).where(LLMCache.key.in_(keys))).all()
+        return {r.key: r for r in rows}
+
+    def _cache_put(self, rows: list[dict[str, Any]]) -> None:
+        if self.engine is None or not rows:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(insert(LLMCache).values(rows).on_conflict_do_nothing())
+
+    # --- judging -------------------------------------------------------------
+    async def judge_many(
+        self, items: Sequence[JudgeItem], progress: bool = False
+    ) -> list[JudgeResult]:
+        """Judge every item concurrently (bounded); results in the items' order."""
+        keys = [self.cache_key(i) for i in items]
+        hits = await asyncio.to_thread(self._cache_get, sorted(set(keys)))
+        results: dict[str, JudgeResult] = {}
+        for key, row in hits.items():
+            item = items[keys.index(key)]
+            results[key] = self._result(item, row.payload, TokenUsage(), 0, cached=True)
+        todo: dict[str, JudgeItem] = {}
+        first: dict[str, int] = {}
+        for n, (k, i) in enumerate(zip(keys, items, strict=True)):
+            first.setdefault(k, n)
+            if k not in results:
+                todo.setdefault(k, i)  # identical items in one batch are paid once
+        bar = tqdm(total=len(todo), desc="judging", unit="resp", disable=not progress)
+        fresh: list[dict[str, Any]] = []
+
+        async def one(client: LLMClient, key: str, item: JudgeItem) -> None:
+            result, payload = await self._call(client, item)
+            results[key] = result
+            if payload is not None:
+                fresh.append(
+                    {
+                        "key": key,
+                        "kind": f"judge:{self.config.mode.value}",
+                        "payload": payload,
+                        "tokens_in": result.tokens_in,
+                        "tokens_out": result.tokens_out,
+                    }
+                )
+            bar.update()
+
+        if todo:
+            async with LLMClient(self.config.endpoint, concurrency=self.config.concurrency) as c:
+                await asyncio.gather(*(one(c, k, i) for k, i in todo.items()))
+        bar.close()
+        await asyncio.to_thread(self._cache_put, fresh)
+        out = []
+        for n, (key, item) in enumerate(zip(keys, items, strict=True)):
+            r = results[key]
+            # A duplicate within the batch was paid once; report it as cached.
+            if r.ok and key in todo and first[key] != n:
+                r = self._result(item, self._payload_of(r), TokenUsage(), 0, cached=True)
+            out.append(r)
+        return out
+
+    def judge_many_sync(
+        self, items: Sequence[JudgeItem], progress: bool = False
+    ) -> list[JudgeResult]:
+        return asyncio.run(self.judge_many(items, progress=progress))
+
+    async def _call(
+        self, client: LLMClient, item: JudgeItem
+    ) -> tuple[JudgeResult, dict[str, Any] | None]:
+        cfg, start = self.config, time.monotonic()
+        usage = TokenUsage()
+        try:
+            if cfg.mode in (JudgeMode.explicit, JudgeMode.implicit) and not item.criteria:
+                raise ValueError(f"{cfg.mode.value} judging needs a rubric with criteria")
+            if cfg.mode is JudgeMode.explicit:
+                payload = await self._explicit(client, item, usage)
+            else:
+                payload = await self._rating(client, item, usage)
+        except (LLMReplyError, LLMRequestError, ValueError) as exc:
+            ms = int((time.monotonic() - start) * 1000)
+            failed = JudgeResult(
+                ok=False,
+                reward=None,
+                error=str(exc),
+                latency_ms=ms,
+                tokens_in=usage.prompt_tokens,
+                tokens_out=usage.completion_tokens,
+            )
+            if cfg.mode is JudgeMode.explicit:
+                failed.verdicts = [VerdictResult(None, "", False) for _ in item.criteria]
+            return failed, None
+        ms = int((time.monotonic() - start) * 1000)
+        return self._result(item, payload, usage, ms, cached=False), payload
+
+    async def _explicit(
+        self, client: LLMClient, item: JudgeItem, usage: TokenUsage
+    ) -> dict[str, Any]:
+        if self.config.per_criterion:
+            replies = await asyncio.gather(
+                *(
+                    client.complete_json(
+                        jp.single_messages(item.prompt, item.response, c), jp.SingleReply
+                    )
+                    for c in item.criteria
+                )
+            )
+            for _, u in replies:
+                usage.add(u)
+            return {"verdicts": [[r.met, r.rationale] for r, _ in replies]}
+        messages = jp.explicit_messages(item.prompt, item.response, item.criteria)
+        reply, u = await client.complete_json(messages, _explicit_schema(len(item.criteria)))
+        usage.add(u)
+        verdicts = jp.check_explicit(reply, len(item.criteria))  # type: ignore[arg-type]
+        return {"verdicts": [[v.met, v.rationale] for v in verdicts]}
+
+    async def _rating(
+        self, client: LLMClient, item: JudgeItem, usage: TokenUsage
+    ) -> dict[str, Any]:
+        mode = self.config.mode
+        if mode is JudgeMode.implicit:
+            messages = jp.implicit_messages(item.prompt, item.response, item.criteria)
+        else:
+            ref = item.reference_answer if mode is JudgeMode.reference_likert else None
+            if mode is JudgeMode.reference_likert and not ref:
+                raise ValueError("reference-Likert judging needs the prompt's reference answer")
+            messages = jp.likert_messages(item.prompt, item.response, ref)
+        reply, u = await client.complete_json(messages, jp.RatingReply)
+        usage.add(u)
+        return {"rating": reply.rating}
+
+    def _result(
+        self, item: JudgeItem, payload: dict[str, Any], usage: TokenUsage, ms: int, *, cached: bool
+    ) -> JudgeResult:
+        base = dict(
+            tokens_in=usage.prompt_tokens,
+            tokens_out=usage.completion_tokens,
+            latency_ms=ms,
+            cached=cached,
+        )
+        if "rating" in payload:
+            rating = float(payload["rating"])
+            return JudgeResult(ok=True, reward=implicit_reward(rating), rating=rating, **base)
+        verdicts = [VerdictResult(bool(m), str(r), True) for m, r in payload["verdicts"]]
+        met = [v.met for v in verdicts]
+        weights = [c.weight for c in item.criteria]
+        agg = (
+            points_reward if self.config.aggregation is Aggregation.points else rar_explicit_reward
+        )
+        return JudgeResult(ok=True, reward=agg(weights, met), verdicts=verdicts, **base)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _payload_of(r: JudgeResult) -> dict[str, Any]:
+        if r.rating is not None:
+            return {"rating": r.rating}
+        return {"verdicts": [[v.met, v.rationale] for v in r.verdicts]}

@@ -1,0 +1,213 @@
+"""Responses to judge: imported from a JSONL file, or sampled from a policy endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from rubricforge.models.accounts.permissions import Action, require_user_id
+from rubricforge.models.core.audit import audit
+from rubricforge.models.core.db import session_scope
+from rubricforge.models.core.errors import ImportFileError, LLMError, NotFoundError
+from rubricforge.models.judging.orm import Response
+from rubricforge.models.llm.client import EndpointConfig, LLMClient
+from rubricforge.models.rubrics.orm import Dataset, Prompt
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects.postgresql import insert
+from tqdm import tqdm
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ResponseRow(BaseModel):
+    """One JSONL line: the prompt's external id, the response text, where it came from."""
+
+    model_config = ConfigDict(extra="allow")
+    prompt_id: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    source: str = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: object) -> object:
+        if isinstance(data, dict):
+            data = dict(data)
+            for alias, name in (
+                ("external_id", "prompt_id"),
+                ("uid", "prompt_id"),
+                ("response", "text"),
+                ("model", "source"),
+            ):
+                if name not in data and alias in data:
+                    data[name] = data.pop(alias)
+            if isinstance(data.get("prompt_id"), int):
+                data["prompt_id"] = str(data["prompt_id"])
+        return data
+
+
+@dataclass
+class ResponsesResult:
+    dataset: str
+    added: int = 0
+    unchanged: int = 0
+    sources: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        by = ", ".join(f"{k}: {v}" for k, v in sorted(self.sources.items()))
+        return (
+            f"{self.dataset}: {self.added} responses added, {self.unchanged} already there ({by})"
+        )
+
+
+def _prompt_ids(engine: Engine, dataset: str) -> dict[str, int]:
+    with engine.connect() as conn:
+        ds = conn.execute(select(Dataset.id).where(Dataset.name == dataset)).scalar()
+        if ds is None:
+            raise NotFoundError(f"no dataset named '{dataset}'; import its prompts first")
+        rows = conn.execute(select(Prompt.external_id, Prompt.id).where(Prompt.dataset_id == ds))
+        return {ext: pid for ext, pid in rows}
+
+
+def import_responses(
+    engine: Engine, path: Path, dataset: str, *, actor: str = "cli", user_id: int | None = None
+) -> ResponsesResult:
+    """All or nothing: every bad line is reported by number and nothing is written."""
+    require_user_id(engine, user_id, Action.import_data)
+    prompts = _prompt_ids(engine, dataset)
+    rows: list[ResponseRow] = []
+    problems: list[tuple[int, str]] = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImportFileError(str(path), [(0, f"cannot read the file: {exc}")]) from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = ResponseRow.model_validate(json.loads(line))
+        except json.JSONDecodeError as exc:
+            problems.append((n, f"not valid JSON ({exc.msg})"))
+            continue
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            problems.append((n, f"{'.'.join(map(str, err['loc'])) or 'row'}: {err['msg']}"))
+            continue
+        if row.prompt_id not in prompts:
+            problems.append((n, f"prompt '{row.prompt_id}' is not in dataset '{dataset}'"))
+            continue
+        rows.append(row)
+    if not rows and not problems:
+        problems.append((0, "the file has no responses"))
+    if problems:
+        raise ImportFileError(str(path), problems)
+    result = ResponsesResult(dataset)
+    values = [
+        {
+            "prompt_id": prompts[r.prompt_id],
+            "text": r.text,
+            "source": r.source,
+            "content_hash": content_hash(r.text),
+            "meta": r.model_extra or {},
+        }
+        for r in rows
+    ]
+    with session_scope(engine) as s:
+        added = 0
+        for start in range(0, len(values), 1000):
+            res = s.execute(
+                insert(Response)
+                .values(values[start : start + 1000])
+                .on_conflict_do_nothing()
+                .returning(Response.id)
+            )
+            added += len(res.all())
+        result.added, result.unchanged = added, len(values) - added
+        for r in rows:
+            result.sources[r.source] = result.sources.get(r.source, 0) + 1
+        if added:
+            audit(
+                s,
+                actor=actor,
+                user_id=user_id,
+                action="responses.import",
+                entity="dataset",
+                entity_id=dataset,
+                details={"added": added, "file": str(path)},
+            )
+    return result
+
+
+def generate_responses(
+    engine: Engine,
+    dataset: str,
+    endpoint: EndpointConfig,
+    *,
+    n: int = 1,
+    concurrency: int = 8,
+    actor: str = "cli",
+    user_id: int | None = None,
+    progress: bool = False,
+) -> ResponsesResult:
+    """Sample n responses per prompt from a policy endpoint and store them (source = model)."""
+    require_user_id(engine, user_id, Action.import_data)
+    if n < 1:
+        raise LLMError("n must be at least 1")
+    with engine.connect() as conn:
+        prompts = conn.execute(
+            select(Prompt.id, Prompt.question, Prompt.messages)
+            .join(Dataset, Dataset.id == Prompt.dataset_id)
+            .where(Dataset.name == dataset)
+            .order_by(Prompt.id)
+        ).all()
+    if not prompts:
+        raise NotFoundError(f"no prompts in dataset '{dataset}'")
+
+    async def sample() -> list[tuple[int, str]]:
+        bar = tqdm(total=len(prompts) * n, desc="generating", disable=not progress)
+        async with LLMClient(endpoint, concurrency=concurrency) as client:
+
+            async def one(pid: int, question: str, messages: list | None) -> tuple[int, str]:
+                convo = messages or [{"role": "user", "content": question}]
+                reply = await client.chat(convo)
+                bar.update()
+                return pid, reply.content or ""
+
+            out = await asyncio.gather(*(one(p, q, m) for p, q, m in prompts for _ in range(n)))
+        bar.close()
+        return out
+
+    samples = [(pid, text) for pid, text in asyncio.run(sample()) if text.strip()]
+    result = ResponsesResult(dataset, sources={endpoint.model: len(samples)})
+    with session_scope(engine) as s:
+        values = [
+            {
+                "prompt_id": pid,
+                "text": text,
+                "source": endpoint.model,
+                "content_hash": content_hash(text),
+                "meta": {"generated": True},
+            }
+            for pid, text in samples
+        ]
+        if values:
+            res = s.execute(
+                insert(Response).values(values).on_conflict_do_nothing().returning(Response.id)
+            )
+            result.added = len(res.all())
+        result.unchanged = len(samples) - result.added
+        audit(
+            s,
+            actor=actor,
+            user_id=user_id,
+            action="responses.generate",
+            entity="dataset",
+            entity_id=dataset,
+            details={"model": endpoint.model, "added": result.added},
+        )
+    return result

@@ -1,0 +1,472 @@
+"""Calls to OpenAI-compatible endpoints, shared by drafting and judging.
+
+One `LLMClient` per event loop: it bounds the requests in flight, retries what
+is worth retrying (429, 5xx, timeouts, dropped connections) with exponential
+backoff and jitter, asks for JSON checked against a pydantic schema, re-asks when
+a reply is not valid, and adds up tokens. The API key is read from the
+environment variable the config names; it is never stored, logged or put in an
+error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+import httpx2
+import openai
+from openai import AsyncOpenAI
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from rubricforge.models.core.errors import LLMConfigError, LLMReplyError, LLMRequestError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
+Message = Mapping[str, str]
+
+ENV_BASE_URL = "RUBRICFORGE_LLM_BASE_URL"
+ENV_MODEL = "RUBRICFORGE_LLM_MODEL"
+ENV_API_KEY_ENV = "RUBRICFORGE_LLM_API_KEY_ENV"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+# Sent to endpoints that need no key: the openai client insists on one.
+NO_KEY = "no-key"
+
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class EndpointConfig(BaseModel):
+    """Where and how to call a model. Holds the key's variable NAME, never the key."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: str = Field(
+        default=DEFAULT_BASE_URL, min_length=1, description="OpenAI-compatible /v1 URL"
+    )
+    model: str = Field(min_length=1, description="Model name the endpoint knows")
+    api_key_env: str | None = Field(
+        default=DEFAULT_API_KEY_ENV,
+        description="Environment variable holding the key; None: no key",
+    )
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=4096, gt=0, description="Upper bound on a reply's tokens")
+    timeout: float = Field(
+        default=120.0, gt=0, description="Seconds before one request is given up"
+    )
+    max_retries: int = Field(default=5, ge=0, description="Retries of 429/5xx/timeouts per request")
+    reply_retries: int = Field(default=2, ge=0, description="Re-asks after invalid JSON or schema")
+    structured_outputs: bool = Field(
+        default=True, description="response_format json_schema (else json_object)"
+    )
+    backoff_initial: float = Field(default=1.0, gt=0, description="First backoff, seconds; doubles")
+    backoff_max: float = Field(default=30.0, gt=0, description="Longest backoff, seconds")
+    price_in_per_mtok: float | None = Field(
+        default=None, ge=0, description="USD per 1M prompt tokens"
+    )
+    price_out_per_mtok: float | None = Field(
+        default=None, ge=0, description="USD per 1M reply tokens"
+    )
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() in ("", "none"):
+            return None
+        if not _ENV_NAME_RE.match(value):
+            # Also catches a key pasted where its variable's name belongs.
+            raise ValueError(
+                "must be the NAME of an environment variable (like OPENAI_API_KEY), "
+                "not the key itself"
+            )
+        return value
+
+    @classmethod
+    def build(cls, **values: Any) -> EndpointConfig:
+        """Validate user-supplied values; a bad one is an LLMConfigError naming the field."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise LLMConfigError(f"LLM endpoint settings: {_problems(exc)}") from None
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> EndpointConfig:
+        """Base URL, model and key variable from RUBRICFORGE_LLM_*; non-None overrides win."""
+        values: dict[str, Any] = {
+            "base_url": os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL,
+            "model": os.environ.get(ENV_MODEL) or "",
+            "api_key_env": os.environ.get(ENV_API_KEY_ENV, DEFAULT_API_KEY_ENV),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if not values["model"]:
+            raise LLMConfigError(f"no model given: pass --model or set {ENV_MODEL}.")
+        return cls.build(**values)
+
+    def describe(self) -> str:
+        return f"{self.model} at {self.base_url}"
+
+    def api_key(self) -> str:
+        """The key from the environment; a clear error naming the variable when unset."""
+        if self.api_key_env is None:
+            return NO_KEY
+        key = os.environ.get(self.api_key_env, "")
+        if not key.strip():
+            raise LLMConfigError(
+                f"the environment variable {self.api_key_env} is not set, so there is no API key "
+                f"for {self.base_url}. Export the key in {self.api_key_env}, or configure the "
+                "endpoint with the variable that holds it (api_key_env none for an endpoint "
+                "that needs no key)."
+            )
+        return key
+
+
+@dataclass
+class TokenUsage:
+    """Tokens spent, added up over calls (failed attempts count: they were paid for)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    requests: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, other: TokenUsage) -> None:
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.requests += other.requests
+
+    def cost(self, endpoint: EndpointConfig) -> float | None:
+        """USD, when the endpoint's prices are configured."""
+        if endpoint.price_in_per_mtok is None or endpoint.price_out_per_mtok is None:
+            return None
+        return (
+            self.prompt_tokens * endpoint.price_in_per_mtok
+            + self.completion_tokens * endpoint.price_out_per_mtok
+        ) / 1e6
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    content: str | None
+    finish_reason: str | None
+    usage: TokenUsage
+
+
+class _Message(BaseModel):
+    content: str | None = None
+
+
+class _Choice(BaseModel):
+    message: _Message
+    finish_reason: str | None = None
+
+
+class _Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class _Completion(BaseModel):
+    """The parts of a chat completion we use; anything else an endpoint sends is ignored."""
+
+    choices: list[_Choice] = []
+    usage: _Usage | None = None
+
+
+def delimit(tag: str, text: str) -> str:
+    """Wrap text as data between <tag> and </tag>.
+
+    A closing tag inside the text is defused, so user text (a question, a
+    response under judgment) cannot end its own block and pose as instructions.
+    """
+    defused = re.sub(rf"<(\s*/?\s*{re.escape(tag)})", r"&lt;\1", text, flags=re.I)
+    return f"<{tag}>\n{defused}\n</{tag}>"
+
+
+@lru_cache(maxsize=256)
+def json_schema(schema: type[BaseModel]) -> dict[str, Any]:
+    """The schema as OpenAI's strict structured outputs accept it.
+
+    Keywords strict mode rejects are dropped; pydantic still checks them on the reply.
+    """
+
+    def clean(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {k: clean(v) for k, v in node.items() if k not in _UNSUPPORTED}
+            if out.get("type") == "object" and "properties" in out:
+                out["additionalProperties"] = False
+                out["required"] = list(out["properties"])
+            return out
+        if isinstance(node, list):
+            return [clean(v) for v in node]
+        return node
+
+    return cast(dict[str, Any], clean(schema.model_json_schema()))
+
+
+_UNSUPPORTED = frozenset({"minLength", "maxLength", "default"})
+_FENCE_RE = re.compile(r"^\s*```(?:json)?\s*\n?(.*?)\n?\s*```\s*$", re.S | re.I)
+
+
+def _problems(exc: ValidationError, limit: int = 5) -> str:
+    parts = []
+    for err in exc.errors()[:limit]:
+        loc = ".".join(str(p) for p in err["loc"]) or "reply"
+        parts.append(f"{loc}: {err['msg']}")
+    more = len(exc.errors()) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
+    return False
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    try:
+        return float(exc.response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+
+
+def _refused(exc: BaseException) -> BaseException | None:
+    """The OS error under a failed connection (refused, no route, unknown host), if
+    that is what it was. aiohttp's transport reports a refused connection as a
+    connect *timeout*, so the type alone would call a down endpoint slow."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, openai.APIConnectionError) and (refused := _refused(exc)) is not None:
+        return f"could not connect ({refused})"
+    if isinstance(exc, openai.APITimeoutError):
+        return "timed out"
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body
+        message = body.get("message") if isinstance(body, dict) else None
+        return f"HTTP {exc.status_code}: {message or exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class LLMClient:
+    """An async client for one endpoint, to use inside one event loop.
+
+    `concurrency` bounds requests in flight; a request waiting out a backoff
+    does not hold a slot.
+    """
+
+    def __init__(self, endpoint: EndpointConfig, *, concurrency: int = 8):
+        if concurrency < 1:
+            raise LLMConfigError(f"concurrency must be at least 1, not {concurrency}.")
+        self.endpoint = endpoint
+        self.usage = TokenUsage()
+        self._slots = asyncio.Semaphore(concurrency)
+        # Our own retries (tenacity) replace the client's, so a retry is counted,
+        # logged and bounded in one place.
+        self._openai = AsyncOpenAI(
+            base_url=endpoint.base_url,
+            api_key=endpoint.api_key(),
+            timeout=endpoint.timeout,
+            max_retries=0,
+            # aiohttp as transport (openai's advice for concurrency): about half
+            # the CPU per request of the default httpx transport at 64 in flight.
+            http_client=openai.DefaultAioHttpClient(),
+        )
+
+    async def __aenter__(self) -> LLMClient:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._openai.close()
+
+    def _wait(self, state: RetryCallState) -> float:
+        ep = self.endpoint
+        base = wait_exponential_jitter(
+            multiplier=ep.backoff_initial, max=ep.backoff_max, jitter=ep.backoff_initial
+        )(state)
+        exc = state.outcome.exception() if state.outcome else None
+        hinted = _retry_after(exc)
+        return max(base, min(hinted, ep.backoff_max)) if hinted is not None else base
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.info(
+            "%s: %s; retry %d of %d",
+            self.endpoint.describe(),
+            _reason(exc) if exc else "?",
+            state.attempt_number,
+            self.endpoint.max_retries,
+        )
+
+    async def chat(
+        self, messages: Iterable[Message], *, response_format: dict[str, Any] | None = None
+    ) -> ChatReply:
+        """One chat completion, retried on 429/5xx/timeouts/connection errors."""
+        ep = self.endpoint
+        params: dict[str, Any] = {
+            "model": ep.model,
+            "messages": list(messages),
+            "temperature": ep.temperature,
+            "max_tokens": ep.max_tokens,
+        }
+        if response_format is not None:
+            params["response_format"] = response_format
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(ep.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception(_transient),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    async with self._slots:
+                        # The documented raw `post` instead of `chat.completions.create`:
+                        # create() walks every parameter through its TypedDict transform
+                        # and builds typed objects from the reply, about 2 ms of CPU per
+                        # call; at 64 in flight on a small machine that costs a core.
+                        response = await self._openai.post(
+                            "/chat/completions", body=params, cast_to=httpx2.Response
+                        )
+        except openai.APIError as exc:
+            raise self._request_error(exc) from None
+        try:
+            completion = _Completion.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise LLMRequestError(
+                f"{ep.describe()} answered with something that is not a chat completion "
+                f"({_problems(exc, 2)}). Check the base URL: it should end in /v1."
+            ) from None
+        usage = TokenUsage(requests=1)
+        if completion.usage is not None:
+            usage.prompt_tokens = completion.usage.prompt_tokens
+            usage.completion_tokens = completion.usage.completion_tokens
+        self.usage.add(usage)
+        if not completion.choices:
+            return ChatReply(None, None, usage)
+        choice = completion.choices[0]
+        return ChatReply(choice.message.content, choice.finish_reason, usage)
+
+    def _request_error(self, exc: openai.APIError) -> LLMRequestError:
+        ep = self.endpoint
+        where = ep.describe()
+        if _transient(exc):
+            advice = (
+                f"Check that the endpoint is up at {ep.base_url}, then try again."
+                if isinstance(exc, openai.APIConnectionError) and _refused(exc) is not None
+                else "Try again later, or with fewer requests in flight."
+            )
+            return LLMRequestError(
+                f"{where} failed {ep.max_retries + 1} time(s), the last: {_reason(exc)}. {advice}"
+            )
+        hint = ""
+        if isinstance(exc, openai.APIStatusError):
+            if exc.status_code in (401, 403):
+                hint = f" Check the key in ${ep.api_key_env}." if ep.api_key_env else ""
+            elif exc.status_code == 404:
+                hint = f" Check the base URL and that the model '{ep.model}' exists there."
+            elif exc.status_code in (400, 422) and ep.structured_outputs:
+                hint = " If the endpoint lacks structured outputs, turn structured_outputs off."
+        return LLMRequestError(f"{where} refused the request ({_reason(exc)}).{hint}")
+
+    async def complete_json(
+        self, messages: Iterable[Message], schema: type[T]
+    ) -> tuple[T, TokenUsage]:
+        """Ask for JSON matching `schema`; re-ask with the problems when a reply breaks it.
+
+        Raises LLMReplyError (with the last raw reply) when every attempt fails.
+        """
+        ep = self.endpoint
+        if ep.structured_outputs:
+            response_format: dict[str, Any] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": schema.__name__,
+                    "schema": json_schema(schema),
+                    "strict": True,
+                },
+            }
+        else:
+            response_format = {"type": "json_object"}
+        asked: list[Message] = list(messages)
+        convo = asked
+        spent = TokenUsage()
+        raw, problems = "", ""
+        attempts = ep.reply_retries + 1
+        for _ in range(attempts):
+            reply = await self.chat(convo, response_format=response_format)
+            spent.add(reply.usage)
+            raw = reply.content or ""
+            problems = _check_reply(reply)
+            if not problems:
+                try:
+                    return schema.model_validate_json(_unfence(raw)), spent
+                except ValidationError as exc:
+                    problems = _problems(exc)
+            log.info("%s: invalid reply (%s)", ep.describe(), problems)
+            # Show the model its reply and what was wrong: re-asking blindly at
+            # temperature 0 tends to get the same reply again.
+            convo = [
+                *asked,
+                {"role": "assistant", "content": raw},
+                {
+                    "role": "user",
+                    "content": f"That reply was not valid: {problems}. "
+                    "Answer again with only the JSON object, following the format exactly.",
+                },
+            ]
+        shown = raw if len(raw) <= 300 else raw[:300] + " ..."
+        raise LLMReplyError(
+            f"{ep.describe()} gave no valid reply in {attempts} attempt(s); "
+            f"the last: {problems}. Reply: {shown!r}",
+            raw=raw,
+            problems=problems,
+            attempts=attempts,
+        )
+
+
+def _check_reply(reply: ChatReply) -> str:
+    if reply.content is None or not reply.content.strip():
+        return "the reply was empty"
+    if reply.finish_reason == "length":
+        return "the reply was cut off at max_tokens (raise max_tokens)"
+    return ""
+
+
+def _unfence(text: str) -> str:
+    """Models without JSON mode often wrap JSON in a ``` fence."""
+    m = _FENCE_RE.match(text)
+    return m.group(1) if m else text

@@ -1,0 +1,424 @@
+"""Read-only queries the app's pages (and the CLI) call.
+
+Each function takes a Session and returns plain frozen dataclasses, so no ORM
+object (and no lazy load) ever reaches a page. Every function runs a fixed,
+small number of statements whatever the number of rows: no per-row queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from rubricforge.models.accounts.orm import User
+from rubricforge.models.core.errors import NotFoundError, RubricforgeError
+from rubricforge.models.rubrics.orm import (
+    Criterion,
+    Dataset,
+    Prompt,
+    Rubric,
+    RubricReview,
+    RubricStatus,
+    RubricVersion,
+)
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+NO_RUBRIC: Final = "none"  # status filter: prompts that have no rubric yet
+UNASSIGNED: Final = "(unassigned)"  # assignee filter: prompts nobody is assigned (not a username)
+MAX_PAGE_SIZE: Final = 500
+StatusFilter = RubricStatus | str | None  # a RubricStatus value, NO_RUBRIC, or None: all
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    dataset: str
+    prompts: int
+    without_rubric: int
+    by_status: dict[str, int]  # every RubricStatus value, zero when absent
+    criteria: int  # criteria in the rubrics' head versions
+    flagged: int  # of those, criteria with lint flags (e.g. pitfall polarity)
+
+
+@dataclass(frozen=True)
+class PromptRow:
+    id: int
+    dataset: str
+    external_id: str
+    question: str
+    tags: list[str]
+    status: str | None  # None: no rubric yet
+    version: int | None  # head version number
+    criteria: int
+    flagged: int
+    assignee: str | None = None  # username
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[PromptRow]
+    total: int  # rows matching the filters, over all pages
+    limit: int
+    offset: int
+
+    @property
+    def number(self) -> int:
+        return self.offset // self.limit + 1
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.limit))
+
+
+@dataclass(frozen=True)
+class CriterionRow:
+    position: int
+    key: str
+    title: str
+    description: str
+    category: str
+    weight: float
+    flags: list[str]
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    number: int
+    source: str
+    author: str | None
+    created_at: datetime
+    note: str
+    llm_model: str | None
+    content_hash: str
+    criteria: int
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    action: str
+    user: str | None
+    version: int
+    comment: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RubricDetail:
+    prompt_id: int
+    dataset: str
+    external_id: str
+    question: str
+    reference_answer: str
+    tags: list[str]
+    status: str | None  # None: the prompt has no rubric yet
+    head_version: int | None
+    approved_version: int | None
+    shown_version: int | None  # the version `criteria` belongs to
+    criteria: list[CriterionRow]
+    versions: list[VersionRow]
+    reviews: list[ReviewRow]
+
+
+def dataset_names(session: Session) -> list[str]:
+    return list(session.scalars(select(Dataset.name).order_by(Dataset.name)))
+
+
+def dataset_overview(session: Session) -> list[DatasetRow]:
+    """Per dataset: prompts, rubrics per status, head-version criteria and flagged ones."""
+    per_status = [
+        func.count(Rubric.id).filter(Rubric.status == status).label(status.value)
+        for status in RubricStatus
+    ]
+    rows = session.execute(
+        select(
+            Dataset.id,
+            Dataset.name,
+            func.count(Prompt.id).label("prompts"),
+            func.count(Prompt.id).filter(Rubric.id.is_(None)).label("without_rubric"),
+            *per_status,
+        )
+        .select_from(Dataset)
+        .outerjoin(Prompt, Prompt.dataset_id == Dataset.id)
+        .outerjoin(Rubric, Rubric.prompt_id == Prompt.id)
+        .group_by(Dataset.id, Dataset.name)
+        .order_by(Dataset.name)
+    ).all()
+    criteria = {
+        dataset_id: (total, flagged)
+        for dataset_id, total, flagged in session.execute(
+            select(
+                Prompt.dataset_id,
+                func.count(Criterion.id),
+                func.count(Criterion.id).filter(func.cardinality(Criterion.flags) > 0),
+            )
+            .join(Rubric, Rubric.prompt_id == Prompt.id)
+            .join(Criterion, Criterion.version_id == Rubric.head_version_id)
+            .group_by(Prompt.dataset_id)
+        )
+    }
+    return [
+        DatasetRow(
+            dataset=r.name,
+            prompts=r.prompts,
+            without_rubric=r.without_rubric,
+            by_status={s.value: r._mapping[s.value] for s in RubricStatus},
+            criteria=criteria.get(r.id, (0, 0))[0],
+            flagged=criteria.get(r.id, (0, 0))[1],
+        )
+        for r in rows
+    ]
+
+
+def _prompt_filters(
+    session: Session,
+    dataset: str | None,
+    assignee: str | None,
+    tag: str | None,
+    text: str | None,
+) -> list[ColumnElement[bool]]:
+    """The WHERE clauses every prompt listing shares (all but the status)."""
+    where: list[ColumnElement[bool]] = []
+    if dataset is not None:
+        dataset_id = session.scalar(select(Dataset.id).where(Dataset.name == dataset))
+        if dataset_id is None:
+            raise NotFoundError(f"No dataset named '{dataset}'.")
+        where.append(Prompt.dataset_id == dataset_id)
+    if assignee == UNASSIGNED:
+        where.append(Prompt.assignee_id.is_(None))
+    elif assignee is not None:
+        # A subquery, not a lookup: no extra statement, and an unknown name matches nothing.
+        user_id = select(User.id).where(User.username == assignee.strip().lower())
+        where.append(Prompt.assignee_id == user_id.scalar_subquery())
+    if tag:
+        where.append(Prompt.tags.contains([tag]))  # @>, which the GIN index serves
+    if text and text.strip():
+        needle = text.strip()
+        where.append(
+            or_(
+                Prompt.question.icontains(needle, autoescape=True),
+                Prompt.external_id.icontains(needle, autoescape=True),
+            )
+        )
+    return where
+
+
+def list_prompts(
+    session: Session,
+    *,
+    dataset: str | None = None,
+    status: StatusFilter = None,
+    assignee: str | None = None,
+    tag: str | None = None,
+    text: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
+    """One page of prompts matching the filters, with the total count.
+
+    Two statements: a COUNT and the page itself (offset pagination over the
+    primary key). `text` matches the question or the external id, any case;
+    `assignee` is a username or UNASSIGNED; `tag` one tag the prompt carries.
+    """
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise RubricforgeError(f"Page size must be between 1 and {MAX_PAGE_SIZE}, not {limit}.")
+    if offset < 0:
+        raise RubricforgeError(f"Offset must be 0 or more, not {offset}.")
+    if status is not None and status != NO_RUBRIC and not isinstance(status, RubricStatus):
+        try:
+            status = RubricStatus(status)
+        except ValueError:
+            choices = ", ".join([*(s.value for s in RubricStatus), NO_RUBRIC])
+            raise RubricforgeError(f"Unknown status '{status}'; use one of: {choices}.") from None
+    where = _prompt_filters(session, dataset, assignee, tag, text)
+    if status == NO_RUBRIC:
+        where.append(Rubric.id.is_(None))
+    elif status is not None:
+        where.append(Rubric.status == status)
+
+    def filtered(stmt: Select) -> Select:  # type: ignore[type-arg]
+        return stmt.outerjoin(Rubric, Rubric.prompt_id == Prompt.id).where(*where)
+
+    total = session.scalar(filtered(select(func.count()).select_from(Prompt))) or 0
+    head = aliased(RubricVersion)
+    n_criteria = (
+        select(func.count())
+        .where(Criterion.version_id == Rubric.head_version_id)
+        .correlate(Rubric)
+        .scalar_subquery()
+    )
+    n_flagged = (
+        select(func.count())
+        .where(
+            Criterion.version_id == Rubric.head_version_id,
+            func.cardinality(Criterion.flags) > 0,
+        )
+        .correlate(Rubric)
+        .scalar_subquery()
+    )
+    # The page's ids are picked first, so the per-row counts run only for the rows
+    # shown, not for every row an offset skips: the last page costs what the first does.
+    page_ids = (
+        filtered(select(Prompt.id).select_from(Prompt))
+        .order_by(Prompt.id)
+        .limit(limit)
+        .offset(offset)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            Prompt.id,
+            Dataset.name.label("dataset"),
+            Prompt.external_id,
+            Prompt.question,
+            Prompt.tags,
+            Rubric.status,
+            head.number.label("version"),
+            n_criteria.label("criteria"),
+            n_flagged.label("flagged"),
+            User.username.label("assignee"),
+        )
+        .select_from(page_ids)
+        .join(Prompt, Prompt.id == page_ids.c.id)
+        .join(Dataset, Dataset.id == Prompt.dataset_id)
+        .outerjoin(Rubric, Rubric.prompt_id == Prompt.id)
+        .outerjoin(head, head.id == Rubric.head_version_id)
+        .outerjoin(User, User.id == Prompt.assignee_id)
+        .order_by(Prompt.id)
+    ).all()
+    items = [
+        PromptRow(
+            id=r.id,
+            dataset=r.dataset,
+            external_id=r.external_id,
+            question=r.question,
+            tags=list(r.tags or []),
+            status=r.status.value if r.status is not None else None,
+            version=r.version,
+            criteria=r.criteria,
+            flagged=r.flagged,
+            assignee=r.assignee,
+        )
+        for r in rows
+    ]
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+def status_counts(
+    session: Session,
+    *,
+    dataset: str | None = None,
+    assignee: str | None = None,
+    tag: str | None = None,
+    text: str | None = None,
+) -> dict[str, int]:
+    """Prompts per rubric status (and NO_RUBRIC) under the same filters as
+    `list_prompts`, status aside: one GROUP BY statement."""
+    where = _prompt_filters(session, dataset, assignee, tag, text)
+    rows = session.execute(
+        select(Rubric.status, func.count())
+        .select_from(Prompt)
+        .outerjoin(Rubric, Rubric.prompt_id == Prompt.id)
+        .where(*where)
+        .group_by(Rubric.status)
+    ).all()
+    counts = {s.value: 0 for s in RubricStatus} | {NO_RUBRIC: 0}
+    for status, n in rows:
+        counts[status.value if status is not None else NO_RUBRIC] = n
+    return counts
+
+
+def tag_names(session: Session) -> list[str]:
+    """Every tag some prompt carries, sorted."""
+    tag = func.unnest(Prompt.tags).label("tag")
+    return list(session.scalars(select(tag).distinct().order_by("tag")))
+
+
+def rubric_detail(session: Session, prompt_id: int, *, version: int | None = None) -> RubricDetail:
+    """A prompt with its rubric: the head version's criteria (or `version`'s),
+    the version history and the review events."""
+    row = session.execute(
+        select(Prompt, Dataset.name, Rubric)
+        .join(Dataset, Dataset.id == Prompt.dataset_id)
+        .outerjoin(Rubric, Rubric.prompt_id == Prompt.id)
+        .where(Prompt.id == prompt_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError(f"No prompt with id {prompt_id}.")
+    prompt, dataset, rubric = row
+    versions: list[VersionRow] = []
+    reviews: list[ReviewRow] = []
+    criteria: list[CriterionRow] = []
+    numbers: dict[int, int] = {}  # version id -> number
+    shown_id: int | None = None
+    if rubric is not None:
+        n_criteria = (
+            select(func.count())
+            .where(Criterion.version_id == RubricVersion.id)
+            .correlate(RubricVersion)
+            .scalar_subquery()
+        )
+        for v, author, count in session.execute(
+            select(RubricVersion, User.username, n_criteria)
+            .outerjoin(User, User.id == RubricVersion.created_by_id)
+            .where(RubricVersion.rubric_id == rubric.id)
+            .order_by(RubricVersion.number)
+        ):
+            numbers[v.id] = v.number
+            versions.append(
+                VersionRow(
+                    v.number,
+                    v.source.value,
+                    author,
+                    v.created_at,
+                    v.note,
+                    v.llm_model,
+                    v.content_hash,
+                    count,
+                )
+            )
+        reviews = [
+            ReviewRow(r.action.value, user, numbers[r.version_id], r.comment, r.created_at)
+            for r, user in session.execute(
+                select(RubricReview, User.username)
+                .outerjoin(User, User.id == RubricReview.user_id)
+                .where(RubricReview.rubric_id == rubric.id)
+                .order_by(RubricReview.id)
+            )
+        ]
+        by_number = {n: vid for vid, n in numbers.items()}
+        shown_id = rubric.head_version_id if version is None else by_number.get(version)
+        if shown_id is None:
+            raise NotFoundError(
+                f"The rubric of prompt {prompt.external_id} has no version {version} "
+                f"(it has versions 1-{len(versions)})."
+            )
+        criteria = [
+            CriterionRow(
+                c.position, c.key, c.title, c.description, c.category.value, c.weight, list(c.flags)
+            )
+            for c in session.scalars(
+                select(Criterion)
+                .where(Criterion.version_id == shown_id)
+                .order_by(Criterion.position)
+            )
+        ]
+    elif version is not None:
+        raise NotFoundError(f"Prompt {prompt.external_id} has no rubric yet.")
+    head = numbers.get(rubric.head_version_id or 0) if rubric else None
+    approved = numbers.get(rubric.approved_version_id or 0) if rubric else None
+    return RubricDetail(
+        prompt_id=prompt.id,
+        dataset=dataset,
+        external_id=prompt.external_id,
+        question=prompt.question,
+        reference_answer=prompt.reference_answer,
+        tags=list(prompt.tags or []),
+        status=rubric.status.value if rubric else None,
+        head_version=head,
+        approved_version=approved,
+        shown_version=numbers.get(shown_id or 0),
+        criteria=criteria,
+        versions=versions,
+        reviews=reviews,
+    )

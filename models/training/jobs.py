@@ -1,0 +1,282 @@
+"""Training jobs as a researcher sees them: submit, cancel, list, read metrics.
+
+The app and the CLI call these; the trainer worker (trainer/queue.py) claims
+and runs what they queue. Every write leaves an audit entry. No torch here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from rubricforge.models.accounts.permissions import Action, require_user_id
+from rubricforge.models.core.audit import audit
+from rubricforge.models.core.errors import NotFoundError, RubricforgeError
+from rubricforge.models.data.exporter import SnapshotInfo
+from rubricforge.models.data.orm import ExportSnapshot
+from rubricforge.models.judging.prompts import template_hash
+from rubricforge.models.training.config import JobConfig, parse_job_config
+from rubricforge.models.training.gate import AgreementGateError, GatePolicy, measure_agreement
+from rubricforge.models.training.orm import JobStatus, TrainingJob, TrainingMetric
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+# Key of a metric row that holds the step's sample completions, not a number.
+SAMPLES_KEY = "samples"
+FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+class JobStateError(RubricforgeError):
+    """The job is not in a state that allows the request."""
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    id: int
+    snapshot_id: int
+    snapshot_name: str
+    status: JobStatus
+    cancel_requested: bool
+    attempts: int
+    max_attempts: int
+    worker_id: str | None
+    error: str | None
+    output_uri: str | None
+    base_model: str
+    max_steps: int
+    last_step: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    config: dict[str, Any]
+    provenance: dict[str, Any]
+
+
+def _provenance(snapshot: ExportSnapshot, config: JobConfig) -> dict[str, Any]:
+    """What the job is bound to at submit time. The worker adds, at launch, the hash
+    of the rows it actually loaded and the judge template it actually used."""
+    judge = config.judge
+    return {
+        "snapshot": {
+            "id": snapshot.id,
+            "name": snapshot.name,
+            "sha256": snapshot.sha256,
+            "row_count": snapshot.row_count,
+        },
+        "judge": {
+            "base_url": judge.base_url,
+            "model": judge.model,
+            "mode": judge.mode.value,
+            "aggregation": judge.aggregation.value,
+            "per_criterion": judge.per_criterion,
+            "template_hash": template_hash(judge.mode, judge.per_criterion),
+        },
+        "base_model": config.model_name_or_path,
+    }
+
+
+def submit_job(
+    session: Session,
+    *,
+    actor: str,
+    snapshot_id: int,
+    config: Mapping[str, Any],
+    user_id: int | None = None,
+    gate: GatePolicy | None = None,
+    override_reason: str | None = None,
+) -> int:
+    """Validate `config`, pass the agreement gate and queue a GRPO job on the
+    snapshot; return the job id.
+
+    The gate (models/training/gate.py, `gate` or its defaults) measures the job's judge
+    against the snapshot's spot-check labels; a job that fails it is queued only
+    with an `override_reason`, recorded with the job and in the audit log.
+
+    Raises PermissionDenied (the user may not train), JobConfigError (every problem,
+    by field), NotFoundError (snapshot), AgreementGateError (the gate refused, no override). Nothing is written
+    unless the job is queued.
+    """
+    require_user_id(session, user_id, Action.train)
+    cfg = parse_job_config(dict(config))
+    snapshot = session.get(ExportSnapshot, snapshot_id)
+    if snapshot is None:
+        raise NotFoundError(
+            f"export snapshot {snapshot_id} does not exist; create one with `rubricforge export` "
+            "and pass its id"
+        )
+    reason = (override_reason or "").strip()
+    report = measure_agreement(session, snapshot.id, cfg.judge, gate)
+    if not report.passed and not reason:
+        raise AgreementGateError(report)
+    agreement: dict[str, Any] = {**report.to_json(), "override": None}
+    if not report.passed:
+        agreement["override"] = {
+            "reason": reason,
+            "by": actor,
+            "user_id": user_id,
+            "at": datetime.now(UTC).isoformat(),
+        }
+    stored = cfg.model_dump(mode="json")
+    job = TrainingJob(
+        snapshot_id=snapshot.id,
+        config=stored,
+        status=JobStatus.queued,
+        max_attempts=cfg.max_attempts,
+        provenance={**_provenance(snapshot, cfg), "agreement": agreement},
+        created_by_id=user_id,
+    )
+    session.add(job)
+    session.flush()
+    audit(
+        session,
+        actor=actor,
+        action="training.submit",
+        entity="training_job",
+        entity_id=job.id,
+        details={
+            "snapshot_id": snapshot.id,
+            "snapshot_sha256": snapshot.sha256,
+            "config": stored,
+            "agreement": agreement,
+        },
+        user_id=user_id,
+    )
+    if agreement["override"] is not None:
+        audit(
+            session,
+            actor=actor,
+            action="training.gate_override",
+            entity="training_job",
+            entity_id=job.id,
+            details={"reason": reason, "problems": report.problems, "report": report.to_json()},
+            user_id=user_id,
+        )
+    return job.id
+
+
+def request_cancel(
+    session: Session, job_id: int, *, actor: str, user_id: int | None = None
+) -> JobStatus:
+    """Cancel a job. A queued job is cancelled at once; a running one is flagged and
+    its worker stops after the step in progress. Returns the job's status now."""
+    require_user_id(session, user_id, Action.train)
+    job = session.execute(
+        select(TrainingJob).where(TrainingJob.id == job_id).with_for_update()
+    ).scalar_one_or_none()
+    if job is None:
+        raise NotFoundError(f"training job {job_id} does not exist")
+    if job.status in FINISHED:
+        raise JobStateError(f"job {job_id} already {job.status.value}; there is nothing to cancel")
+    was = job.status
+    job.cancel_requested = True
+    if job.status is JobStatus.queued:
+        job.status = JobStatus.cancelled
+        job.finished_at = func.now()
+    audit(
+        session,
+        actor=actor,
+        action="training.cancel",
+        entity="training_job",
+        entity_id=job_id,
+        details={"status_was": was.value},
+        user_id=user_id,
+    )
+    return job.status
+
+
+def snapshot_choices(session: Session, limit: int = 200) -> list[SnapshotInfo]:
+    """Snapshots a job can train on, newest first (the Training page's select)."""
+    rows = session.execute(
+        select(
+            ExportSnapshot.id, ExportSnapshot.name, ExportSnapshot.sha256, ExportSnapshot.row_count
+        )
+        .order_by(ExportSnapshot.created_at.desc(), ExportSnapshot.id.desc())
+        .limit(limit)
+    ).all()
+    return [SnapshotInfo(*row) for row in rows]
+
+
+def _last_steps() -> Any:
+    return (
+        select(TrainingMetric.job_id, func.max(TrainingMetric.step).label("last_step"))
+        .group_by(TrainingMetric.job_id)
+        .subquery()
+    )
+
+
+def _infos(session: Session, *where: Any, limit: int | None = None) -> list[JobInfo]:
+    last = _last_steps()
+    query = (
+        select(TrainingJob, ExportSnapshot.name, last.c.last_step)
+        .join(ExportSnapshot, ExportSnapshot.id == TrainingJob.snapshot_id)
+        .outerjoin(last, last.c.job_id == TrainingJob.id)
+        .where(*where)
+        .order_by(TrainingJob.created_at.desc(), TrainingJob.id.desc())
+        .limit(limit)
+    )
+    return [
+        JobInfo(
+            id=job.id,
+            snapshot_id=job.snapshot_id,
+            snapshot_name=name,
+            status=job.status,
+            cancel_requested=job.cancel_requested,
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            worker_id=job.worker_id,
+            error=job.error,
+            output_uri=job.output_uri,
+            base_model=job.config.get("model_name_or_path", ""),
+            max_steps=job.config.get("max_steps", 0),
+            last_step=last_step,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            heartbeat_at=job.heartbeat_at,
+            config=job.config,
+            provenance=job.provenance,
+        )
+        for job, name, last_step in session.execute(query).all()
+    ]
+
+
+def list_jobs(
+    session: Session, *, status: JobStatus | None = None, limit: int = 200
+) -> list[JobInfo]:
+    """Newest first."""
+    where = [TrainingJob.status == status] if status is not None else []
+    return _infos(session, *where, limit=limit)
+
+
+def get_job(session: Session, job_id: int) -> JobInfo:
+    found = _infos(session, TrainingJob.id == job_id)
+    if not found:
+        raise NotFoundError(f"training job {job_id} does not exist")
+    return found[0]
+
+
+def job_metrics(session: Session, job_id: int) -> list[tuple[int, dict[str, float]]]:
+    """(step, numeric metrics) per logging step, in step order, for the curves."""
+    if session.get(TrainingJob, job_id) is None:
+        raise NotFoundError(f"training job {job_id} does not exist")
+    rows = session.execute(
+        select(TrainingMetric.step, TrainingMetric.values)
+        .where(TrainingMetric.job_id == job_id)
+        .order_by(TrainingMetric.step, TrainingMetric.id)
+    ).all()
+    return [(step, {k: v for k, v in values.items() if k != SAMPLES_KEY}) for step, values in rows]
+
+
+def last_samples(session: Session, job_id: int) -> tuple[int | None, list[dict[str, Any]]]:
+    """The newest logged step's sample completions with their rewards and per-criterion
+    verdicts: (step, samples), or (None, []) before the first one."""
+    row = session.execute(
+        select(TrainingMetric.step, TrainingMetric.values[SAMPLES_KEY])
+        .where(TrainingMetric.job_id == job_id, TrainingMetric.values.has_key(SAMPLES_KEY))
+        .order_by(TrainingMetric.step.desc(), TrainingMetric.id.desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row else (None, [])

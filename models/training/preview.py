@@ -1,0 +1,278 @@
+"""Reward preview: what a GRPO job's reward would look like, before spending GPU hours.
+
+For a seeded sample of the snapshot's prompts, K completions are sampled from
+the policy endpoint (an OpenAI-compatible server with the base model, e.g.
+vLLM) at the job's temperature and length, and scored with the job's reward:
+its judge, mode, aggregation and fallback for a failed judgment, exactly as
+the trainer's reward function scores them. GRPO learns from the spread of the
+K rewards within a prompt's group; a group whose K rewards are all equal has
+zero advantage everywhere and gives no gradient. The preview reports those
+groups per rubric, worst first, with the prompt id so the expert can open the
+rubric in the editor.
+
+The preview stores nothing: completions and rewards are returned to the
+caller (the page keeps them in its session, the CLI prints them). Only the
+judge's own cache (llm_cache) remembers the judgments, so scoring the same
+completions again is free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rubricforge.models.core.errors import InvalidInputError, LLMError, RubricforgeError
+from rubricforge.models.data.exporter import load_snapshot_rows
+from rubricforge.models.data.orm import SnapshotItem
+from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem
+from rubricforge.models.llm.client import EndpointConfig, LLMClient
+from rubricforge.models.rubrics.criteria import CriterionData
+from rubricforge.models.rubrics.orm import Category
+from rubricforge.models.training.config import JobConfig, parse_job_config
+from sqlalchemy import Engine, select
+from tqdm import tqdm
+
+ZERO_SPREAD_TOL = 1e-9  # rewards closer than this count as equal (no advantage)
+HISTOGRAM_BINS = 10
+QUESTION_PREVIEW = 200
+
+
+class PreviewError(RubricforgeError):
+    """The preview could not be computed (the policy endpoint failed, ...)."""
+
+
+class PreviewSettings(BaseModel):
+    """How much to sample: prompts from the snapshot, completions per prompt."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompts: int = Field(default=20, ge=1, le=2000, description="Prompts sampled (seeded).")
+    k: int = Field(default=8, ge=2, le=128, description="Completions per prompt (GRPO's group).")
+    seed: int = Field(default=0, description="Seed of the prompt sample.")
+    concurrency: int = Field(default=16, ge=1, le=1024, description="Policy requests in flight.")
+
+    @classmethod
+    def build(cls, **values: Any) -> PreviewSettings:
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise InvalidInputError(f"preview {err['loc'][0]}: {err['msg']}") from None
+
+
+@dataclass(frozen=True)
+class GroupPreview:
+    """One prompt's K rewards."""
+
+    prompt_id: int  # the editor's ?prompt= target
+    uid: str
+    dataset: str
+    question: str  # the first QUESTION_PREVIEW characters
+    criteria: int
+    rewards: tuple[float, ...]
+    mean: float
+    std: float  # sample standard deviation, as TRL's reward_std
+    zero_spread: bool  # all K equal: no GRPO gradient from this prompt
+    judge_failures: int  # completions that got the fallback reward
+    completions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RewardPreview:
+    snapshot_id: int
+    judge_model: str
+    judge_mode: str
+    template_hash: str
+    policy_model: str
+    k: int
+    seed: int
+    groups: tuple[GroupPreview, ...]  # worst first: zero spread, then smallest spread
+
+    @property
+    def rewards(self) -> list[float]:
+        return [r for g in self.groups for r in g.rewards]
+
+    @property
+    def zero_spread_share(self) -> float:
+        return sum(g.zero_spread for g in self.groups) / len(self.groups)
+
+    @property
+    def judge_failures(self) -> int:
+        return sum(g.judge_failures for g in self.groups)
+
+    def histogram(self, bins: int = HISTOGRAM_BINS) -> list[tuple[float, float, int]]:
+        """(low, high, count) over [0, 1], the range every reward mode maps to."""
+        counts, edges = np.histogram(self.rewards, bins=bins, range=(0.0, 1.0))
+        return [
+            (float(lo), float(hi), int(n))
+            for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True)
+        ]
+
+
+def policy_endpoint(
+    config: JobConfig, *, base_url: str, model: str | None = None, api_key_env: str | None = None
+) -> EndpointConfig:
+    """The policy endpoint, sampling as the job will: its temperature and length."""
+    return EndpointConfig.build(
+        base_url=base_url.strip(),
+        model=(model or "").strip() or config.model_name_or_path,
+        api_key_env=api_key_env,
+        temperature=config.temperature,
+        max_tokens=config.max_completion_length,
+    )
+
+
+def _text(messages: Sequence[Mapping[str, Any]]) -> str:
+    # The prompt as the trainer's reward function shows it to the judge.
+    if len(messages) == 1:
+        return str(messages[0]["content"])
+    return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
+
+
+def _criteria(rubric: Sequence[Mapping[str, Any]]) -> list[CriterionData]:
+    return [
+        CriterionData(c["title"], c["description"], Category(c["category"]), float(c["weight"]))
+        for c in rubric
+    ]
+
+
+async def _generate(
+    policy: EndpointConfig,
+    prompts: list[list[dict[str, str]]],
+    k: int,
+    concurrency: int,
+    progress: bool,
+) -> list[list[str]]:
+    bar = tqdm(total=len(prompts) * k, desc="sampling", unit="completion", disable=not progress)
+
+    async def one(client: LLMClient, messages: list[dict[str, str]]) -> str:
+        reply = await client.chat(messages)
+        bar.update()
+        return reply.content or ""
+
+    async with LLMClient(policy, concurrency=concurrency) as client:
+        replies = await asyncio.gather(
+            *(one(client, m) for m in prompts for _ in range(k)), return_exceptions=True
+        )
+    bar.close()
+    failed = [r for r in replies if isinstance(r, BaseException)]
+    for exc in failed:
+        if not isinstance(exc, LLMError):
+            raise exc
+    if failed:
+        raise PreviewError(
+            f"the policy endpoint {policy.describe()} failed on {len(failed)} of {len(replies)} "
+            f"completions; the first: {failed[0]} Nothing was scored; check the endpoint (it "
+            "must serve the base model) and try again."
+        )
+    texts = [str(r) for r in replies]
+    return [texts[i * k : (i + 1) * k] for i in range(len(prompts))]
+
+
+def _sample(engine: Engine, snapshot_id: int, settings: PreviewSettings) -> list[dict[str, Any]]:
+    """The sampled rows, each with its prompt id, in snapshot order."""
+    rows = load_snapshot_rows(engine, snapshot_id)
+    if not rows:
+        raise PreviewError(f"snapshot {snapshot_id} has no prompts to preview")
+    with engine.connect() as conn:
+        prompt_ids = dict(
+            conn.execute(
+                select(SnapshotItem.position, SnapshotItem.prompt_id).where(
+                    SnapshotItem.snapshot_id == snapshot_id
+                )
+            ).all()
+        )
+    picked = random.Random(settings.seed).sample(range(len(rows)), min(settings.prompts, len(rows)))
+    positions = sorted(picked)
+    return [{**rows[p], "prompt_id": prompt_ids[p]} for p in positions]
+
+
+async def _preview(
+    engine: Engine,
+    snapshot_id: int,
+    cfg: JobConfig,
+    policy: EndpointConfig,
+    settings: PreviewSettings,
+    progress: bool,
+) -> RewardPreview:
+    rows = await asyncio.to_thread(_sample, engine, snapshot_id, settings)
+    completions = await _generate(
+        policy, [r["messages"] for r in rows], settings.k, settings.concurrency, progress
+    )
+    spec = cfg.judge
+    judge = Judge(
+        JudgeConfig(
+            endpoint=spec.endpoint(),
+            mode=spec.mode,
+            aggregation=spec.aggregation,
+            per_criterion=spec.per_criterion,
+            concurrency=spec.concurrency,
+        ),
+        engine=engine,
+    )
+    items = [
+        JudgeItem(
+            prompt=_text(row["messages"]),
+            response=text,
+            criteria=_criteria(row["rubric"]),
+            reference_answer=row["reference_answer"],
+        )
+        for row, texts in zip(rows, completions, strict=True)
+        for text in texts
+    ]
+    results = await judge.judge_many(items, progress=progress)
+    groups = []
+    for n, (row, texts) in enumerate(zip(rows, completions, strict=True)):
+        scored = results[n * settings.k : (n + 1) * settings.k]
+        rewards = tuple(
+            r.reward if r.ok and r.reward is not None else spec.fallback_reward for r in scored
+        )
+        groups.append(
+            GroupPreview(
+                prompt_id=row["prompt_id"],
+                uid=row["uid"],
+                dataset=row["dataset"],
+                question=row["question"][:QUESTION_PREVIEW],
+                criteria=len(row["rubric"]),
+                rewards=rewards,
+                mean=statistics.fmean(rewards),
+                std=statistics.stdev(rewards),
+                zero_spread=max(rewards) - min(rewards) <= ZERO_SPREAD_TOL,
+                judge_failures=sum(not (r.ok and r.reward is not None) for r in scored),
+                completions=tuple(texts),
+            )
+        )
+    groups.sort(key=lambda g: (not g.zero_spread, g.std, g.prompt_id))
+    return RewardPreview(
+        snapshot_id=snapshot_id,
+        judge_model=spec.model,
+        judge_mode=spec.mode.value,
+        template_hash=judge.template_hash,
+        policy_model=policy.model,
+        k=settings.k,
+        seed=settings.seed,
+        groups=tuple(groups),
+    )
+
+
+def preview_rewards(
+    engine: Engine,
+    snapshot_id: int,
+    config: JobConfig | Mapping[str, Any],
+    policy: EndpointConfig,
+    settings: PreviewSettings | None = None,
+    *,
+    progress: bool = False,
+) -> RewardPreview:
+    """Sample, score and summarise; see the module docstring. Raises JobConfigError,
+    NotFoundError (snapshot), LLMConfigError (a key variable unset), PreviewError."""
+    cfg = config if isinstance(config, JobConfig) else parse_job_config(dict(config))
+    return asyncio.run(
+        _preview(engine, snapshot_id, cfg, policy, settings or PreviewSettings(), progress)
+    )
