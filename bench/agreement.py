@@ -30,19 +30,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from rubricforge.models.accounts.orm import Role  # noqa: E402
-from rubricforge.models.accounts.permissions import UserInfo  # noqa: E402
+from rubricforge.models.accounts.orm import Role
+from rubricforge.models.accounts.permissions import UserInfo
 from rubricforge.models.agreement import memo as report_memo
-from rubricforge.models.agreement.adjudication import adjudication_queue  # noqa: E402
-from rubricforge.models.agreement.leaderboard import leaderboard  # noqa: E402
-from rubricforge.models.agreement.queries import AgreementFilters, agreement_report, disagreements  # noqa: E402
-from rubricforge.models.agreement.spotcheck import create_queue, next_item, queue_spec  # noqa: E402
-from rubricforge.models.core import migrate  # noqa: E402
-from rubricforge.models.core.db import normalize_url  # noqa: E402
-from rubricforge.models.core.embedded import EmbeddedServer  # noqa: E402
-from rubricforge.models.rubrics.orm import Category  # noqa: E402
+from rubricforge.models.agreement.adjudication import adjudication_queue
+from rubricforge.models.agreement.leaderboard import leaderboard
+from rubricforge.models.agreement.queries import AgreementFilters, agreement_report, disagreements
+from rubricforge.models.agreement.spotcheck import create_queue, next_item, queue_spec
+from rubricforge.models.core import migrate
+from rubricforge.models.core.db import normalize_url
+from rubricforge.models.core.embedded import EmbeddedServer
+from rubricforge.models.rubrics.orm import Category
 
 LIMIT_S = 2.0
 RESPONSES_PER_PROMPT = 8

@@ -30,14 +30,13 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, func, insert, select
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from rubricforge.models import Dataset, Prompt, RubricVersion  # noqa: E402
+from rubricforge.models import Dataset, Prompt, RubricVersion
 from rubricforge.models.core import migrate
-from rubricforge.models.core.db import normalize_url  # noqa: E402
-from rubricforge.models.core.embedded import EmbeddedServer  # noqa: E402
-from rubricforge.models.llm.client import EndpointConfig, LLMClient  # noqa: E402
-from rubricforge.models.rubrics.drafting import Drafter, draft_dataset  # noqa: E402
+from rubricforge.models.core.db import normalize_url
+from rubricforge.models.core.embedded import EmbeddedServer
+from rubricforge.models.llm.client import EndpointConfig, LLMClient
+from rubricforge.models.rubrics.drafting import Drafter, draft_dataset
 
 RATIO_LIMIT = 1.25
 

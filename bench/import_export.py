@@ -33,12 +33,11 @@ from psycopg import sql
 from sqlalchemy import Engine, create_engine, text
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from rubricforge.models.core import migrate  # noqa: E402
-from rubricforge.models.core.db import normalize_url  # noqa: E402
-from rubricforge.models.core.embedded import EmbeddedServer  # noqa: E402
-from rubricforge.models.data.importer import import_file  # noqa: E402
+from rubricforge.models.core import migrate
+from rubricforge.models.core.db import normalize_url
+from rubricforge.models.core.embedded import EmbeddedServer
+from rubricforge.models.data.importer import import_file
 
 IMPORT_LIMIT_S = 30.0
 IMPORT_RATIO_LIMIT = 4.0

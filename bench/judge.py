@@ -22,18 +22,17 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from reward import start_endpoint  # noqa: E402
-from rubricforge.models.core import migrate  # noqa: E402
-from rubricforge.models.core.db import normalize_url  # noqa: E402
-from rubricforge.models.core.embedded import EmbeddedServer  # noqa: E402
-from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem  # noqa: E402
-from rubricforge.models.llm.client import EndpointConfig  # noqa: E402
-from rubricforge.models.rubrics.criteria import CriterionData  # noqa: E402
-from rubricforge.models.rubrics.orm import Category  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from reward import start_endpoint
+from rubricforge.models.core import migrate
+from rubricforge.models.core.db import normalize_url
+from rubricforge.models.core.embedded import EmbeddedServer
+from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem
+from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.rubrics.criteria import CriterionData
+from rubricforge.models.rubrics.orm import Category
+from sqlalchemy import create_engine, text
 
 PLAN = [(Category.essential, 5.0)] * 4 + [(Category.important, 3.0)] * 5
 PLAN += [(Category.optional, 1.0)] * 4 + [(Category.pitfall, -2.0)] * 2

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 RATIO_LIMIT = 1.25
 CATEGORIES = [("Essential", 5.0)] * 4 + [("Important", 3.0)] * 5 + [("Optional", 1.0)] * 4

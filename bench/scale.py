@@ -51,17 +51,16 @@ from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 sys.path.insert(1, str(REPO / "bench"))
 
 import agreement as agreement_bench  # noqa: E402  (bench/agreement.py)
 import import_export as import_bench  # noqa: E402  (bench/import_export.py)
-from rubricforge.models.accounts.orm import Role  # noqa: E402
-from rubricforge.models.accounts.permissions import Action, UserInfo, can  # noqa: E402
+from rubricforge.models.accounts.orm import Role
+from rubricforge.models.accounts.permissions import Action, UserInfo, can
 from rubricforge.models.agreement import memo as report_memo
-from rubricforge.models.core import migrate  # noqa: E402
-from rubricforge.models.core.db import normalize_url  # noqa: E402
-from rubricforge.models.core.embedded import EmbeddedServer  # noqa: E402
+from rubricforge.models.core import migrate
+from rubricforge.models.core.db import normalize_url
+from rubricforge.models.core.embedded import EmbeddedServer
 
 PAGE_LIMIT_S = 1.0  # per rerun, every page
 APP = REPO / "webapp" / "app.py"

@@ -1,1 +1,2 @@
-"""Alembic migrations, shipped inside the distribution so `rubricforge db upgrade` works anywhere."""
+"""Alembic migrations, shipped inside the distribution so `rubricforge db upgrade` works
+anywhere."""

@@ -343,7 +343,8 @@ app.add_typer(train_app, name="train")
 def train_submit(
     snapshot: Annotated[int, typer.Option(help="Export snapshot id to train on")],
     config: Annotated[
-        Path | None, typer.Option(help="Job config file (.json, .yaml); see models/training/config.py")
+        Path | None,
+        typer.Option(help="Job config file (.json, .yaml); see models/training/config.py"),
     ] = None,
     set_: Annotated[
         list[str] | None,

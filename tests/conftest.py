@@ -41,8 +41,12 @@ def _with_db(url: str, name: str) -> str:
 def _admin(url: str) -> psycopg.Connection:
     u = make_url(url)
     return psycopg.connect(
-        host=u.host, port=u.port, user=u.username, password=u.password,
-        dbname="postgres", autocommit=True,
+        host=u.host,
+        port=u.port,
+        user=u.username,
+        password=u.password,
+        dbname="postgres",
+        autocommit=True,
     )
 
 

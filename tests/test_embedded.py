@@ -43,14 +43,17 @@ def test_two_processes_share_one_embedded_server(tmp_path: Path) -> None:
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, name],
-            env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=_env(home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for name in ("proc-a", "proc-b")
     ]
     outs = [p.communicate(timeout=120) for p in procs]
     server = EmbeddedServer(home)
     try:
-        for p, (out, err) in zip(procs, outs, strict=True):
+        for p, (_out, err) in zip(procs, outs, strict=True):
             assert p.returncode == 0, err
         urls = {out.strip().splitlines()[-1] for out, _ in outs}
         assert len(urls) == 1, "both processes must reach the same server"
@@ -76,6 +79,10 @@ def test_two_processes_share_one_embedded_server(tmp_path: Path) -> None:
 
 
 def test_database_url_wins_over_embedded(tmp_path: Path, db_url: str) -> None:
-    settings = Settings(database_url=db_url.replace("postgresql+psycopg://", "postgresql://"), home=tmp_path)
+    settings = Settings(
+        database_url=db_url.replace("postgresql+psycopg://", "postgresql://"), home=tmp_path
+    )
     assert resolve_url(settings) == db_url
-    assert not (tmp_path / "pgdata").exists(), "no embedded server may start when DATABASE_URL is set"
+    assert not (tmp_path / "pgdata").exists(), (
+        "no embedded server may start when DATABASE_URL is set"
+    )

@@ -11,7 +11,8 @@ from rubricforge.models.judging.rewards import (
 )
 from rubricforge.models.rubrics.orm import Category
 
-E, I, O, P = Category.essential, Category.important, Category.optional, Category.pitfall
+# The categories by their initials.
+E, I, O, P = Category.essential, Category.important, Category.optional, Category.pitfall  # noqa: E741
 
 
 def test_points_counts_pitfall_hits_against_possible_positive_points() -> None:

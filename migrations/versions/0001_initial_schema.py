@@ -98,9 +98,7 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_audit_log_user_id_users")
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_audit_log_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
     )
     op.create_index(
@@ -247,15 +245,9 @@ def upgrade() -> None:
             "dataset_id", "external_id", name=op.f("uq_prompts_dataset_id_external_id")
         ),
     )
-    op.create_index(
-        op.f("ix_prompts_assignee_id"), "prompts", ["assignee_id"], unique=False
-    )
-    op.create_index(
-        "ix_prompts_dataset_id_id", "prompts", ["dataset_id", "id"], unique=False
-    )
-    op.create_index(
-        "ix_prompts_tags", "prompts", ["tags"], unique=False, postgresql_using="gin"
-    )
+    op.create_index(op.f("ix_prompts_assignee_id"), "prompts", ["assignee_id"], unique=False)
+    op.create_index("ix_prompts_dataset_id_id", "prompts", ["dataset_id", "id"], unique=False)
+    op.create_index("ix_prompts_tags", "prompts", ["tags"], unique=False, postgresql_using="gin")
     op.create_table(
         "training_jobs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -284,9 +276,7 @@ def upgrade() -> None:
         sa.Column("max_attempts", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("output_uri", sa.Text(), nullable=True),
-        sa.Column(
-            "provenance", postgresql.JSONB(astext_type=sa.Text()), nullable=False
-        ),
+        sa.Column("provenance", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
@@ -348,9 +338,7 @@ def upgrade() -> None:
             name=op.f("uq_responses_prompt_id_source_content_hash"),
         ),
     )
-    op.create_index(
-        op.f("ix_responses_prompt_id"), "responses", ["prompt_id"], unique=False
-    )
+    op.create_index(op.f("ix_responses_prompt_id"), "responses", ["prompt_id"], unique=False)
     op.create_table(
         "rubrics",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -392,9 +380,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rubrics")),
         sa.UniqueConstraint("prompt_id", name=op.f("uq_rubrics_prompt_id")),
     )
-    op.create_index(
-        "ix_rubrics_status_prompt_id", "rubrics", ["status", "prompt_id"], unique=False
-    )
+    op.create_index("ix_rubrics_status_prompt_id", "rubrics", ["status", "prompt_id"], unique=False)
     op.create_table(
         "training_metrics",
         sa.Column("id", sa.BigInteger(), nullable=False),
@@ -531,9 +517,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_criteria")),
-        sa.UniqueConstraint(
-            "version_id", "position", name=op.f("uq_criteria_version_id_position")
-        ),
+        sa.UniqueConstraint("version_id", "position", name=op.f("uq_criteria_version_id_position")),
     )
     op.create_index(op.f("ix_criteria_key"), "criteria", ["key"], unique=False)
     op.create_table(
@@ -575,13 +559,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_judgments")),
-        sa.UniqueConstraint(
-            "run_id", "response_id", name=op.f("uq_judgments_run_id_response_id")
-        ),
+        sa.UniqueConstraint("run_id", "response_id", name=op.f("uq_judgments_run_id_response_id")),
     )
-    op.create_index(
-        op.f("ix_judgments_cache_key"), "judgments", ["cache_key"], unique=False
-    )
+    op.create_index(op.f("ix_judgments_cache_key"), "judgments", ["cache_key"], unique=False)
     op.create_index(
         "ix_judgments_response_id_run_id",
         "judgments",
@@ -666,9 +646,7 @@ def upgrade() -> None:
             name=op.f("fk_snapshot_items_snapshot_id_export_snapshots"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint(
-            "snapshot_id", "position", name=op.f("pk_snapshot_items")
-        ),
+        sa.PrimaryKeyConstraint("snapshot_id", "position", name=op.f("pk_snapshot_items")),
     )
     op.create_index(
         op.f("ix_snapshot_items_rubric_version_id"),
@@ -717,9 +695,7 @@ def upgrade() -> None:
         ["criterion_id", "response_id"],
         unique=False,
     )
-    op.create_index(
-        "ix_human_labels_response_id", "human_labels", ["response_id"], unique=False
-    )
+    op.create_index("ix_human_labels_response_id", "human_labels", ["response_id"], unique=False)
     op.create_index(
         "uq_human_labels_item",
         "human_labels",
@@ -823,9 +799,7 @@ def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_index("ix_verdicts_criterion_id_judgment_id", table_name="verdicts")
     op.drop_table("verdicts")
-    op.drop_index(
-        op.f("ix_revision_requests_rubric_id"), table_name="revision_requests"
-    )
+    op.drop_index(op.f("ix_revision_requests_rubric_id"), table_name="revision_requests")
     op.drop_table("revision_requests")
     op.drop_index(
         "uq_human_labels_item",
@@ -835,9 +809,7 @@ def downgrade() -> None:
     op.drop_index("ix_human_labels_response_id", table_name="human_labels")
     op.drop_index("ix_human_labels_criterion_id_response_id", table_name="human_labels")
     op.drop_table("human_labels")
-    op.drop_index(
-        op.f("ix_snapshot_items_rubric_version_id"), table_name="snapshot_items"
-    )
+    op.drop_index(op.f("ix_snapshot_items_rubric_version_id"), table_name="snapshot_items")
     op.drop_table("snapshot_items")
     op.drop_index(op.f("ix_rubric_reviews_rubric_id"), table_name="rubric_reviews")
     op.drop_table("rubric_reviews")

@@ -111,8 +111,13 @@ class EmbeddedServer:
 
     def _initdb(self) -> None:
         res = self._run(
-            self._bin("initdb"), "-D", str(self.pgdata), "--auth=trust",
-            "--encoding=utf8", "-U", "postgres",
+            self._bin("initdb"),
+            "-D",
+            str(self.pgdata),
+            "--auth=trust",
+            "--encoding=utf8",
+            "-U",
+            "postgres",
         )
         if res.returncode != 0:
             raise DatabaseError(f"initdb failed in {self.pgdata}:\n{res.stderr}")
@@ -120,8 +125,14 @@ class EmbeddedServer:
     def _start(self) -> int:
         port = _free_port()
         res = self._run(
-            self._bin("pg_ctl"), "-D", str(self.pgdata), "-w", "-l", str(self.log),
-            "-o", f"-h 127.0.0.1 -p {port} -k {self.pgdata}",
+            self._bin("pg_ctl"),
+            "-D",
+            str(self.pgdata),
+            "-w",
+            "-l",
+            str(self.log),
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {self.pgdata}",
             "start",
         )
         if res.returncode != 0 or not _accepts(port):

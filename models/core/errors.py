@@ -47,6 +47,7 @@ class PermissionDenied(RubricforgeError):
 class ExportError(RubricforgeError):
     pass
 
+
 class InvalidInputError(RubricforgeError):
     """Input that breaks a rule (weak password, blank criterion, missing comment)."""
 

@@ -47,9 +47,7 @@ class Response(CreatedAt, Base):
     __table_args__ = (UniqueConstraint("prompt_id", "source", "content_hash"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    prompt_id: Mapped[int] = mapped_column(
-        ForeignKey("prompts.id", ondelete="CASCADE"), index=True
-    )
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"), index=True)
     text: Mapped[str] = mapped_column(Text)
     # Model name, "reference", "human", or a degraded-variant label.
     source: Mapped[str] = mapped_column(String(200))

@@ -32,7 +32,7 @@ def split_prefix(text: str) -> tuple[Category | None, str]:
     m = PREFIX_RE.match(text)
     if not m:
         return None, text.strip()
-    return CATEGORY_BY_NAME[m.group(1).lower()], text[m.end():].strip()
+    return CATEGORY_BY_NAME[m.group(1).lower()], text[m.end() :].strip()
 
 
 def category_from_weight(weight: float) -> Category:
@@ -109,7 +109,9 @@ class CriterionData:
 
 def content_hash(criteria: Sequence[CriterionData]) -> str:
     """sha256 of the ordered criteria: equal content gives an equal hash."""
-    payload = json.dumps([c.canonical() for c in criteria], ensure_ascii=False, separators=(",", ":"))
+    payload = json.dumps(
+        [c.canonical() for c in criteria], ensure_ascii=False, separators=(",", ":")
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -186,9 +186,7 @@ class RubricReview(CreatedAt, Base):
     __tablename__ = "rubric_reviews"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    rubric_id: Mapped[int] = mapped_column(
-        ForeignKey("rubrics.id", ondelete="CASCADE"), index=True
-    )
+    rubric_id: Mapped[int] = mapped_column(ForeignKey("rubrics.id", ondelete="CASCADE"), index=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("rubric_versions.id"))
     action: Mapped[ReviewAction] = mapped_column(str_enum(ReviewAction, "review_action"))
     comment: Mapped[str] = mapped_column(Text, default="")
@@ -201,9 +199,7 @@ class RevisionRequest(CreatedAt, Base):
     __tablename__ = "revision_requests"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    rubric_id: Mapped[int] = mapped_column(
-        ForeignKey("rubrics.id", ondelete="CASCADE"), index=True
-    )
+    rubric_id: Mapped[int] = mapped_column(ForeignKey("rubrics.id", ondelete="CASCADE"), index=True)
     criterion_id: Mapped[int | None] = mapped_column(ForeignKey("criteria.id"))
     reason: Mapped[str] = mapped_column(Text)
     evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -96,8 +96,8 @@ def submit_job(
     with an `override_reason`, recorded with the job and in the audit log.
 
     Raises PermissionDenied (the user may not train), JobConfigError (every problem,
-    by field), NotFoundError (snapshot), AgreementGateError (the gate refused, no override). Nothing is written
-    unless the job is queued.
+    by field), NotFoundError (snapshot), AgreementGateError (the gate refused, no
+    override). Nothing is written unless the job is queued.
     """
     require_user_id(session, user_id, Action.train)
     cfg = parse_job_config(dict(config))
