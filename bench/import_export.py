@@ -30,6 +30,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from rubricforge.models.accounts.permissions import OPERATOR
 from sqlalchemy import Engine, create_engine, text
 
 REPO = Path(__file__).resolve().parent.parent
@@ -168,7 +169,7 @@ def export_all(engine: Engine, dataset: str, out_dir: Path, results: dict[str, f
         )
     with timer(results, "export: snapshot"):
         info = create_snapshot(
-            engine, ExportFilter(dataset=dataset), name=f"bench-{dataset}", actor="bench"
+            engine, ExportFilter(dataset=dataset), name=f"bench-{dataset}", actor=OPERATOR
         )
     for fmt in FORMATS:
         with timer(results, f"export: {fmt}"):
@@ -219,10 +220,10 @@ def main() -> None:
         dataset = f"bench-{int(time.time())}"
         results: dict[str, float] = {}
         with timer(results, "import"):
-            res = import_file(engine, data, dataset, actor="bench")
+            res = import_file(engine, data, dataset, actor=OPERATOR)
         print(res.summary())
         with timer(results, "re-import"):
-            import_file(engine, data, dataset, actor="bench")
+            import_file(engine, data, dataset, actor=OPERATOR)
         results["COPY floor"] = copy_floor(engine, dataset, foreign_keys=True)
         results["COPY floor without FKs"] = copy_floor(engine, dataset, foreign_keys=False)
         if not args.skip_export:

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rubricforge.models.accounts.permissions import OPERATOR
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 
@@ -113,7 +114,7 @@ def import_rest(engine: Engine, work: Path, n: int, criteria: int) -> None:
 
     path = work / "rar_scale.jsonl"
     import_bench.make_file(path, n, criteria, seed=1)
-    import_file(engine, path, IMPORTED, actor="bench")
+    import_file(engine, path, IMPORTED, actor=OPERATOR)
     path.unlink()
 
 
@@ -170,7 +171,7 @@ def snapshots(engine: Engine) -> list[int]:
     from rubricforge.models.data.exporter import ExportFilter, create_snapshot
 
     return [
-        create_snapshot(engine, ExportFilter(dataset=d), name=f"scale-{d}", actor="bench").id
+        create_snapshot(engine, ExportFilter(dataset=d), name=f"scale-{d}", actor=OPERATOR).id
         for d in ("medicine", "science", IMPORTED)
     ]
 
@@ -257,10 +258,9 @@ def training(engine: Engine, researcher: UserInfo, snapshot_id: int, criteria: i
             ids.append(
                 submit_job(
                     s,
-                    actor=researcher.username,
+                    actor=researcher,
                     snapshot_id=snapshot_id,
                     config=config,
-                    user_id=researcher.id,
                     override_reason="scale bench",
                 )
             )

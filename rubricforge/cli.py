@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from rubricforge.models.accounts.permissions import OPERATOR
+
 from .cli_common import migrated_engine, user_errors
 from .judge_cli import generate_cmd, judge_cmd, responses_app
 
@@ -89,7 +91,7 @@ def import_cmd(
     """Import prompts, reference answers and rubrics. All or nothing."""
     from rubricforge.models.data.importer import import_file
 
-    result = import_file(_migrated_engine(), path, dataset, actor="cli", progress=True)
+    result = import_file(_migrated_engine(), path, dataset, actor=OPERATOR, progress=True)
     typer.echo(result.summary())
 
 
@@ -123,7 +125,7 @@ def export_cmd(
         )
         # A folder we may not write (read-only, not ours) is refused before anything is frozen.
         check_target(out)
-        info = create_snapshot(engine, flt, name=name, actor="cli")
+        info = create_snapshot(engine, flt, name=name, actor=OPERATOR)
         snapshot = info.id
         typer.echo(
             f"snapshot {info.id} '{info.name}': {info.row_count} rubrics, sha256 {info.sha256}"
@@ -380,7 +382,7 @@ def train_submit(
     engine = _migrated_engine()
     with session_scope(engine) as s:
         job_id = submit_job(
-            s, actor="cli", snapshot_id=snapshot, config=data, gate=gate,
+            s, actor=OPERATOR, snapshot_id=snapshot, config=data, gate=gate,
             override_reason=override_reason,
         )  # fmt: skip
     with session_scope(engine) as s:
@@ -472,7 +474,7 @@ def train_cancel(job: Annotated[int, typer.Argument(help="Job id")]) -> None:
     from rubricforge.models.training.jobs import request_cancel
 
     with session_scope(_migrated_engine()) as s:
-        status = request_cancel(s, job, actor="cli")
+        status = request_cancel(s, job, actor=OPERATOR)
     typer.echo(
         f"job {job} cancelled"
         if status.value == "cancelled"

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from rubricforge.models.accounts.permissions import OPERATOR
+
 from .cli_common import migrated_engine, user_errors
 
 responses_app = typer.Typer(help="Responses to judge: import from JSONL.", no_args_is_help=True)
@@ -30,7 +32,7 @@ def responses_import(
     """Import responses for a dataset's prompts. All or nothing; re-import adds nothing."""
     from rubricforge.models.judging.responses import import_responses
 
-    typer.echo(import_responses(migrated_engine(), path, dataset).summary())
+    typer.echo(import_responses(migrated_engine(), path, dataset, actor=OPERATOR).summary())
 
 
 @user_errors
@@ -51,7 +53,13 @@ def generate_cmd(
         base_url=base_url, model=model, api_key_env=api_key_env, temperature=temperature
     )
     result = generate_responses(
-        migrated_engine(), dataset, endpoint, n=n, concurrency=concurrency, progress=True
+        migrated_engine(),
+        dataset,
+        endpoint,
+        n=n,
+        concurrency=concurrency,
+        progress=True,
+        actor=OPERATOR,
     )
     typer.echo(result.summary())
 
@@ -102,5 +110,6 @@ def judge_cmd(
         snapshot_id=snapshot,
         response_source=source,
         progress=True,
+        actor=OPERATOR,
     )
     typer.echo(report.summary())

@@ -31,6 +31,8 @@ from rubricforge.models import (
     SnapshotItem,
     VersionSource,
 )
+from rubricforge.models.accounts.orm import Role
+from rubricforge.models.accounts.permissions import OPERATOR, UserInfo
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import ExportError, NotFoundError
 from rubricforge.models.data.exporter import (
@@ -58,6 +60,11 @@ CRITERIA = [
         "Recommends insulin first", "Recommends insulin as first step.", Category.pitfall, -2
     ),
 ]
+
+
+def researcher(name: str) -> UserInfo:
+    """A named researcher acting outside the app (no account row needed)."""
+    return UserInfo(id=None, username=name, role=Role.researcher)
 
 
 def add_rubric(
@@ -154,7 +161,7 @@ def count(engine: Engine, model: type) -> int:
 @pytest.fixture
 def med(engine: Engine, rar_sample: Path) -> Engine:
     """The three real RaR-Medicine rows, imported and approved."""
-    import_file(engine, rar_sample, "rar-medicine")
+    import_file(engine, rar_sample, "rar-medicine", actor=OPERATOR)
     approve_all(engine, "rar-medicine")
     return engine
 
@@ -173,7 +180,7 @@ def test_snapshot_freezes_approved_rows_in_dataset_then_uid_order(
     add_rubric(med, "a-first", "b-2")
     add_rubric(med, "a-first", "draft-1", status=RubricStatus.draft)
     add_rubric(med, "a-first", "rejected-1", status=RubricStatus.rejected)
-    info = create_snapshot(med, ALL, actor="alice")
+    info = create_snapshot(med, ALL, actor=researcher("alice"))
 
     rows = load_snapshot_rows(med, info.id)
     assert [(r["dataset"], r["uid"]) for r in rows] == [
@@ -220,7 +227,7 @@ def test_filters_by_dataset_tag_and_approval_date(engine: Engine) -> None:
 
     def uids(**kw: str | None) -> list[str]:
         args = {"dataset": None, "tag": None, "approved_since": None, "approved_until": None, **kw}
-        info = create_snapshot(engine, ExportFilter.parse(**args))
+        info = create_snapshot(engine, ExportFilter.parse(**args), actor=OPERATOR)
         return [r["uid"] for r in load_snapshot_rows(engine, info.id)]
 
     assert uids(dataset="med") == ["m1", "m2", "m3"]
@@ -245,7 +252,10 @@ def test_approval_date_is_the_approve_review_of_the_approved_version(engine: Eng
 
     def uids(since: str | None, until: str | None) -> list[str]:
         flt = ExportFilter.parse(dataset=None, tag=None, approved_since=since, approved_until=until)
-        return [r["uid"] for r in load_snapshot_rows(engine, create_snapshot(engine, flt).id)]
+        return [
+            r["uid"]
+            for r in load_snapshot_rows(engine, create_snapshot(engine, flt, actor=OPERATOR).id)
+        ]
 
     assert uids("2023-12-31", "2024-01-02") == ["m1"]
     assert uids("2025-01-01", None) == ["no-review"]
@@ -254,32 +264,35 @@ def test_approval_date_is_the_approve_review_of_the_approved_version(engine: Eng
 
 
 def test_same_content_gives_same_sha_and_other_content_another(med: Engine) -> None:
-    first = create_snapshot(med, ALL, name="one")
-    second = create_snapshot(med, ALL, name="two")
+    first = create_snapshot(med, ALL, name="one", actor=OPERATOR)
+    second = create_snapshot(med, ALL, name="two", actor=OPERATOR)
     assert first.sha256 == second.sha256 and first.id != second.id
-    unnamed = [create_snapshot(med, ALL), create_snapshot(med, ALL)]  # within one second
+    unnamed = [
+        create_snapshot(med, ALL, actor=OPERATOR),
+        create_snapshot(med, ALL, actor=OPERATOR),
+    ]  # within one second
     assert unnamed[0].name != unnamed[1].name
     add_rubric(med, "med2", "x1")
-    assert create_snapshot(med, ALL).sha256 != first.sha256
+    assert create_snapshot(med, ALL, actor=OPERATOR).sha256 != first.sha256
 
 
 def test_nothing_matching_writes_no_snapshot(engine: Engine) -> None:
     add_rubric(engine, "med", "d1", status=RubricStatus.draft)
     add_rubric(engine, "med", "r1", status=RubricStatus.in_review)
     with pytest.raises(ExportError, match="no approved rubrics match"):
-        create_snapshot(engine, ALL)
+        create_snapshot(engine, ALL, actor=OPERATOR)
     with pytest.raises(ExportError, match="dataset 'nope' does not exist"):
-        create_snapshot(engine, ExportFilter(dataset="nope"))
+        create_snapshot(engine, ExportFilter(dataset="nope"), actor=OPERATOR)
     assert count(engine, ExportSnapshot) == 0 and count(engine, SnapshotItem) == 0
     assert count(engine, AuditEntry) == 0
 
 
 def test_duplicate_or_bad_name_is_refused(med: Engine) -> None:
-    create_snapshot(med, ALL, name="release-1")
+    create_snapshot(med, ALL, name="release-1", actor=OPERATOR)
     with pytest.raises(ExportError, match="'release-1' already exists"):
-        create_snapshot(med, ALL, name=" release-1 ")
+        create_snapshot(med, ALL, name=" release-1 ", actor=OPERATOR)
     with pytest.raises(ExportError, match="1 to 200 characters"):
-        create_snapshot(med, ALL, name="   ")
+        create_snapshot(med, ALL, name="   ", actor=OPERATOR)
     assert count(med, ExportSnapshot) == 1
 
 
@@ -316,7 +329,7 @@ def test_writes_four_readable_formats_and_a_manifest(med: Engine, tmp_path: Path
         {"role": "user", "content": "Chest pain?"},
     ]
     add_rubric(med, "healthbench", "hb-1", messages=hb_chat)
-    info = create_snapshot(med, ALL, name="v1")
+    info = create_snapshot(med, ALL, name="v1", actor=OPERATOR)
     rows = load_snapshot_rows(med, info.id)
     out = tmp_path / "exports" / "v1"
     paths = write_snapshot(med, info.id, out)
@@ -370,7 +383,7 @@ def test_writes_four_readable_formats_and_a_manifest(med: Engine, tmp_path: Path
 
 
 def test_rewriting_a_snapshot_gives_identical_bytes(med: Engine, tmp_path: Path) -> None:
-    info = create_snapshot(med, ALL)
+    info = create_snapshot(med, ALL, actor=OPERATOR)
     write_snapshot(med, info.id, tmp_path / "a")
     write_snapshot(med, info.id, tmp_path / "b")
     first = read_tree(tmp_path / "a")
@@ -381,7 +394,7 @@ def test_rewriting_a_snapshot_gives_identical_bytes(med: Engine, tmp_path: Path)
 
 
 def test_only_the_chosen_formats_are_written(med: Engine, tmp_path: Path) -> None:
-    info = create_snapshot(med, ALL)
+    info = create_snapshot(med, ALL, actor=OPERATOR)
     paths = write_snapshot(med, info.id, tmp_path / "o", formats=["verl", " JSONL", "verl"])
     assert list(paths) == ["verl", "jsonl", "manifest"]
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
@@ -392,7 +405,7 @@ def test_only_the_chosen_formats_are_written(med: Engine, tmp_path: Path) -> Non
 
 
 def test_snapshot_content_is_frozen_against_later_edits(med: Engine, tmp_path: Path) -> None:
-    info = create_snapshot(med, ALL)
+    info = create_snapshot(med, ALL, actor=OPERATOR)
     rows = load_snapshot_rows(med, info.id)
     write_snapshot(med, info.id, tmp_path / "before")
     with session_scope(med) as s:  # an expert edits every rubric and re-approves it
@@ -402,11 +415,11 @@ def test_snapshot_content_is_frozen_against_later_edits(med: Engine, tmp_path: P
     assert load_snapshot_rows(med, info.id) == rows
     write_snapshot(med, info.id, tmp_path / "after")
     assert read_tree(tmp_path / "after") == read_tree(tmp_path / "before")
-    assert create_snapshot(med, ALL).sha256 != info.sha256
+    assert create_snapshot(med, ALL, actor=OPERATOR).sha256 != info.sha256
 
 
 def test_edited_prompt_text_is_detected_not_written(med: Engine, tmp_path: Path) -> None:
-    info = create_snapshot(med, ALL)
+    info = create_snapshot(med, ALL, actor=OPERATOR)
     with session_scope(med) as s:
         s.execute(update(Prompt).values(question=Prompt.question + " (edited)"))
     with pytest.raises(ExportError, match="no longer matches its sha256"):
@@ -417,9 +430,10 @@ def test_edited_prompt_text_is_detected_not_written(med: Engine, tmp_path: Path)
 def test_rar_jsonl_imports_back_to_the_same_prompts_and_criteria(
     med: Engine, tmp_path: Path
 ) -> None:
-    info = create_snapshot(med, ALL)
+
+    info = create_snapshot(med, ALL, actor=OPERATOR)
     paths = write_snapshot(med, info.id, tmp_path / "out", formats=["jsonl"])
-    result = import_file(med, paths["jsonl"], "rar-medicine-copy")
+    result = import_file(med, paths["jsonl"], "rar-medicine-copy", actor=OPERATOR)
     assert result.prompts_added == 3
 
     def content(dataset: str) -> list[tuple]:
@@ -450,7 +464,7 @@ def test_rar_jsonl_imports_back_to_the_same_prompts_and_criteria(
 
 
 def test_bad_write_requests_are_refused(med: Engine, tmp_path: Path) -> None:
-    info = create_snapshot(med, ALL)
+    info = create_snapshot(med, ALL, actor=OPERATOR)
     with pytest.raises(NotFoundError, match="export snapshot 999 does not exist"):
         write_snapshot(med, 999, tmp_path / "x")
     with pytest.raises(NotFoundError):
@@ -493,7 +507,7 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_read_only_out_dir_is_refused_and_nothing_written(med: Engine, read_only_dir: Path) -> None:
-    info = create_snapshot(med, ALL)
+    info = create_snapshot(med, ALL, actor=OPERATOR)
     with pytest.raises(ExportError, match="locked"):
         write_snapshot(med, info.id, read_only_dir)
     assert list(read_only_dir.iterdir()) == []
@@ -502,7 +516,7 @@ def test_read_only_out_dir_is_refused_and_nothing_written(med: Engine, read_only
 
 def test_failure_midway_leaves_no_partial_files(med: Engine, tmp_path: Path) -> None:
     """A real write failure (the file-size limit, as on a full disk) halfway through."""
-    info = create_snapshot(med, ALL)
+    info = create_snapshot(med, ALL, actor=OPERATOR)
     out = tmp_path / "out"
     limits = resource.getrlimit(resource.RLIMIT_FSIZE)
     handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill

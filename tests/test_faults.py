@@ -362,12 +362,12 @@ def test_the_admin_connection_check_says_a_down_endpoint_is_down() -> None:
 
 @pytest.fixture
 def one_response(engine: Engine, rar_sample: Path, tmp_path: Path) -> str:
-    import_file(engine, rar_sample, "med")
+    import_file(engine, rar_sample, "med", actor=OPERATOR)
     with Session(engine) as s:
         uid = s.scalars(select(Prompt.external_id).order_by(Prompt.external_id)).first()
     rows = tmp_path / "responses.jsonl"
     rows.write_text(json.dumps({"prompt_id": uid, "text": "an answer", "source": "a"}) + "\n")
-    import_responses(engine, rows, "med")
+    import_responses(engine, rows, "med", actor=OPERATOR)
     return "med"
 
 
@@ -376,7 +376,7 @@ def test_judge_run_against_a_failing_endpoint(
     engine: Engine, one_response: str, llm_server: ScriptedLLM, fault: str
 ) -> None:
     config = JudgeConfig(fault_endpoint(fault, llm_server, all_met))
-    report = run_judge(engine, config, dataset=one_response)
+    report = run_judge(engine, config, dataset=one_response, actor=OPERATOR)
     with Session(engine) as s:
         judgment = s.execute(select(Judgment.ok, Judgment.reward, Judgment.error)).one()
         verdicts = s.execute(select(Verdict.ok, Verdict.met)).all()
@@ -423,7 +423,7 @@ def test_training_reward_when_the_judge_fails(llm_server: ScriptedLLM, fault: st
 @pytest.fixture
 def med(engine: Engine, rar_sample: Path) -> Engine:
     """The three real RaR-Medicine rows, imported and approved."""
-    import_file(engine, rar_sample, "rar-medicine")
+    import_file(engine, rar_sample, "rar-medicine", actor=OPERATOR)
     approve_all(engine, "rar-medicine")
     return engine
 
@@ -457,7 +457,7 @@ def test_export_to_a_full_disk_keeps_the_previous_export_whole(
     med: Engine, mount: Callable[..., Path]
 ) -> None:
     disk = mount("small-disk", "48k")  # room for the JSONL (16k), not for all four (84k)
-    info = create_snapshot(med, ALL)
+    info = create_snapshot(med, ALL, actor=OPERATOR)
     out = disk / "snap"
     write_snapshot(med, info.id, out, formats=["jsonl"])
     before = read_tree(out)

@@ -32,7 +32,7 @@ def all_met_then_stricter(body: dict[str, Any]) -> Reply:
 def test_edit_rejudges_changed_criteria_and_counts_flips(
     engine: Engine, rar_sample: Path, tmp_path: Path, llm_server: ScriptedLLM
 ) -> None:
-    import_file(engine, rar_sample, "med")
+    import_file(engine, rar_sample, "med", actor=OPERATOR)
     with Session(engine) as s:
         prompt_id, uid = s.execute(
             select(Prompt.id, Prompt.external_id).order_by(Prompt.external_id).limit(1)
@@ -43,7 +43,7 @@ def test_edit_rejudges_changed_criteria_and_counts_flips(
             f'{{"prompt_id": "{uid}", "text": "answer {i}", "source": "p"}}\n' for i in range(4)
         )
     )
-    import_responses(engine, responses, "med")
+    import_responses(engine, responses, "med", actor=OPERATOR)
     llm_server.respond_with(all_met_then_stricter)
     ep = EndpointConfig(
         base_url=llm_server.base_url,
@@ -55,7 +55,7 @@ def test_edit_rejudges_changed_criteria_and_counts_flips(
         price_out_per_mtok=2,
     )
     config = JudgeConfig(ep)
-    base = run_judge(engine, config, dataset="med")
+    base = run_judge(engine, config, dataset="med", actor=OPERATOR)
 
     with Session(engine) as s, s.begin():
         state = load_editor_state(s, prompt_id)
@@ -86,7 +86,7 @@ def test_edit_rejudges_changed_criteria_and_counts_flips(
     assert plan.calls == 8 and plan.est_tokens > 0 and plan.est_cost_usd is not None
 
     calls_before = len(llm_server.chat_requests)
-    report = rejudge_changed(engine, plan, config)
+    report = rejudge_changed(engine, plan, config, actor=OPERATOR)
     assert len(llm_server.chat_requests) - calls_before == 8, "only changed criteria are re-judged"
     by_key = {c.key: c for c in report.criteria}
     assert (by_key[crits[0].key].judged, by_key[crits[0].key].flipped) == (4, 4)

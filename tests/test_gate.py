@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from rubricforge.models import AuditEntry, TrainingJob
 from rubricforge.models.accounts.orm import Role
+from rubricforge.models.accounts.permissions import OPERATOR, UserInfo
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import InvalidInputError
 from rubricforge.models.data.exporter import ExportFilter, create_snapshot
@@ -52,6 +53,11 @@ LOW = confusion(tn=15, fp=5, fn=5, tp=15)
 HIGH = confusion(tn=18, fp=2, fn=2, tp=18)
 
 
+def researcher(name: str) -> UserInfo:
+    """A named researcher acting outside the app (no account row needed)."""
+    return UserInfo(id=None, username=name, role=Role.researcher)
+
+
 def config(mode: str = "explicit", **judge: Any) -> dict[str, Any]:
     return {
         "model_name_or_path": "tiny",
@@ -74,7 +80,9 @@ def counts(engine: Engine) -> tuple[int, int]:
 def submit(engine: Engine, world: SnapshotWorld, **kw: Any) -> int:
     cfg = kw.pop("cfg", None) or config()
     with session_scope(engine) as s:
-        return submit_job(s, actor="rita", snapshot_id=world.snapshot_id, config=cfg, **kw)
+        return submit_job(
+            s, actor=researcher("rita"), snapshot_id=world.snapshot_id, config=cfg, **kw
+        )
 
 
 def report(engine: Engine, world: SnapshotWorld, mode: str = "explicit", **policy: Any):  # noqa: ANN201
@@ -163,10 +171,9 @@ def test_an_override_queues_the_job_and_records_who_and_why(
     with session_scope(engine) as s:
         job_id = submit_job(
             s,
-            actor="rita",
+            actor=UserInfo(id=rita, username="rita", role=Role.researcher),
             snapshot_id=world.snapshot_id,
             config=config(),
-            user_id=rita,
             override_reason=f"  {reason} ",
         )
     with Session(engine) as s:
@@ -213,7 +220,7 @@ def test_labels_on_an_earlier_version_with_the_same_key_count(engine: Engine) ->
             version_id, _ = new_version(engine, row)
             rubric = s.get_one(Rubric, row.rubric_id)
             rubric.head_version_id = rubric.approved_version_id = version_id
-    frozen = create_snapshot(engine, ExportFilter(dataset="draft"), name="v2", actor="test")
+    frozen = create_snapshot(engine, ExportFilter(dataset="draft"), name="v2", actor=OPERATOR)
     later = SnapshotWorld(frozen.id, "draft", first.prompts)
     got = report(engine, later)
     assert (got.n_items, got.kappa) == (40, pytest.approx(0.8))
@@ -272,6 +279,7 @@ def test_cli_refuses_then_queues_with_an_override_reason(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+
     from rubricforge.cli import app
 
     monkeypatch.setenv("DATABASE_URL", db_url)

@@ -24,6 +24,8 @@ from rubricforge.models import (
     RubricVersion,
     VersionSource,
 )
+from rubricforge.models.accounts.orm import Role
+from rubricforge.models.accounts.permissions import OPERATOR, UserInfo
 from rubricforge.models.core.errors import ImportFileError
 from rubricforge.models.data.import_formats import question_id
 from rubricforge.models.data.importer import import_file
@@ -121,7 +123,9 @@ def test_rar_sample_lands_with_prefix_categories_signed_weights_and_flags(
     engine: Engine, rar_sample: Path
 ) -> None:
     rows = read_jsonl(rar_sample)
-    result = import_file(engine, rar_sample, "rar-med", actor="tester")
+    result = import_file(
+        engine, rar_sample, "rar-med", actor=UserInfo(id=None, username="tester", role=Role.expert)
+    )
 
     n_criteria = sum(len(r["rubric"]) for r in rows)
     assert (result.format, result.file_format) == ("rar", "jsonl")
@@ -211,7 +215,12 @@ def test_category_comes_from_prefix_then_item_field_then_weight(
         ],
     )
     del by_weight["rubric_list"], by_weight["rubric_count"]
-    import_file(engine, write_jsonl(tmp_path / "c.jsonl", [by_prefix, by_field, by_weight]), "ds")
+    import_file(
+        engine,
+        write_jsonl(tmp_path / "c.jsonl", [by_prefix, by_field, by_weight]),
+        "ds",
+        actor=OPERATOR,
+    )
 
     stored = head_criteria(engine, "ds")
     assert [c.category.value for c in stored["a"]] == ["Essential"]
@@ -273,7 +282,7 @@ HB_ROWS: list[dict[str, Any]] = [
 def test_healthbench_rows_become_conversations_with_points_as_weights(
     engine: Engine, tmp_path: Path
 ) -> None:
-    result = import_file(engine, write_jsonl(tmp_path / "hb.jsonl", HB_ROWS), "hb")
+    result = import_file(engine, write_jsonl(tmp_path / "hb.jsonl", HB_ROWS), "hb", actor=OPERATOR)
     assert (result.format, result.prompts_added, result.criteria_added) == ("healthbench", 2, 5)
     # "Does not suggest ..." with negative points reads as an avoidance.
     assert result.pitfalls_flagged == 1
@@ -302,7 +311,7 @@ def test_healthbench_rows_become_conversations_with_points_as_weights(
         assert (p2.reference_answer, p2.tags) == ("", [])
 
     # Without a prompt_id, the id is a hash of the question: a re-import matches it.
-    again = import_file(engine, tmp_path / "hb.jsonl", "hb")
+    again = import_file(engine, tmp_path / "hb.jsonl", "hb", actor=OPERATOR)
     assert (again.prompts_added, again.prompts_unchanged) == (0, 2)
 
 
@@ -319,9 +328,9 @@ def test_csv_and_parquet_import_the_same_rubrics_as_jsonl(
     engine: Engine, tmp_path: Path, rar_sample: Path, fmt: str
 ) -> None:
     rows = read_jsonl(rar_sample)
-    import_file(engine, rar_sample, "from-jsonl")
+    import_file(engine, rar_sample, "from-jsonl", actor=OPERATOR)
     result = import_file(
-        engine, WRITERS[fmt](tmp_path / f"rar.{fmt}", rows), "other", progress=True
+        engine, WRITERS[fmt](tmp_path / f"rar.{fmt}", rows), "other", progress=True, actor=OPERATOR
     )
 
     assert (result.file_format, result.prompts_added) == (fmt, 3)
@@ -338,7 +347,7 @@ def test_csv_and_parquet_import_the_same_rubrics_as_jsonl(
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_healthbench_in_csv_and_parquet(engine: Engine, tmp_path: Path, fmt: str) -> None:
     rows = [{k: v for k, v in r.items() if k != "ideal_completions_data"} for r in HB_ROWS]
-    result = import_file(engine, WRITERS[fmt](tmp_path / f"hb.{fmt}", rows), "hb")
+    result = import_file(engine, WRITERS[fmt](tmp_path / f"hb.{fmt}", rows), "hb", actor=OPERATOR)
     assert (result.format, result.prompts_added, result.criteria_added) == ("healthbench", 2, 5)
     assert [c.weight for c in head_criteria(engine, "hb")["hb-1"]] == [10.0, 3.0, -8.0, -2.0]
 
@@ -400,7 +409,7 @@ def test_bad_rows_import_nothing_and_name_every_bad_line(
     rows, bad_lines = _bad_cases(rar_sample)[case]
     before = counts(engine)
     with pytest.raises(ImportFileError) as err:
-        import_file(engine, write_jsonl(tmp_path / "bad.jsonl", rows), "ds")
+        import_file(engine, write_jsonl(tmp_path / "bad.jsonl", rows), "ds", actor=OPERATOR)
     assert [line for line, _ in err.value.problems] == bad_lines
     assert "nothing was imported" in str(err.value)
     assert counts(engine) == before
@@ -415,7 +424,7 @@ def test_bad_json_and_bad_bytes_are_named_by_physical_line(
     path.write_bytes(b"\n".join([lines[0], b"", lines[1][:-5], lines[2], b'{"question": "\xff"}']))
     before = counts(engine)
     with pytest.raises(ImportFileError) as err:
-        import_file(engine, path, "ds")
+        import_file(engine, path, "ds", actor=OPERATOR)
     assert [line for line, _ in err.value.problems] == [3, 5]
     assert "not valid JSON" in err.value.problems[0][1]
     assert "not UTF-8" in err.value.problems[1][1]
@@ -429,10 +438,10 @@ def test_bad_csv_and_parquet_rows_are_named_by_row_number(
     bad = [rows[0], {**rows[1], "question": ""}, {**rows[2], "rubric_count": 99}]
     before = counts(engine)
     with pytest.raises(ImportFileError) as err:
-        import_file(engine, write_csv(tmp_path / "bad.csv", bad), "ds")
+        import_file(engine, write_csv(tmp_path / "bad.csv", bad), "ds", actor=OPERATOR)
     assert [line for line, _ in err.value.problems] == [3, 4]  # the header is line 1
     with pytest.raises(ImportFileError) as err:
-        import_file(engine, write_parquet(tmp_path / "bad.parquet", bad), "ds")
+        import_file(engine, write_parquet(tmp_path / "bad.parquet", bad), "ds", actor=OPERATOR)
     assert [line for line, _ in err.value.problems] == [2, 3]  # row index + 1
 
     ragged = tmp_path / "ragged.csv"
@@ -440,7 +449,7 @@ def test_bad_csv_and_parquet_rows_are_named_by_row_number(
     with ragged.open("a") as fh:
         fh.write("only,three,cells\n")
     with pytest.raises(ImportFileError) as err:
-        import_file(engine, ragged, "ds")
+        import_file(engine, ragged, "ds", actor=OPERATOR)
     assert [line for line, _ in err.value.problems] == [3]
     assert counts(engine) == before
 
@@ -465,7 +474,7 @@ def test_unreadable_empty_or_unknown_files_import_nothing(
         path.write_bytes(content)
     before = counts(engine)
     with pytest.raises(ImportFileError) as err:
-        import_file(engine, path, "ds")
+        import_file(engine, path, "ds", actor=OPERATOR)
     assert message in str(err.value)
     assert counts(engine) == before
 
@@ -476,11 +485,11 @@ def test_unreadable_empty_or_unknown_files_import_nothing(
 def test_reimport_of_the_same_file_changes_nothing_but_one_audit_entry(
     engine: Engine, rar_sample: Path
 ) -> None:
-    import_file(engine, rar_sample, "ds")
+    import_file(engine, rar_sample, "ds", actor=OPERATOR)
     before = counts(engine)
     keys_before = {k: [c.key for c in v] for k, v in head_criteria(engine, "ds").items()}
 
-    again = import_file(engine, rar_sample, "ds")
+    again = import_file(engine, rar_sample, "ds", actor=OPERATOR)
 
     assert (again.prompts_added, again.rubrics_updated, again.prompts_unchanged) == (0, 0, 3)
     assert again.criteria_added == 0
@@ -494,7 +503,7 @@ def test_changed_rubric_appends_a_version_and_moves_the_head(
     engine: Engine, tmp_path: Path
 ) -> None:
     path = write_jsonl(tmp_path / "v1.jsonl", [rar_row("a"), rar_row("b")])
-    import_file(engine, path, "ds")
+    import_file(engine, path, "ds", actor=OPERATOR)
     old = head_criteria(engine, "ds")["a"]
     with engine.begin() as conn:  # an expert approved "a" meanwhile
         conn.execute(
@@ -514,7 +523,9 @@ def test_changed_rubric_appends_a_version_and_moves_the_head(
     changed["rubric_list"][0] = "Important Criteria: Names metformin."
     changed["rubric_list"][1] = "Optional Criteria: Checks lactate."
     before = counts(engine)
-    result = import_file(engine, write_jsonl(tmp_path / "v2.jsonl", [changed, rar_row("b")]), "ds")
+    result = import_file(
+        engine, write_jsonl(tmp_path / "v2.jsonl", [changed, rar_row("b")]), "ds", actor=OPERATOR
+    )
 
     assert (result.rubrics_updated, result.prompts_unchanged, result.prompts_added) == (1, 1, 0)
     assert result.criteria_added == 3
@@ -540,7 +551,7 @@ def test_changed_rubric_appends_a_version_and_moves_the_head(
     assert new[1].key not in {c.key for c in old}
 
     # The same changed file again: nothing more.
-    again = import_file(engine, tmp_path / "v2.jsonl", "ds")
+    again = import_file(engine, tmp_path / "v2.jsonl", "ds", actor=OPERATOR)
     assert (again.rubrics_updated, again.prompts_unchanged) == (0, 2)
 
 
@@ -558,7 +569,7 @@ def test_prompt_without_rubric_gets_version_one(engine: Engine, tmp_path: Path) 
                 reference_answer=row["reference_answer"],
             )
         )
-    result = import_file(engine, write_jsonl(tmp_path / "a.jsonl", [row]), "ds")
+    result = import_file(engine, write_jsonl(tmp_path / "a.jsonl", [row]), "ds", actor=OPERATOR)
     assert (result.rubrics_updated, result.prompts_added) == (1, 0)
     with Session(engine) as s:
         rubric = s.scalars(select(Rubric)).one()
@@ -567,7 +578,12 @@ def test_prompt_without_rubric_gets_version_one(engine: Engine, tmp_path: Path) 
 
 
 def test_known_id_with_another_question_is_a_bad_row(engine: Engine, tmp_path: Path) -> None:
-    import_file(engine, write_jsonl(tmp_path / "v1.jsonl", [rar_row("a"), rar_row("b")]), "ds")
+    import_file(
+        engine,
+        write_jsonl(tmp_path / "v1.jsonl", [rar_row("a"), rar_row("b")]),
+        "ds",
+        actor=OPERATOR,
+    )
     before = counts(engine)
     rows = [
         rar_row("new"),
@@ -575,7 +591,7 @@ def test_known_id_with_another_question_is_a_bad_row(engine: Engine, tmp_path: P
         rar_row("b", reference_answer="A different answer."),
     ]
     with pytest.raises(ImportFileError) as err:
-        import_file(engine, write_jsonl(tmp_path / "v2.jsonl", rows), "ds")
+        import_file(engine, write_jsonl(tmp_path / "v2.jsonl", rows), "ds", actor=OPERATOR)
     assert [line for line, _ in err.value.problems] == [2, 3]
     assert "different question" in err.value.problems[0][1]
     assert "different reference answer" in err.value.problems[1][1]

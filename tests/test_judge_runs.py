@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from llm_server import Reply, ScriptedLLM, all_met
+from rubricforge.models.accounts.permissions import OPERATOR
 from rubricforge.models.core.errors import ImportFileError, NotFoundError
 from rubricforge.models.data.importer import import_file
 from rubricforge.models.judging.judge import JudgeConfig
@@ -48,7 +49,7 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 @pytest.fixture
 def med(engine: Engine, rar_sample: Path) -> str:
-    import_file(engine, rar_sample, "med")
+    import_file(engine, rar_sample, "med", actor=OPERATOR)
     return "med"
 
 
@@ -66,9 +67,9 @@ def test_import_responses_is_idempotent(engine: Engine, med: str, tmp_path: Path
             for i, u in enumerate(uids)
         ],
     )
-    first = import_responses(engine, f, med)
+    first = import_responses(engine, f, med, actor=OPERATOR)
     assert (first.added, first.unchanged) == (3, 0)
-    again = import_responses(engine, f, med)
+    again = import_responses(engine, f, med, actor=OPERATOR)
     assert (again.added, again.unchanged) == (0, 3)
     assert count(engine, Response) == 3
 
@@ -88,12 +89,12 @@ def test_bad_responses_file_imports_nothing_and_names_every_line(
         + "\n"
     )
     with pytest.raises(ImportFileError) as err:
-        import_responses(engine, f, med)
+        import_responses(engine, f, med, actor=OPERATOR)
     assert [line for line, _ in err.value.problems] == [2, 3, 4]
     assert "not in dataset 'med'" in str(err.value)
     assert count(engine, Response) == 0
     with pytest.raises(NotFoundError, match="no dataset named 'other'"):
-        import_responses(engine, f, "other")
+        import_responses(engine, f, "other", actor=OPERATOR)
 
 
 def test_judge_run_stores_judgments_verdicts_and_progress(
@@ -111,9 +112,10 @@ def test_judge_run_stores_judgments_verdicts_and_progress(
             ],
         ),
         med,
+        actor=OPERATOR,
     )
     llm_server.respond_with(all_met)
-    report = run_judge(engine, JudgeConfig(endpoint(llm_server)), dataset=med)
+    report = run_judge(engine, JudgeConfig(endpoint(llm_server)), dataset=med, actor=OPERATOR)
     assert (report.total, report.judged, report.failed) == (6, 6, 0)
     assert run_progress(engine, report.run_id) == {
         "status": "succeeded",
@@ -136,7 +138,7 @@ def test_judge_run_stores_judgments_verdicts_and_progress(
 
     # Same run again: every call is served from the cache, none reaches the server.
     calls = len(llm_server.chat_requests)
-    again = run_judge(engine, JudgeConfig(endpoint(llm_server)), dataset=med)
+    again = run_judge(engine, JudgeConfig(endpoint(llm_server)), dataset=med, actor=OPERATOR)
     assert again.cached == 6 and len(llm_server.chat_requests) == calls
 
 
@@ -148,9 +150,10 @@ def test_failed_judgments_are_recorded_not_defaulted(
         engine,
         write_jsonl(tmp_path / "r.jsonl", [{"prompt_id": uid, "text": "x", "source": "a"}]),
         med,
+        actor=OPERATOR,
     )
     llm_server.respond_with(lambda _b: Reply.text("not json"))
-    report = run_judge(engine, JudgeConfig(endpoint(llm_server)), dataset=med)
+    report = run_judge(engine, JudgeConfig(endpoint(llm_server)), dataset=med, actor=OPERATOR)
     assert report.failed == 1
     with engine.connect() as conn:
         j = conn.execute(select(Judgment.ok, Judgment.reward, Judgment.error)).one()
@@ -170,7 +173,7 @@ def test_generate_then_judge_implicit_from_the_cli(
         return Reply.text("A sampled policy answer.")
 
     llm_server.respond_with(reply)
-    res = generate_responses(engine, med, endpoint(llm_server), n=2)
+    res = generate_responses(engine, med, endpoint(llm_server), n=2, actor=OPERATOR)
     # Identical samples for one prompt are stored once.
     assert res.added == 3 and count(engine, Response) == 3
     env = {"DATABASE_URL": db_url}

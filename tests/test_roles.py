@@ -63,10 +63,6 @@ WRITES: dict[str, Action] = {
     "rubrics.workflow.reopen": Action.edit_rubric,
     "rubrics.workflow.retire": Action.retire_rubric,
     "rubrics.workflow.submit_for_review": Action.submit_rubric,
-}
-# Services the app calls with the acting user's id (`user_id`; None is the CLI's
-# local operator): checked by `require_user_id` before anything else.
-BY_USER_ID: dict[str, Action] = {
     "data.files.import_upload": Action.import_data,
     "data.exporter.create_snapshot": Action.export,
     "judging.flips.rejudge_changed": Action.run_judge,
@@ -83,7 +79,6 @@ NOT_ACTORS = {
     "core.audit.audit",
     "accounts.auth.get_active_user",
     "rubrics.queries.username_of",
-    "accounts.permissions.require_user_id",
 }
 # Reads open to every signed-in role (the user only personalises the answer), and
 # the permission checks themselves.
@@ -111,7 +106,8 @@ DUMMY: dict[str, Any] = {
 
 
 def services_with_an_actor(by: str = "UserInfo") -> dict[str, Callable[..., Any]]:
-    """Public functions of models/ taking a UserInfo (by="UserInfo") or a user_id."""
+    """Public functions of models/ taking a UserInfo (by="UserInfo") or a user_id
+    (by="user_id": none may act for someone by id alone)."""
     found = {}
     for info in pkgutil.walk_packages(models.__path__, "rubricforge.models."):
         module = importlib.import_module(info.name)
@@ -133,11 +129,11 @@ ID_SERVICES = services_with_an_actor(by="user_id")
 
 def test_every_service_with_an_actor_is_classified() -> None:
     assert set(SERVICES) == set(WRITES) | READS
-    assert set(ID_SERVICES) == set(BY_USER_ID) | NOT_ACTORS
+    assert set(ID_SERVICES) == NOT_ACTORS, "a service acts for someone: take `actor: UserInfo`"
 
 
 def test_every_action_in_the_table_is_checked_by_some_service() -> None:
-    assert set(Action) == set(WRITES.values()) | set(BY_USER_ID.values())
+    assert set(Action) == set(WRITES.values())
 
 
 @pytest.fixture
@@ -161,9 +157,7 @@ def snapshot_of_writes(engine: Engine) -> dict[str, int]:
 def call(fn: Callable[..., Any], engine: Engine, session: Session, user: UserInfo) -> None:
     kwargs: dict[str, Any] = {}
     for p in inspect.signature(fn).parameters.values():
-        if p.name == "user_id":
-            kwargs[p.name] = user.id
-        elif "UserInfo" in str(p.annotation):
+        if "UserInfo" in str(p.annotation):
             kwargs[p.name] = user
         elif p.name == "session":
             kwargs[p.name] = session
@@ -176,12 +170,12 @@ def call(fn: Callable[..., Any], engine: Engine, session: Session, user: UserInf
     fn(**kwargs)
 
 
-@pytest.mark.parametrize("service", sorted(WRITES) + sorted(BY_USER_ID))
+@pytest.mark.parametrize("service", sorted(WRITES))
 def test_each_write_refuses_exactly_the_roles_the_table_refuses(
     service: str, engine: Engine, people: dict[Role, UserInfo]
 ) -> None:
-    allowed = PERMISSIONS[(WRITES | BY_USER_ID)[service]]
-    fn = SERVICES.get(service) or ID_SERVICES[service]
+    allowed = PERMISSIONS[WRITES[service]]
+    fn = SERVICES[service]
     before = snapshot_of_writes(engine)
     for role, user in people.items():
         with Session(engine) as session:
@@ -202,11 +196,19 @@ def test_each_write_refuses_exactly_the_roles_the_table_refuses(
 
 
 def test_a_disabled_account_may_do_nothing(engine: Engine, people: dict[Role, UserInfo]) -> None:
-    from rubricforge.models.accounts.auth import disable_user
-    from rubricforge.models.accounts.permissions import require_user_id
+    """The app re-reads the acting user on every run (get_active_user) and passes that
+    UserInfo to the services: a disabled account gets none, so it can call nothing."""
+    from rubricforge.models.accounts.auth import disable_user, get_active_user
 
+    researcher = people[Role.researcher]
+    assert researcher.id is not None
+    with Session(engine) as s:
+        assert get_active_user(s, researcher.id) == researcher
     with session_scope(engine) as s:
-        disable_user(s, people[Role.researcher].username, actor=OPERATOR)
-    with Session(engine) as s, pytest.raises(PermissionDenied, match="disabled"):
-        require_user_id(s, people[Role.researcher].id, Action.export)
-    require_user_id(engine, None, Action.export)  # the local operator (CLI)
+        disable_user(s, researcher.username, actor=OPERATOR)
+    with Session(engine) as s:
+        assert get_active_user(s, researcher.id) is None
+
+
+def test_the_cli_acts_as_an_explicit_local_operator() -> None:
+    assert UserInfo(id=None, username="cli", role=Role.admin) == OPERATOR

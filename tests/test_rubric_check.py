@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from llm_server import Reply, ScriptedLLM
+from rubricforge.models.accounts.permissions import OPERATOR
 from rubricforge.models.core.errors import RubricforgeError
 from rubricforge.models.data.importer import import_file
 from rubricforge.models.judging.judge import JudgeConfig
@@ -25,7 +26,7 @@ def test_truncate_keeps_the_first_half_of_the_sentences() -> None:
 def test_reference_beats_variants_unless_a_variant_is_as_good(
     engine: Engine, rar_sample: Path, llm_server: ScriptedLLM
 ) -> None:
-    import_file(engine, rar_sample, "med")
+    import_file(engine, rar_sample, "med", actor=OPERATOR)
     with engine.connect() as conn:
         prompts = conn.execute(
             select(Prompt.id, Prompt.external_id, Prompt.reference_answer).order_by(Prompt.id)
@@ -62,7 +63,9 @@ def test_reference_beats_variants_unless_a_variant_is_as_good(
     # The expert pastes, for the first prompt, a "variant" that still contains the reference.
     first = prompts[0]
     pasted = {first.id: {"key_fact_removed": first.reference_answer + " Extra words."}}
-    report = check_rubrics(engine, "med", JudgeConfig(ep), pasted=pasted, variant_endpoint=ep)
+    report = check_rubrics(
+        engine, "med", JudgeConfig(ep), pasted=pasted, variant_endpoint=ep, actor=OPERATOR
+    )
 
     by_id = {p.external_id: p for p in report.prompts}
     assert by_id[first.external_id].passed is False
@@ -79,12 +82,17 @@ def test_reference_beats_variants_unless_a_variant_is_as_good(
 def test_unknown_pasted_variant_is_refused(
     engine: Engine, rar_sample: Path, llm_server: ScriptedLLM
 ) -> None:
-    import_file(engine, rar_sample, "med")
+    import_file(engine, rar_sample, "med", actor=OPERATOR)
     with engine.connect() as conn:
         pid = conn.execute(select(Prompt.id).limit(1)).scalar_one()
     ep = EndpointConfig(base_url=llm_server.base_url, model="j", api_key_env=None)
     with pytest.raises(RubricforgeError, match="must be one of"):
         check_rubrics(
-            engine, "med", JudgeConfig(ep), prompt_ids=[pid], pasted={pid: {"shuffled": "x"}}
+            engine,
+            "med",
+            JudgeConfig(ep),
+            prompt_ids=[pid],
+            pasted={pid: {"shuffled": "x"}},
+            actor=OPERATOR,
         )
     assert llm_server.chat_requests == []

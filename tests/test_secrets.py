@@ -38,7 +38,7 @@ def test_the_key_is_sent_only_as_the_bearer_token(
 ) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, the openai client's included
     monkeypatch.setenv("JUDGE_TEST_KEY", KEY)
-    import_file(engine, rar_sample, "med")
+    import_file(engine, rar_sample, "med", actor=OPERATOR)
     with session_scope(engine) as s:
         for r in s.scalars(select(Rubric)).all():
             submit_for_review(s, OPERATOR, r.id, expected_lock_version=r.lock_version)
@@ -51,7 +51,7 @@ def test_the_key_is_sent_only_as_the_bearer_token(
             json.dumps({"prompt_id": u, "text": "An answer.", "source": "p"}) + "\n" for u in uids
         )
     )
-    import_responses(engine, responses, "med")
+    import_responses(engine, responses, "med", actor=OPERATOR)
 
     llm_server.script(Reply.error(429))  # a retry too: its log lines must not leak either
     llm_server.respond_with(all_met)
@@ -59,9 +59,9 @@ def test_the_key_is_sent_only_as_the_bearer_token(
         base_url=llm_server.base_url, model="judge-m", api_key_env="JUDGE_TEST_KEY",
         backoff_initial=0.01, backoff_max=0.05, timeout=5,
     )  # fmt: skip
-    report = run_judge(engine, JudgeConfig(endpoint), dataset="med")
+    report = run_judge(engine, JudgeConfig(endpoint), dataset="med", actor=OPERATOR)
     assert report.judged == len(uids) == 3
-    snapshot = create_snapshot(engine, ExportFilter(dataset="med"))
+    snapshot = create_snapshot(engine, ExportFilter(dataset="med"), actor=OPERATOR)
     files = write_snapshot(engine, snapshot.id, tmp_path / "export")
 
     # The key was used ...

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from judging_support import judged
 from llm_server import Reply, ScriptedLLM
+from rubricforge.models.accounts.permissions import OPERATOR
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import InvalidInputError
 from rubricforge.models.data.importer import import_file
@@ -85,14 +86,14 @@ def test_the_page_shows_a_stalled_run_and_marks_it_failed(app_db: str) -> None:
 def test_a_process_still_judging_an_abandoned_run_stops_and_keeps_the_outcome(
     engine: Engine, rar_sample: Path, tmp_path: Path, llm_server: ScriptedLLM
 ) -> None:
-    import_file(engine, rar_sample, "med")
+    import_file(engine, rar_sample, "med", actor=OPERATOR)
     with engine.connect() as conn:
         uids = list(conn.scalars(text("SELECT external_id FROM prompts")))
     f = tmp_path / "r.jsonl"
     f.write_text(
         "".join(f'{{"prompt_id": "{u}", "text": "answer", "source": "p"}}\n' for u in uids)
     )
-    import_responses(engine, f, "med")
+    import_responses(engine, f, "med", actor=OPERATOR)
 
     def reply(body: dict[str, Any]) -> Reply:
         # While the judge is answering, someone marks the run failed.
@@ -103,7 +104,9 @@ def test_a_process_still_judging_an_abandoned_run_stops_and_keeps_the_outcome(
     llm_server.respond_with(reply)
     endpoint = EndpointConfig(base_url=llm_server.base_url, model="m", api_key_env=None, timeout=5)
     with pytest.raises(RunAbandonedError):
-        run_judge(engine, JudgeConfig(endpoint, mode=JudgeMode.implicit), dataset="med")
+        run_judge(
+            engine, JudgeConfig(endpoint, mode=JudgeMode.implicit), dataset="med", actor=OPERATOR
+        )
     with Session(engine) as s:
         run = s.scalars(select(JudgeRun)).one()
         assert (run.status, run.error, run.done) == (RunStatus.failed, "abandoned: test", 0)

@@ -20,6 +20,8 @@ from rubricforge.models import (
     TrainingJob,
     VersionSource,
 )
+from rubricforge.models.accounts.orm import Role
+from rubricforge.models.accounts.permissions import OPERATOR, UserInfo
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import NotFoundError, PermissionDenied
 from rubricforge.models.data.exporter import ExportFilter, create_snapshot
@@ -48,6 +50,11 @@ from sqlalchemy.orm import Session
 pytestmark = pytest.mark.db
 
 JUDGE = {"base_url": "http://127.0.0.1:9/v1", "model": "judge-m", "mode": "explicit"}
+
+
+def researcher(name: str) -> UserInfo:
+    """A named researcher acting outside the app (no account row needed)."""
+    return UserInfo(id=None, username=name, role=Role.researcher)
 
 
 def make_snapshot(engine: Engine, sample: Path, *, dataset: str = "med") -> int:
@@ -97,7 +104,7 @@ def make_snapshot(engine: Engine, sample: Path, *, dataset: str = "med") -> int:
             )
             rubric.head_version_id = version.id
             rubric.approved_version_id = version.id
-    return create_snapshot(engine, ExportFilter(dataset=dataset), actor="test").id
+    return create_snapshot(engine, ExportFilter(dataset=dataset), actor=OPERATOR).id
 
 
 def job_config(**overrides: object) -> dict:
@@ -120,7 +127,7 @@ def submit(engine: Engine, snapshot_id: int, **overrides: object) -> int:
     with session_scope(engine) as s:
         return submit_job(
             s,
-            actor="alice",
+            actor=researcher("alice"),
             snapshot_id=snapshot_id,
             config=job_config(**overrides),
             override_reason=NO_SPOTCHECKS,
@@ -181,7 +188,7 @@ def test_bad_config_queues_nothing(engine: Engine, snapshot_id: int) -> None:
     with pytest.raises(JobConfigError) as err, session_scope(engine) as s:
         submit_job(
             s,
-            actor="alice",
+            actor=researcher("alice"),
             snapshot_id=snapshot_id,
             config=job_config(per_device_train_batch_size=3),
         )
@@ -195,14 +202,15 @@ def test_unknown_snapshot_queues_nothing(engine: Engine, snapshot_id: int) -> No
         pytest.raises(NotFoundError, match="export snapshot 999 does not exist"),
         session_scope(engine) as s,
     ):
-        submit_job(s, actor="alice", snapshot_id=999, config=job_config())
+        submit_job(s, actor=researcher("alice"), snapshot_id=999, config=job_config())
     assert counts(engine) == before
 
 
-def test_unknown_user_queues_nothing(engine: Engine, snapshot_id: int) -> None:
+def test_a_user_who_may_not_train_queues_nothing(engine: Engine, snapshot_id: int) -> None:
     before = counts(engine)
-    with pytest.raises(PermissionDenied, match="user 42 is unknown"), session_scope(engine) as s:
-        submit_job(s, actor="alice", snapshot_id=snapshot_id, config=job_config(), user_id=42)
+    annotator = UserInfo(id=None, username="ann", role=Role.annotator)
+    with pytest.raises(PermissionDenied, match="may not train"), session_scope(engine) as s:
+        submit_job(s, actor=annotator, snapshot_id=snapshot_id, config=job_config())
     assert counts(engine) == before
 
 
@@ -318,7 +326,7 @@ def test_requeue_gives_the_claim_back(engine: Engine, snapshot_id: int) -> None:
 def test_cancel_a_queued_job_at_once(engine: Engine, snapshot_id: int) -> None:
     job_id = submit(engine, snapshot_id)
     with session_scope(engine) as s:
-        assert request_cancel(s, job_id, actor="bob") is JobStatus.cancelled
+        assert request_cancel(s, job_id, actor=researcher("bob")) is JobStatus.cancelled
     assert Queue(engine, "w").claim(60) is None
     assert job(engine, job_id).finished_at is not None
 
@@ -328,7 +336,7 @@ def test_cancel_a_running_job_reaches_its_worker(engine: Engine, snapshot_id: in
     queue = Queue(engine, "w")
     queue.claim(60)
     with session_scope(engine) as s:
-        assert request_cancel(s, job_id, actor="bob") is JobStatus.running
+        assert request_cancel(s, job_id, actor=researcher("bob")) is JobStatus.running
     assert queue.heartbeat(job_id, 60).cancel_requested
     assert queue.cancel_requested(job_id).cancel_requested
     with session_scope(engine) as s:
@@ -340,7 +348,7 @@ def test_cancelled_job_of_a_dead_worker_ends_cancelled(engine: Engine, snapshot_
     job_id = submit(engine, snapshot_id)
     Queue(engine, "dead").claim(60)
     with session_scope(engine) as s:
-        request_cancel(s, job_id, actor="bob")
+        request_cancel(s, job_id, actor=researcher("bob"))
     expire_lease(engine, job_id)
     assert Queue(engine, "w").claim(60) is None
     assert job(engine, job_id).status is JobStatus.cancelled
@@ -356,12 +364,12 @@ def test_cancel_errors(engine: Engine, snapshot_id: int) -> None:
         pytest.raises(JobStateError, match="already succeeded; there is nothing to cancel"),
         session_scope(engine) as s,
     ):
-        request_cancel(s, job_id, actor="bob")
+        request_cancel(s, job_id, actor=researcher("bob"))
     with (
         pytest.raises(NotFoundError, match="training job 404 does not exist"),
         session_scope(engine) as s,
     ):
-        request_cancel(s, 404, actor="bob")
+        request_cancel(s, 404, actor=researcher("bob"))
     assert counts(engine) == before
 
 
@@ -448,6 +456,7 @@ def test_cli_submit_list_cancel(
 def test_cli_refuses_a_bad_config_with_every_problem(
     db_url: str, engine: Engine, snapshot_id: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+
     from typer.testing import CliRunner
 
     from rubricforge.cli import app

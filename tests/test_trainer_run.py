@@ -26,6 +26,7 @@ import pytest
 import torch
 from llm_server import Reply, ScriptedLLM
 from rubricforge.models import AuditEntry, JobStatus, TrainingJob
+from rubricforge.models.accounts.permissions import OPERATOR
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.judging.rewards import rar_explicit_reward
 from rubricforge.models.training.jobs import job_metrics, last_samples, request_cancel, submit_job
@@ -133,7 +134,7 @@ def submit(
     with session_scope(engine) as s:
         # No spot-checks on this snapshot; the agreement gate is tested in test_gate.py.
         return submit_job(
-            s, actor="alice", snapshot_id=snapshot_id, config=config,
+            s, actor=OPERATOR, snapshot_id=snapshot_id, config=config,
             override_reason="trainer test: no spot-check labels",
         )  # fmt: skip
 
@@ -309,7 +310,7 @@ def test_cancel_is_honoured_at_the_end_of_the_step_in_progress(
 
     def cancel() -> None:
         with session_scope(engine) as s:
-            request_cancel(s, job_id, actor="bob")
+            request_cancel(s, job_id, actor=OPERATOR)
 
     judge.on_request(PER_STEP + 1, cancel)  # during step 2
     Worker(engine, "w1", lease_seconds=60).run_once()

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from rubricforge.models import AuditEntry
+from rubricforge.models.accounts.permissions import OPERATOR
 from rubricforge.models.core.errors import ImportFileError
 from rubricforge.models.data.exporter import ExportFilter, create_snapshot, write_snapshot
 from rubricforge.models.data.files import import_upload, snapshot_files, upload_name
@@ -138,11 +139,10 @@ def test_import_upload_keeps_the_suffix_and_names_the_upload_not_the_temp_copy(
     assert upload_name("C:\\Users\\me\\rar [v2]!.csv") == "rar _v2_.csv"
     assert upload_name("...") == "upload"
     with pytest.raises(ImportFileError) as err:
-        import_upload(engine, b"", "empty.csv", "ds", actor="t", user_id=None)
+        import_upload(engine, b"", "empty.csv", "ds", actor=OPERATOR)
     assert err.value.path == "empty.csv"
     assert str(err.value).startswith("empty.csv: 1 problem(s); nothing was imported.")
-    result = import_upload(engine, rar_sample.read_bytes(), "x/rar.jsonl", "ds", actor="t",
-                           user_id=None)  # fmt: skip
+    result = import_upload(engine, rar_sample.read_bytes(), "x/rar.jsonl", "ds", actor=OPERATOR)
     assert (result.file, result.file_format, result.prompts_added) == ("rar.jsonl", "jsonl", 3)
 
 
@@ -197,7 +197,7 @@ def test_an_empty_selection_is_refused_and_exports_nothing(
 def test_every_role_downloads_the_files_write_snapshot_writes(
     demo_app_db: str, engine: Engine, tmp_path: Path
 ) -> None:
-    info = create_snapshot(engine, ExportFilter(), name="all of it")
+    info = create_snapshot(engine, ExportFilter(), name="all of it", actor=OPERATOR)
     written = write_snapshot(engine, info.id, tmp_path / "out")
     at = page_as(demo_app_db, "annotator1")
     assert not has(at, "button", "Create snapshot")
@@ -239,7 +239,7 @@ def test_controls_follow_the_role(
     demo_app_db: str, username: str, imports: bool, exports: bool
 ) -> None:
     eng = create_engine(demo_app_db)
-    create_snapshot(eng, ExportFilter())
+    create_snapshot(eng, ExportFilter(), actor=OPERATOR)
     eng.dispose()
     at = page_as(demo_app_db, username)
     assert (len(at.file_uploader) == 1) == imports

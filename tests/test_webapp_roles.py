@@ -91,7 +91,7 @@ def workspace(demo_app_db: str) -> str:
     with session_scope(eng) as s:
         save_endpoint(s, OPERATOR, "local", base_url="http://127.0.0.1:9/v1", model="m",
                       api_key_env=None)  # fmt: skip
-    create_snapshot(eng, ExportFilter())
+    create_snapshot(eng, ExportFilter(), actor=OPERATOR)
     eng.dispose()
     return demo_app_db
 

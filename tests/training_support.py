@@ -12,6 +12,7 @@ from typing import Any
 
 from llm_server import Reply, ScriptedLLM
 from rubricforge.models.accounts.orm import Role, User
+from rubricforge.models.accounts.permissions import OPERATOR, UserInfo
 from rubricforge.models.agreement.orm import HumanLabel
 from rubricforge.models.data.exporter import ExportFilter, create_snapshot
 from rubricforge.models.judging.orm import (
@@ -46,6 +47,11 @@ JUDGE_MODEL = "judge-m"
 # Two criteria per category, in the order the rubrics list them.
 CATEGORIES = [Category.essential, Category.important, Category.optional, Category.pitfall] * 2
 WEIGHTS = {Category.essential: 5.0, Category.important: 3.0, Category.optional: 1.0}
+
+
+def researcher(name: str) -> UserInfo:
+    """A named researcher acting outside the app (no account row needed)."""
+    return UserInfo(id=None, username=name, role=Role.researcher)
 
 
 @dataclass(frozen=True)
@@ -138,7 +144,7 @@ def seed_snapshot(
             version_id, ids = _version(s, rubric.id, 1, criteria_for(criteria, n), keys)
             rubric.head_version_id = rubric.approved_version_id = version_id
             built.append(PromptRow(prompt.id, rubric.id, version_id, ids, tuple(keys)))
-    snapshot = create_snapshot(engine, ExportFilter(dataset=dataset), actor="test")
+    snapshot = create_snapshot(engine, ExportFilter(dataset=dataset), actor=OPERATOR)
     return SnapshotWorld(snapshot.id, dataset, tuple(built))
 
 
@@ -326,7 +332,7 @@ def submit(engine: Engine, world: SnapshotWorld, *, reason: str | None = None, *
     with Session(engine) as s, s.begin():
         return submit_job(
             s,
-            actor="rita",
+            actor=researcher("rita"),
             snapshot_id=world.snapshot_id,
             config=job_config(**top),
             override_reason=reason,

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 from rubricforge.models.accounts.orm import Role
 from rubricforge.models.core.errors import PermissionDenied
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 
 class Action(enum.StrEnum):
@@ -87,25 +85,3 @@ def require(user: UserInfo, action: Action) -> None:
             f"{user.username} ({user.role.value}) may not {action.value.replace('_', ' ')}; "
             f"that needs the role {allowed}. Ask an admin to change your role if you need it."
         )
-
-
-def require_user_id(bind: Session | Engine, user_id: int | None, action: Action) -> None:
-    """The check for services that take the acting user's id: the app always passes it
-    (and is refused like any caller of `require`); None is the local operator (the
-    CLI), who can reach the database anyway (see OPERATOR). A disabled or unknown
-    user may do nothing."""
-    if user_id is None:
-        return
-    from rubricforge.models.accounts.orm import User
-
-    def check(session: Session) -> None:
-        user = session.get(User, user_id)
-        if user is None or not user.is_active:
-            raise PermissionDenied(f"user {user_id} is unknown or disabled and may do nothing")
-        require(UserInfo(id=user.id, username=user.username, role=user.role), action)
-
-    if isinstance(bind, Session):
-        check(bind)
-    else:
-        with Session(bind) as session:
-            check(session)

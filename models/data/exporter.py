@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rubricforge.models.accounts.orm import User
-from rubricforge.models.accounts.permissions import Action, require_user_id
+from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import ExportError, NotFoundError
@@ -314,12 +314,11 @@ def create_snapshot(
     flt: ExportFilter,
     *,
     name: str | None = None,
-    actor: str = "cli",
-    user_id: int | None = None,
+    actor: UserInfo,
 ) -> SnapshotInfo:
     """Freeze the approved versions the filter selects. All or nothing: an empty
     selection or a taken name raises ExportError and writes no row."""
-    require_user_id(engine, user_id, Action.export)
+    require(actor, Action.export)
     if name is not None:
         name = name.strip()
         if not name or len(name) > NAME_MAX:
@@ -340,7 +339,7 @@ def create_snapshot(
                 filter=flt.to_json(),
                 sha256="",
                 row_count=0,
-                created_by_id=user_id,
+                created_by_id=actor.id,
             )
             session.add(snap)
             session.flush()
@@ -372,7 +371,7 @@ def create_snapshot(
                 snap.name = generated
             audit(
                 session,
-                actor=actor,
+                actor=actor.username,
                 action="export.snapshot",
                 entity="export_snapshot",
                 entity_id=snap.id,
@@ -382,7 +381,7 @@ def create_snapshot(
                     "row_count": snap.row_count,
                     "filter": snap.filter,
                 },
-                user_id=user_id,
+                user_id=actor.id,
             )
             return SnapshotInfo(snap.id, snap.name, snap.sha256, snap.row_count)
     except IntegrityError as exc:

@@ -13,7 +13,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rubricforge.models.accounts.permissions import Action, require_user_id
+from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.errors import ImportFileError
 from rubricforge.models.data.exporter import write_snapshot
 from rubricforge.models.data.importer import ImportResult, import_file
@@ -42,19 +42,18 @@ def import_upload(
     filename: str,
     dataset: str,
     *,
-    actor: str,
-    user_id: int | None,
+    actor: UserInfo,
 ) -> ImportResult:
     """Import an uploaded file (its bytes and the name the browser gave, whose suffix
     says the format) like `import_file`: all or nothing. ImportFileError names the
     uploaded file, not the temporary copy."""
-    require_user_id(engine, user_id, Action.import_data)
+    require(actor, Action.import_data)
     name = upload_name(filename)
     with tempfile.TemporaryDirectory(prefix="rubricforge-upload-") as tmp:
         path = Path(tmp) / name
         path.write_bytes(data)
         try:
-            return import_file(engine, path, dataset, actor=actor, user_id=user_id)
+            return import_file(engine, path, dataset, actor=actor)
         except ImportFileError as exc:
             raise ImportFileError(name, exc.problems) from None
 

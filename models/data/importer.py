@@ -34,7 +34,7 @@ from typing import Any
 
 import psycopg
 from psycopg.copy import QueuedLibpqWriter
-from rubricforge.models.accounts.permissions import Action, require_user_id
+from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.errors import ImportFileError, StaleEditError
 from rubricforge.models.data.import_formats import (
@@ -122,20 +122,19 @@ def import_file(
     path: Path,
     dataset: str,
     *,
-    actor: str = "cli",
-    user_id: int | None = None,
+    actor: UserInfo,
     progress: bool = False,
 ) -> ImportResult:
     """Import RaR or HealthBench rows from a JSONL, CSV or Parquet file into
     `dataset` (created if new). Raises ImportFileError listing every bad row
     (nothing is written), StaleEditError if a rubric was edited meanwhile."""
-    require_user_id(engine, user_id, Action.import_data)
+    require(actor, Action.import_data)
     path = Path(path)
     dataset = dataset.strip()
     if not dataset or len(dataset) > 200:
         raise ImportFileError(str(path), [(0, "the dataset name must be 1 to 200 characters")])
     with _gc_paused():
-        return _import(engine, path, dataset, actor, user_id, progress)
+        return _import(engine, path, dataset, actor, progress)
 
 
 @contextmanager
@@ -153,7 +152,7 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _import(
-    engine: Engine, path: Path, dataset: str, actor: str, user_id: int | None, progress: bool
+    engine: Engine, path: Path, dataset: str, actor: UserInfo, progress: bool
 ) -> ImportResult:
     parsed = parse_file(path, dataset, progress=progress)
     result = ImportResult(
@@ -165,13 +164,13 @@ def _import(
         sha256=_sha256(path),
     )
     with engine.begin() as conn:
-        dataset_id = _lock_dataset(conn, dataset, user_id)
+        dataset_id = _lock_dataset(conn, dataset, actor.id)
         plan = _plan(conn, dataset_id, parsed)
         problems = sorted(parsed.problems + plan.problems)
         if problems:
             raise ImportFileError(str(path), problems)  # rolls back, dataset included
         try:
-            _write(conn, dataset_id, plan, result, user_id, f"imported from {path.name}", progress)
+            _write(conn, dataset_id, plan, result, actor.id, f"imported from {path.name}", progress)
         except psycopg.errors.UniqueViolation:
             # Someone added the same ids outside an import (which would have waited
             # for our lock on the dataset) after we looked.
@@ -182,8 +181,8 @@ def _import(
         with Session(bind=conn) as session:
             audit(
                 session,
-                actor=actor,
-                user_id=user_id,
+                actor=actor.username,
+                user_id=actor.id,
                 action="import",
                 entity="dataset",
                 entity_id=dataset_id,

@@ -104,8 +104,7 @@ def start_judge_run(
                 config,
                 dataset=dataset,
                 snapshot_id=snapshot_id,
-                actor=actor.username,
-                user_id=actor.id,
+                actor=actor,
                 on_start=started.put,
             )
         except BaseException as exc:  # after the start the run row records it too

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from rubricforge.models.accounts.permissions import Action, require_user_id
+from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import NotFoundError, RubricforgeError
@@ -146,11 +146,10 @@ def rejudge_changed(
     plan: RejudgePlan,
     config: JudgeConfig,
     *,
-    actor: str = "cli",
-    user_id: int | None = None,
+    actor: UserInfo,
 ) -> FlipReport:
     """Re-judge the plan's criteria and store a new run; report the flips."""
-    require_user_id(engine, user_id, Action.run_judge)
+    require(actor, Action.run_judge)
     cfg = JudgeConfig(
         config.endpoint,
         mode=config.mode,
@@ -242,7 +241,7 @@ def rejudge_changed(
                 "rejudged": sorted(to_judge),
             },
             params={"aggregation": cfg.aggregation.value, "per_criterion": True},
-            created_by_id=user_id,
+            created_by_id=actor.id,
             started_at=datetime.now(UTC),
             finished_at=datetime.now(UTC),
             tokens_in=sum(r["tokens_in"] for r in rows),
@@ -279,8 +278,8 @@ def rejudge_changed(
         report.criteria = list(flips.values())
         audit(
             s,
-            actor=actor,
-            user_id=user_id,
+            actor=actor.username,
+            user_id=actor.id,
             action="judge_run.rejudge",
             entity="judge_run",
             entity_id=run.id,

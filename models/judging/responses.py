@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from rubricforge.models.accounts.permissions import Action, require_user_id
+from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import ImportFileError, LLMError, NotFoundError
@@ -75,10 +75,10 @@ def _prompt_ids(engine: Engine, dataset: str) -> dict[str, int]:
 
 
 def import_responses(
-    engine: Engine, path: Path, dataset: str, *, actor: str = "cli", user_id: int | None = None
+    engine: Engine, path: Path, dataset: str, *, actor: UserInfo
 ) -> ResponsesResult:
     """All or nothing: every bad line is reported by number and nothing is written."""
-    require_user_id(engine, user_id, Action.import_data)
+    require(actor, Action.import_data)
     prompts = _prompt_ids(engine, dataset)
     rows: list[ResponseRow] = []
     problems: list[tuple[int, str]] = []
@@ -133,8 +133,8 @@ def import_responses(
         if added:
             audit(
                 s,
-                actor=actor,
-                user_id=user_id,
+                actor=actor.username,
+                user_id=actor.id,
                 action="responses.import",
                 entity="dataset",
                 entity_id=dataset,
@@ -150,12 +150,11 @@ def generate_responses(
     *,
     n: int = 1,
     concurrency: int = 8,
-    actor: str = "cli",
-    user_id: int | None = None,
+    actor: UserInfo,
     progress: bool = False,
 ) -> ResponsesResult:
     """Sample n responses per prompt from a policy endpoint and store them (source = model)."""
-    require_user_id(engine, user_id, Action.import_data)
+    require(actor, Action.import_data)
     if n < 1:
         raise LLMError("n must be at least 1")
     with engine.connect() as conn:
@@ -203,8 +202,8 @@ def generate_responses(
         result.unchanged = len(samples) - result.added
         audit(
             s,
-            actor=actor,
-            user_id=user_id,
+            actor=actor.username,
+            user_id=actor.id,
             action="responses.generate",
             entity="dataset",
             entity_id=dataset,

@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
-from rubricforge.models.accounts.permissions import Action, require_user_id
+from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import NotFoundError, RubricforgeError
 from rubricforge.models.judging.judge import JudgeConfig
@@ -141,11 +141,10 @@ def check_rubrics(
     prompt_ids: list[int] | None = None,
     pasted: dict[int, dict[str, str]] | None = None,
     variant_endpoint: EndpointConfig | None = None,
-    actor: str = "cli",
-    user_id: int | None = None,
+    actor: UserInfo,
 ) -> CheckReport:
     """Store the reference and its variants as responses, judge them, compare."""
-    require_user_id(engine, user_id, Action.run_judge)
+    require(actor, Action.run_judge)
     rows = _prompts(engine, dataset, prompt_ids)
     pasted = pasted or {}
     generated = (
@@ -184,9 +183,7 @@ def check_rubrics(
             )
         ).all()
     ids = [rid for rid, *key in stored if tuple(key) in keys]
-    report = run_judge(
-        engine, config, dataset=dataset, response_ids=ids, actor=actor, user_id=user_id
-    )
+    report = run_judge(engine, config, dataset=dataset, response_ids=ids, actor=actor)
     with engine.connect() as conn:
         judged = conn.execute(
             select(Response.prompt_id, Response.source, Judgment.reward)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from rubricforge.models.accounts.permissions import Action, require_user_id
+from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import NotFoundError, RubricforgeError
@@ -139,15 +139,14 @@ def run_judge(
     snapshot_id: int | None = None,
     response_source: str | None = None,
     response_ids: Sequence[int] | None = None,
-    actor: str = "cli",
-    user_id: int | None = None,
+    actor: UserInfo,
     progress: bool = False,
     on_chunk: Callable[[int, int], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> JudgeRunReport:
     """Judge every stored response of a dataset or snapshot; returns the run's report.
     `on_start` gets the run id once its row is committed (the app's background runs)."""
-    require_user_id(engine, user_id, Action.run_judge)
+    require(actor, Action.run_judge)
     targets = _targets(
         engine,
         dataset=dataset,
@@ -177,7 +176,7 @@ def run_judge(
                 "concurrency": config.concurrency,
                 "temperature": config.endpoint.temperature,
             },
-            created_by_id=user_id,
+            created_by_id=actor.id,
             started_at=datetime.now(UTC),
             heartbeat_at=datetime.now(UTC),
             total=len(targets),
@@ -187,8 +186,8 @@ def run_judge(
         run_id = run.id
         audit(
             s,
-            actor=actor,
-            user_id=user_id,
+            actor=actor.username,
+            user_id=actor.id,
             action="judge_run.start",
             entity="judge_run",
             entity_id=run_id,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from rubricforge.models.accounts.permissions import Action, require_user_id
+from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.errors import NotFoundError, RubricforgeError
 from rubricforge.models.data.exporter import SnapshotInfo
@@ -81,10 +81,9 @@ def _provenance(snapshot: ExportSnapshot, config: JobConfig) -> dict[str, Any]:
 def submit_job(
     session: Session,
     *,
-    actor: str,
+    actor: UserInfo,
     snapshot_id: int,
     config: Mapping[str, Any],
-    user_id: int | None = None,
     gate: GatePolicy | None = None,
     override_reason: str | None = None,
 ) -> int:
@@ -99,7 +98,7 @@ def submit_job(
     by field), NotFoundError (snapshot), AgreementGateError (the gate refused, no
     override). Nothing is written unless the job is queued.
     """
-    require_user_id(session, user_id, Action.train)
+    require(actor, Action.train)
     cfg = parse_job_config(dict(config))
     snapshot = session.get(ExportSnapshot, snapshot_id)
     if snapshot is None:
@@ -115,8 +114,8 @@ def submit_job(
     if not report.passed:
         agreement["override"] = {
             "reason": reason,
-            "by": actor,
-            "user_id": user_id,
+            "by": actor.username,
+            "user_id": actor.id,
             "at": datetime.now(UTC).isoformat(),
         }
     stored = cfg.model_dump(mode="json")
@@ -126,13 +125,13 @@ def submit_job(
         status=JobStatus.queued,
         max_attempts=cfg.max_attempts,
         provenance={**_provenance(snapshot, cfg), "agreement": agreement},
-        created_by_id=user_id,
+        created_by_id=actor.id,
     )
     session.add(job)
     session.flush()
     audit(
         session,
-        actor=actor,
+        actor=actor.username,
         action="training.submit",
         entity="training_job",
         entity_id=job.id,
@@ -142,27 +141,25 @@ def submit_job(
             "config": stored,
             "agreement": agreement,
         },
-        user_id=user_id,
+        user_id=actor.id,
     )
     if agreement["override"] is not None:
         audit(
             session,
-            actor=actor,
+            actor=actor.username,
             action="training.gate_override",
             entity="training_job",
             entity_id=job.id,
             details={"reason": reason, "problems": report.problems, "report": report.to_json()},
-            user_id=user_id,
+            user_id=actor.id,
         )
     return job.id
 
 
-def request_cancel(
-    session: Session, job_id: int, *, actor: str, user_id: int | None = None
-) -> JobStatus:
+def request_cancel(session: Session, job_id: int, *, actor: UserInfo) -> JobStatus:
     """Cancel a job. A queued job is cancelled at once; a running one is flagged and
     its worker stops after the step in progress. Returns the job's status now."""
-    require_user_id(session, user_id, Action.train)
+    require(actor, Action.train)
     job = session.execute(
         select(TrainingJob).where(TrainingJob.id == job_id).with_for_update()
     ).scalar_one_or_none()
@@ -177,12 +174,12 @@ def request_cancel(
         job.finished_at = func.now()
     audit(
         session,
-        actor=actor,
+        actor=actor.username,
         action="training.cancel",
         entity="training_job",
         entity_id=job_id,
         details={"status_was": was.value},
-        user_id=user_id,
+        user_id=actor.id,
     )
     return job.status
 

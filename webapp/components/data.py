@@ -56,8 +56,7 @@ def import_form(user: UserInfo, datasets: Sequence[str]) -> None:
                 upload.getvalue(),
                 upload.name,
                 name,
-                actor=user.username,
-                user_id=user.id,
+                actor=user,
             )
     except ImportFileError as exc:
         outcome = exc
@@ -151,9 +150,7 @@ def snapshot_form(user: UserInfo, datasets: Sequence[str], tags: Sequence[str]) 
             approved_until=until.isoformat() if until else None,
         )
         with st.spinner("Freezing…"):
-            info = create_snapshot(
-                engine(), flt, name=name.strip() or None, actor=user.username, user_id=user.id
-            )
+            info = create_snapshot(engine(), flt, name=name.strip() or None, actor=user)
     except RubricforgeError as exc:
         show_error(exc)
         return

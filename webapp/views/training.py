@@ -58,7 +58,7 @@ def job_panel(user: UserInfo, job_id: int) -> None:
 def cancel(user: UserInfo, job_id: int) -> None:
     try:
         with write_session() as session:
-            status = request_cancel(session, job_id, actor=user.username, user_id=user.id)
+            status = request_cancel(session, job_id, actor=user)
     except RubricforgeError as exc:
         show_error(exc)
         return
@@ -90,10 +90,9 @@ def submit(user: UserInfo, snapshot_id: int, text: str, policy: GatePolicy, reas
         with write_session() as session:
             job_id = submit_job(
                 session,
-                actor=user.username,
+                actor=user,
                 snapshot_id=snapshot_id,
                 config=parse_config_text(text),
-                user_id=user.id,
                 gate=policy,
                 override_reason=reason,
             )
