@@ -20,7 +20,7 @@ import csv
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, NotRequired, TypeVar
@@ -321,7 +321,7 @@ def criterion_keys(dataset: str, external_id: str, count: int, version: int = 1)
 
 
 def _criteria(
-    items: list[tuple[str, str, Category, float, tuple[str, ...]]], dataset: str, ext_id: str
+    items: Sequence[tuple[str, str, Category, float, tuple[str, ...]]], dataset: str, ext_id: str
 ) -> tuple[list[CriterionData], list[list[str]]]:
     criteria = [
         CriterionData(
@@ -411,7 +411,7 @@ def _to_hb(line: int, raw: dict[str, Any], dataset: str) -> ParsedPrompt:
         )
         for item in row["rubrics"]
     ]
-    ideal = row.get("ideal_completions_data") or {}
+    ideal: Any = row.get("ideal_completions_data") or {}
     meta = _extras(row, HealthBenchRow)  # type: ignore[arg-type]
     if ideal.get("ideal_completions_group"):
         meta["ideal_completions_group"] = ideal["ideal_completions_group"]

@@ -95,7 +95,7 @@ def _base_judgments(
 ) -> list[tuple[int, int, float | None]]:
     with engine.connect() as conn:
         return [
-            tuple(r)
+            (r[0], r[1], r[2])
             for r in conn.execute(
                 select(Judgment.id, Judgment.response_id, Judgment.reward)
                 .where(

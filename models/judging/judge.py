@@ -105,7 +105,7 @@ def _explicit_schema(n: int) -> type[BaseModel]:
     return create_model(
         "ExplicitVerdicts",
         __base__=jp.ExplicitReply,
-        __validators__={"complete": model_validator(mode="after")(_complete)},
+        __validators__={"complete": model_validator(mode="after")(_complete)},  # type: ignore[dict-item]
     )
 
 
@@ -135,7 +135,7 @@ class Judge:
         if self.engine is None or not keys:
             return {}
         with self.engine.connect() as conn:
-            rows = conn.execute(select(LLMCache).where(LLMCache.key.in_(keys))).all()
+            rows = conn.scalars(select(LLMCache).where(LLMCache.key.in_(keys))).all()
         return {r.key: r for r in rows}
 
     def _cache_put(self, rows: list[dict[str, Any]]) -> None:
@@ -265,7 +265,7 @@ class Judge:
     def _result(
         self, item: JudgeItem, payload: dict[str, Any], usage: TokenUsage, ms: int, *, cached: bool
     ) -> JudgeResult:
-        base = dict(
+        base: dict[str, Any] = dict(
             tokens_in=usage.prompt_tokens,
             tokens_out=usage.completion_tokens,
             latency_ms=ms,

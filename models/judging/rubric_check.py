@@ -107,7 +107,7 @@ def _prompts(
         )
         if prompt_ids:
             q = q.where(Prompt.id.in_(prompt_ids))
-        rows = [tuple(r) for r in conn.execute(q.order_by(Prompt.id))]
+        rows = [(r[0], r[1], r[2], r[3]) for r in conn.execute(q.order_by(Prompt.id))]
     if not rows:
         raise NotFoundError(f"no prompts in dataset '{dataset}' to check")
     missing = [r[1] for r in rows if not (r[3] or "").strip()]

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
@@ -24,7 +24,7 @@ from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem, Judg
 from rubricforge.models.judging.orm import JudgeRun, Judgment, Response, RunStatus, Verdict
 from rubricforge.models.rubrics.criteria import CriterionData
 from rubricforge.models.rubrics.orm import Criterion, Dataset, Prompt, Rubric
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import CursorResult, Engine, insert, select, update
 
 CHUNK = 256
 
@@ -73,7 +73,7 @@ def _targets(
         raise RubricforgeError("judge either a dataset or a snapshot (give exactly one)")
     with engine.connect() as conn:
         if snapshot_id is not None:
-            version = SnapshotItem.rubric_version_id
+            version: Any = SnapshotItem.rubric_version_id
             q = (
                 select(
                     Response.id, Response.text, Prompt.question, Prompt.reference_answer, version
@@ -287,7 +287,8 @@ def _store(
                 heartbeat_at=datetime.now(UTC),
             )
         )
-        if touched.rowcount == 0:  # marked abandoned meanwhile (judge_jobs.mark_abandoned)
+        # No row updated: the run was marked abandoned meanwhile (background.mark_abandoned).
+        if cast(CursorResult[Any], touched).rowcount == 0:
             raise RunAbandonedError(f"judge run {run_id} was marked failed; stopping")
 
 
@@ -310,7 +311,7 @@ def _finish(
             .where(JudgeRun.id == run_id, JudgeRun.status == RunStatus.running)
             .values(status=status, finished_at=datetime.now(UTC), error=error, cost_usd=cost)
         )
-        if finished.rowcount == 0:
+        if cast(CursorResult[Any], finished).rowcount == 0:
             return cost
         audit(
             s,
