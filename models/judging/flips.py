@@ -19,12 +19,19 @@ from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import NotFoundError, RubricforgeError
 from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem
-from rubricforge.models.judging.orm import JudgeRun, Judgment, Response, RunStatus, Verdict
+from rubricforge.models.judging.orm import (
+    JudgeMode,
+    JudgeRun,
+    Judgment,
+    Response,
+    RunStatus,
+    Verdict,
+)
 from rubricforge.models.judging.rewards import Aggregation, points_reward, rar_explicit_reward
 from rubricforge.models.rubrics.criteria import CriterionData
 from rubricforge.models.rubrics.diff import diff_criteria
 from rubricforge.models.rubrics.orm import Criterion, Prompt, RubricVersion
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select
 
 TEXT_FIELDS = {"title", "description", "category"}  # a weight-only edit needs no new verdict
 
@@ -106,6 +113,36 @@ def _base_judgments(
                 .order_by(Judgment.response_id)
             )
         ]
+
+
+@dataclass(frozen=True)
+class BaseRun:
+    """A judge run that judged responses against a rubric version: what flips compare to."""
+
+    run_id: int
+    model: str
+    mode: str
+    judgments: int
+
+    def label(self) -> str:
+        return f"run {self.run_id} · {self.model} · {self.mode} · {self.judgments} responses"
+
+
+def base_runs(engine: Engine, version_id: int) -> list[BaseRun]:
+    """Explicit judge runs with successful judgments on this version, newest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(JudgeRun.id, JudgeRun.model, JudgeRun.mode, func.count(Judgment.id))
+            .join(Judgment, Judgment.run_id == JudgeRun.id)
+            .where(
+                Judgment.rubric_version_id == version_id,
+                Judgment.ok.is_(True),
+                JudgeRun.mode == JudgeMode.explicit,
+            )
+            .group_by(JudgeRun.id)
+            .order_by(JudgeRun.id.desc())
+        ).all()
+    return [BaseRun(r[0], r[1], r[2].value, r[3]) for r in rows]
 
 
 def plan_rejudge(

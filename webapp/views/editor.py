@@ -13,6 +13,7 @@ from rubricforge.models.rubrics.diff import diff_criteria
 from rubricforge.models.rubrics.lint import lint
 from rubricforge.models.rubrics.orm import RubricStatus, VersionSource
 from rubricforge.webapp.auth import page_user
+from rubricforge.webapp.components.checks import rubric_check_panel
 from rubricforge.webapp.components.editing import EditorSession, criteria_table
 from rubricforge.webapp.components.llm_panel import llm_panel
 from rubricforge.webapp.components.prompt_view import chosen_prompt, status_label
@@ -149,5 +150,7 @@ with right:
     if state.rubric_id is not None:
         workflow_panel(user, ed, unsaved)
     llm_panel(user, ed, criteria)
+    if state.rubric_id is not None:
+        rubric_check_panel(user, state.dataset, prompt_id)
     st.page_link("views/history.py", label="Version history and diffs", icon=":material/history:",
                  query_params={"prompt": str(prompt_id)})  # fmt: skip

@@ -12,6 +12,7 @@ from rubricforge.models.rubrics.authoring import (
     load_editor_state,
 )
 from rubricforge.webapp.auth import page_user
+from rubricforge.webapp.components.checks import flips_panel
 from rubricforge.webapp.components.prompt_view import chosen_prompt, status_label
 from rubricforge.webapp.components.rubric import show_diff, version_label
 from rubricforge.webapp.components.text import escape_md
@@ -20,7 +21,7 @@ from rubricforge.webapp.db import read_session
 TIME = "%Y-%m-%d %H:%M"
 
 st.title("Version history")
-page_user()
+user = page_user()
 prompt_id = chosen_prompt()
 if prompt_id is None:
     st.info("Choose a prompt on the Prompts page, then press “Version history”.")
@@ -76,6 +77,7 @@ else:
     with read_session() as session:
         diff = diff_versions(session, by_number[older].id, by_number[newer].id)
     show_diff(diff, f"version {older}", f"version {newer}")
+    flips_panel(user, by_number[older].id, by_number[newer].id)
 
 st.markdown("**Review log**")
 if not reviews:

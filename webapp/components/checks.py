@@ -1,0 +1,141 @@
+"""Two checks of a rubric against the judge, offered where the expert works.
+
+- Rubric check (editor): does the judge, with this rubric, score the reference answer
+  above degraded copies of it (RaR's judge-alignment test)?
+- Verdict flips (History): which stored verdicts, and rewards, would an edit change?
+
+Both spend LLM calls, so they run only when asked, with an endpoint the admin set.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from rubricforge.models.accounts.permissions import Action, UserInfo, can
+from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.judging.flips import base_runs, plan_rejudge, rejudge_changed
+from rubricforge.models.judging.judge import JudgeConfig
+from rubricforge.models.judging.rubric_check import CheckReport, check_rubrics
+from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.endpoints import endpoint_choices, resolve_endpoint
+from rubricforge.webapp.components.text import show_error
+from rubricforge.webapp.db import engine, read_session
+
+
+def _choose_endpoint(key: str) -> EndpointConfig | None:
+    with read_session() as session:
+        choices = endpoint_choices(session)
+    if not choices:
+        st.info("No LLM endpoint is configured: an admin adds one on the Admin page.")
+        return None
+    choice = st.selectbox("Judge endpoint", choices, key=key)
+    with read_session() as session:
+        return resolve_endpoint(session, choice)
+
+
+def check_frame(report: CheckReport) -> pd.DataFrame:
+    """One row per answer judged: the reference first, then each degraded copy."""
+    rows = []
+    for p in report.prompts:
+        rows.append({"Answer": "reference", "Reward": p.reference_reward, "Below reference": ""})
+        for kind, reward in sorted(p.variant_rewards.items()):
+            below = (
+                None
+                if reward is None or p.reference_reward is None
+                else (reward < p.reference_reward)
+            )
+            mark = "" if below is None else ("yes" if below else "NO")
+            rows.append({"Answer": kind.split(":", 1)[-1].replace("_", " "), "Reward": reward,
+                         "Below reference": mark})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def rubric_check_panel(user: UserInfo, dataset: str, prompt_id: int) -> None:
+    """Editor: judge the reference and degraded copies with the current rubric."""
+    if not can(user, Action.run_judge):
+        return
+    with st.expander("Rubric check: does this rubric rank the reference above worse answers?"):
+        st.caption(
+            "Judges the reference answer and degraded copies of it (its first half; with "
+            "LLM variants also one with the key fact removed and one with a mistake inserted) "
+            "against the saved rubric. A good rubric scores the reference strictly higher."
+        )
+        endpoint = _choose_endpoint(f"check_endpoint_{prompt_id}")
+        if endpoint is None:
+            return
+        variants = st.checkbox("Also ask this endpoint to write the two LLM variants",
+                               key=f"check_variants_{prompt_id}")  # fmt: skip
+        if not st.button("Run the rubric check", key=f"check_run_{prompt_id}"):
+            return
+        try:
+            with st.spinner("Judging the reference and its degraded copies..."):
+                report = check_rubrics(
+                    engine(), dataset, JudgeConfig(endpoint), prompt_ids=[prompt_id],
+                    variant_endpoint=endpoint if variants else None, actor=user,
+                )  # fmt: skip
+        except RubricforgeError as exc:
+            show_error(exc)
+            return
+        verdict = report.prompts[0].passed if report.prompts else None
+        if verdict is True:
+            st.success("The rubric scores the reference above every degraded copy.")
+        elif verdict is False:
+            st.warning("The rubric scores a degraded copy at or above the reference: "
+                       "tighten the criteria that copy still meets.")  # fmt: skip
+        else:
+            st.warning("A judgment failed, so the check is undecided; see Judge runs.")
+        st.dataframe(check_frame(report), hide_index=True)
+
+
+def flips_panel(user: UserInfo, old_version_id: int, new_version_id: int) -> None:
+    """History: re-judge only the changed criteria on responses judged under the old
+    version, and show how many verdicts and rewards flip."""
+    if not can(user, Action.run_judge) or old_version_id == new_version_id:
+        return
+    with st.expander("Verdict flips: which stored verdicts would this edit change?"):
+        runs = base_runs(engine(), old_version_id)
+        if not runs:
+            st.caption("No explicit judge run has judged responses with the older version yet.")
+            return
+        key = f"{old_version_id}_{new_version_id}"
+        by_id = {r.run_id: r for r in runs}
+        run_id = st.selectbox(
+            "Compare with the verdicts of",
+            list(by_id),
+            format_func=lambda i: by_id[i].label(),
+            key=f"flip_run_{key}",
+        )
+        endpoint = _choose_endpoint(f"flip_endpoint_{key}")
+        if endpoint is None:
+            return
+        config = JudgeConfig(endpoint)
+        try:
+            plan = plan_rejudge(engine(), run_id, old_version_id, new_version_id, config)
+        except RubricforgeError as exc:
+            show_error(exc)
+            return
+        st.caption(f"Re-judging costs {plan.summary()}.")
+        if not plan.criteria_to_judge:
+            st.info("No criterion's text changed, so no verdict can flip (weights only).")
+            return
+        if not st.button("Re-judge the changed criteria", key=f"flip_go_{key}"):
+            return
+        try:
+            with st.spinner("Re-judging the changed criteria..."):
+                report = rejudge_changed(engine(), plan, config, actor=user)
+        except RubricforgeError as exc:
+            show_error(exc)
+            return
+        st.success(
+            f"Judge run {report.run_id}: {report.reward_flips} of {report.responses} rewards "
+            f"changed (mean change {report.mean_reward_delta:+.3f}); {report.failed} failed."
+        )
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {"Criterion": c.title, "Judged": c.judged, "Verdicts flipped": c.flipped}
+                    for c in report.criteria
+                ]  # fmt: skip
+            ),
+            hide_index=True,
+        )
