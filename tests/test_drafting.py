@@ -155,7 +155,7 @@ def test_missing_or_contradicting_prefix_falls_back_to_weight_and_is_flagged():
     items = rubric_items(7)["criteria"]
     items[0]["description"] = "Names the drug."  # no prefix, weight 5
     items[1]["description"] = "Essential Criteria: Says the dose is 50 mg."  # weight 4
-    items[3]["description"] = "Pitfall Criteria: Does not mention renal dosing."  # weight -2
+    items[3]["description"] = "Pitfall Criteria: Does not misstate the renal dose."  # weight -2
     criteria, flags = to_criteria(DraftReply.model_validate({"criteria": items}))
     assert (criteria[0].category, flags[0]) == (Category.essential, [FLAG_NO_PREFIX])
     assert criteria[1].category is Category.important

@@ -136,6 +136,7 @@ def test_rar_sample_lands_with_prefix_categories_signed_weights_and_flags(
     stored = head_criteria(engine, "rar-med")
     assert sorted(stored) == sorted(r["uid"] for r in rows)
     flagged_pitfalls = 0
+    flagged: dict[str, list[str]] = {}
     for row in rows:
         crits = stored[row["uid"]]
         assert [c.title for c in crits] == [i["title"] for i in row["rubric"]]
@@ -145,12 +146,20 @@ def test_rar_sample_lands_with_prefix_categories_signed_weights_and_flags(
         assert [c.category for c in crits] == [split_prefix(s)[0] for s in row["rubric_list"]]
         assert [c.position for c in crits] == list(range(len(crits)))
         for c in crits:
-            if c.weight < 0 and c.description.startswith("Does not"):
-                assert POLARITY_AVOIDANCE in c.flags
+            # "Does not mention/explain X" is an omission (bad when met): right with a
+            # negative weight. "Does not misinterpret X" reads as an avoidance (good when
+            # met) and "Avoids ..." titles too: those are flagged for the expert.
+            if c.weight < 0 and POLARITY_AVOIDANCE in c.flags:
                 flagged_pitfalls += 1
             if c.weight > 0:
                 assert POLARITY_AVOIDANCE not in c.flags
-    assert flagged_pitfalls == 4  # every pitfall in the sample is worded "Does not ..."
+        flagged[row["uid"]] = [c.title for c in crits if c.flags]
+    assert flagged == {
+        "med-01884518e6c7": ["Avoids Trachoma Misidentification"],
+        "med-02a8056b1d15": ["Avoids Misdiagnosing Mass"],
+        "med-0cb2de59edaa": [],  # "Does not mention ...", "Does not explain ...": omissions
+    }
+    assert flagged_pitfalls == 2
     assert result.pitfalls_flagged == flagged_pitfalls
     assert "pitfall" in result.summary()
 

@@ -90,8 +90,11 @@ def test_out_of_range_magnitude_is_a_warning(index: int, weight: float, rar: str
 
 
 def test_pitfall_written_as_avoidance_is_a_polarity_error() -> None:
-    findings = lint(with_item(6, title="Avoids Trachoma", description="Does not select trachoma."))
-    assert rules(findings) == [("polarity:avoidance", 6)]
+    findings = lint(with_item(6, title="Trachoma chosen", description="Does not select trachoma."))
+    assert rules(findings) == [
+        ("polarity:avoidance", 6),
+        ("polarity:title_description_disagree", 6),
+    ]
     assert findings[0].is_error and has_errors(findings)
     # The same wording with a positive weight is a plain good-when-met check.
     assert (
@@ -262,18 +265,60 @@ def _rar_rows(path: Path) -> list[tuple[str, list[CriterionData]]]:
 
 
 def test_real_rar_rows(rar_sample: Path) -> None:
-    """What fires on the three real RaR-Medicine rows: every pitfall is worded as
-    'Does not ...' with a negative weight, which is exactly the ambiguity the
-    polarity rule exists for; nothing else fires (weights follow RaR's scale,
-    wording is specific)."""
+    """What fires on the three real RaR-Medicine rows: every pitfall is worded
+    'Does not ...' with a negative weight; only those that read as avoiding a
+    mistake (good when met) fire, not omissions like 'Does not mention X' (bad
+    when met); nothing else fires (weights follow RaR's scale, wording is specific)."""
     found = {uid: rules(lint(items)) for uid, items in _rar_rows(rar_sample)}
     assert found == {
-        "med-01884518e6c7": [("polarity:avoidance", 8)],
-        "med-02a8056b1d15": [("polarity:avoidance", 8)],
-        "med-0cb2de59edaa": [
+        # "Avoids Trachoma Misidentification" / "Does not mention or suggest (A) Trachoma
+        # without clear differentiation": the title reads as an avoidance, the
+        # description as an omission; the expert must say which.
+        "med-01884518e6c7": [
             ("polarity:avoidance", 8),
             ("polarity:title_description_disagree", 8),
-            ("polarity:avoidance", 9),
-            ("polarity:title_description_disagree", 9),
         ],
+        # "Does not misinterpret the cystic mass as a tumor": an avoidance, -1.
+        "med-02a8056b1d15": [("polarity:avoidance", 8)],
+        # "Does not mention ..." (-2) and "Does not explain ..." (-1): omissions, bad when
+        # met, right as written.
+        "med-0cb2de59edaa": [],
     }
+
+
+@pytest.mark.parametrize(
+    "description, weight, expected",
+    [
+        ("Does not mention renal dosing.", -2, []),  # omission: bad when met, right
+        ("Fails to explain the mechanism.", -1, []),
+        ("Omits the dose.", -1, []),
+        ("Avoids recommending codeine.", -2, ["polarity:avoidance"]),
+        ("Does not misread the ECG as ischaemia.", -1, ["polarity:avoidance"]),
+        ("Does not recommend antibiotics.", -1, ["polarity:avoidance"]),  # reads both ways
+        ("Does not mention renal dosing.", 3, ["polarity:omission_rewarded"]),
+        ("Avoids recommending codeine.", 2, []),  # avoidance: good when met, right
+        ("Recommends codeine for a child.", -2, []),
+    ],
+)
+def test_avoidance_and_omission_are_told_apart(
+    description: str, weight: float, expected: list[str]
+) -> None:
+    category = PIT if weight < 0 else OPT
+    c = CriterionData(description.rstrip("."), description, category, weight)  # title agrees
+    assert [f.rule for f in lint([c]) if f.rule.startswith("polarity")] == expected
+
+
+def test_each_polarity_finding_offers_one_fix_that_keeps_the_sign() -> None:
+    avoid = lint(with_item(6, title="Codeine", description="Avoids recommending codeine."))
+    (msg,) = [f.message for f in avoid if f.rule == "polarity:avoidance"]
+    assert "keep the negative weight" in msg and "positive" not in msg
+    gap = lint(with_item(0, description="Does not mention the dose."))
+    (msg,) = [f.message for f in gap if f.rule == "polarity:omission_rewarded"]
+    assert "keep the positive weight" in msg and "negative" not in msg
+    for f in avoid + gap:
+        assert "polarity:" not in f.message, "messages are plain words, not rule codes"
+
+
+def test_polarity_is_carried_by_the_sign() -> None:
+    assert CriterionData("a", "b", PIT, -1).polarity == "bad when met"
+    assert CriterionData("a", "b", OPT, 1).polarity == "good when met"

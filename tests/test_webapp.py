@@ -19,7 +19,7 @@ from rubricforge.models.rubrics.browse import (
     list_prompts,
     rubric_detail,
 )
-from rubricforge.models.rubrics.criteria import POLARITY_AVOIDANCE
+from rubricforge.models.rubrics.criteria import POLARITY_AVOIDANCE, flag_text
 from rubricforge.models.rubrics.orm import RubricStatus
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session
@@ -173,7 +173,7 @@ def test_opening_a_prompt_shows_question_answer_and_flagged_criteria(demo_db: st
     assert len(criteria) == 9
     assert set(criteria["Category"]) == {"Essential", "Important", "Optional", "Pitfall"}
     codeine = criteria[criteria["Title"] == "Avoids codeine"].iloc[0]
-    assert codeine["Weight"] == -2 and POLARITY_AVOIDANCE in codeine["Flags"]
+    assert codeine["Weight"] == -2 and flag_text(POLARITY_AVOIDANCE) in codeine["Flags"]
     assert (criteria["Flags"] != "").sum() == 1
     assert "1 flagged criterion." in at.warning[0].value
 

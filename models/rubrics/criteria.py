@@ -52,10 +52,14 @@ def with_prefix(category: Category, description: str) -> str:
 
 
 # --- Pitfall polarity -------------------------------------------------------
-# A negative weight means "bad when met". A pitfall written as an avoidance
-# ("Does not mention X", "Avoids X") is *good* when met, so with a negative
-# weight it trains backwards. We only flag; the expert decides (rephrase, or
-# flip the sign). Nothing flips silently.
+# The sign of the weight is the polarity: positive = good when met, negative =
+# bad when met (the response made the mistake). The wording must agree, and RaR's
+# public data mixes two readings of "Does not ...":
+# - an avoidance ("Avoids X", "Does not misread X as Y"): good when met, so with a
+#   negative weight it punishes the good answer;
+# - an omission ("Does not mention X", "Fails to explain X"): bad when met, which
+#   is right with a negative weight and backwards with a positive one.
+# We only flag; the expert rewords. Nothing flips silently.
 _AVOIDANCE_RE = re.compile(
     r"^\s*(?:the\s+response\s+)?(?:"
     r"avoids?|avoiding|does\s+not|doesn'?t|do\s+not|did\s+not|never|refrains?|"
@@ -63,26 +67,69 @@ _AVOIDANCE_RE = re.compile(
     r")",
     re.I,
 )
+# What a good answer would say or do, left out: "Does not mention", "Fails to
+# explain", "Omits the dose". Verbs that read both ways ("Does not recommend X",
+# "Does not select X") are left to the avoidance reading, so the lint asks.
+_OMISSION_RE = re.compile(
+    r"^\s*(?:the\s+response\s+)?(?:"
+    r"fails?\s+to|failing\s+to|omits?\b(?!\s+no\b)|omitting|neglects?\s+to|misses|"
+    r"leaves?\s+out|forgets?\s+to|lacks?\b|"
+    r"(?:does\s+not|doesn'?t|did\s+not|do\s+not)\s+(?:\w+ly\s+)?(?:"
+    r"mention|include|address|identify|explain|note|discuss|state|consider|provide|specify|"
+    r"describe|clarify|acknowledge|list|cover|emphasi[sz]e|highlight|advise|warn|ask|assess|"
+    r"offer|give|recogni[sz]e|name|define|cite|report|outline|detail|indicate|reference|"
+    r"distinguish|differentiate|evaluate|screen|refer|counsel|check|monitor|calculate|"
+    r"compute|justify|show|answer|conclude"
+    r")\b)",
+    re.I,
+)
 
 POLARITY_AVOIDANCE = "polarity:avoidance"
+POLARITY_OMISSION = "polarity:omission_rewarded"
 POLARITY_MIXED = "polarity:title_description_disagree"
+
+# What the flags mean, in the words the app shows.
+FLAG_TEXT = {
+    POLARITY_AVOIDANCE: "worded as what a good answer does, but counted as a mistake",
+    POLARITY_OMISSION: "worded as something missing, but rewarded",
+    POLARITY_MIXED: "title and description point in opposite directions",
+}
+
+
+def flag_text(flag: str) -> str:
+    """A stored flag in plain words (an unknown flag as it is)."""
+    return FLAG_TEXT.get(flag, flag)
+
+
+def polarity(weight: float) -> str:
+    """The criterion's polarity, which its signed weight carries."""
+    return "good when met" if weight > 0 else "bad when met"
+
+
+def reads_as_omission(text: str) -> bool:
+    """Worded as something left out ("Does not mention X"): bad when met."""
+    return bool(_OMISSION_RE.match(text))
 
 
 def reads_as_avoidance(text: str) -> bool:
-    return bool(_AVOIDANCE_RE.match(text))
+    """Worded as a mistake avoided ("Avoids X", "Does not misread X"): good when met."""
+    return bool(_AVOIDANCE_RE.match(text)) and not reads_as_omission(text)
 
 
 def polarity_flags(title: str, description: str, weight: float) -> list[str]:
-    """Lint flags for a criterion whose wording and sign may disagree.
+    """Lint flags for a criterion whose wording and sign disagree.
 
-    Flags a negative-weight criterion whose title or description reads as an
-    avoidance (satisfied = good), and any criterion whose title and description
-    disagree in polarity.
+    A negative weight on a criterion worded as an avoidance (title or description)
+    punishes the good answer; a positive weight on one worded as an omission
+    rewards the gap. Title and description disagree when one reads as an avoidance
+    and the other does not.
     """
     t, d = reads_as_avoidance(title), reads_as_avoidance(description)
     flags: list[str] = []
     if weight < 0 and (t or d):
         flags.append(POLARITY_AVOIDANCE)
+    if weight > 0 and reads_as_omission(description):
+        flags.append(POLARITY_OMISSION)
     if title.strip() and t != d:
         flags.append(POLARITY_MIXED)
     return flags
@@ -105,6 +152,10 @@ class CriterionData:
     @property
     def flags(self) -> list[str]:
         return polarity_flags(self.title, self.description, self.weight)
+
+    @property
+    def polarity(self) -> str:
+        return polarity(self.weight)
 
 
 def content_hash(criteria: Sequence[CriterionData]) -> str:

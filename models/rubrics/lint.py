@@ -21,6 +21,7 @@ from difflib import SequenceMatcher
 from rubricforge.models.rubrics.criteria import (
     POLARITY_AVOIDANCE,
     POLARITY_MIXED,
+    POLARITY_OMISSION,
     CriterionData,
     polarity_flags,
 )
@@ -125,23 +126,34 @@ def _weight(i: int, c: CriterionData) -> list[Finding]:
 
 
 def _polarity(i: int, c: CriterionData) -> list[Finding]:
+    """One consistent fix each: reword to match the sign, never flip the sign (a
+    Pitfall keeps its negative weight, everything else its positive one)."""
     flags = polarity_flags(c.title, c.description, c.weight)
     out = []
     if POLARITY_AVOIDANCE in flags:
         out += _error(
             POLARITY_AVOIDANCE,
             i,
-            f"{_label(i, c)} reads as an avoidance (met = good) but has negative weight "
-            f"{_fmt(c.weight)}, so it may punish the good answer. If meeting it is good, "
-            "make the weight positive; if it describes the mistake, say so unambiguously "
-            "('Mentions X', 'Fails to mention X').",
+            f"{_label(i, c)} is worded as something a good answer does, but its negative "
+            f"weight {_fmt(c.weight)} counts meeting it as a mistake, so a good answer would "
+            "lose reward. Reword it as the mistake itself (for example 'Recommends codeine' "
+            "instead of 'Avoids recommending codeine') and keep the negative weight.",
+        )
+    if POLARITY_OMISSION in flags:
+        out += _error(
+            POLARITY_OMISSION,
+            i,
+            f"{_label(i, c)} is worded as something missing ('Does not mention ...'), but "
+            f"its positive weight {_fmt(c.weight)} rewards meeting it, so an answer that "
+            "leaves it out would gain. Reword it as what a good answer does (for example "
+            "'Mentions the dose') and keep the positive weight.",
         )
     if POLARITY_MIXED in flags:
         out += _warning(
             POLARITY_MIXED,
             i,
             f"{_label(i, c)}: the title and the description point in opposite directions "
-            "(one says 'does', the other 'does not'); make them agree.",
+            "(one reads as avoiding something, the other does not); make them say the same.",
         )
     return out
 

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 from rubricforge.models.rubrics.browse import NO_RUBRIC, RubricDetail
+from rubricforge.models.rubrics.criteria import flag_text
 from rubricforge.webapp.components.text import escape_md
 
 FLAG_HELP = (
-    "Their wording and sign may disagree: a pitfall written as an avoidance "
-    "('Does not ...', good when met) with a negative weight penalises the right answer. "
-    "Rephrase the criterion as the mistake, or flip its sign."
+    "Their wording and sign may disagree: a pitfall worded as what a good answer does "
+    "('Avoids X') with a negative weight penalises the right answer. Open the editor: the "
+    "lint says how to reword each one."
 )
 FLAGGED_ROW = "background-color: rgba(255, 170, 0, 0.3)"
 
@@ -71,7 +72,7 @@ def show_detail(d: RubricDetail, version_key: str) -> None:
                 "Description": c.description,
                 "Category": c.category,
                 "Weight": c.weight,
-                "Flags": ", ".join(c.flags),
+                "Flags": "; ".join(flag_text(f) for f in c.flags),
             }
             for c in d.criteria
         ]

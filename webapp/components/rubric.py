@@ -52,7 +52,6 @@ def show_findings(findings: Sequence[Finding]) -> None:
             {
                 "Severity": f.severity.value,
                 "Row": "rubric" if f.index is None else str(f.index + 1),
-                "Rule": f.rule,
                 "Finding": f.message,
             }
             for f in findings
