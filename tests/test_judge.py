@@ -155,7 +155,9 @@ def test_implicit_mode_rates_with_the_whole_weighted_rubric(llm_server: Scripted
     llm_server.script(Reply.json({"rating": 7}))
     [r] = Judge(JudgeConfig(endpoint(llm_server), mode=JudgeMode.implicit)).judge_many_sync([ITEM])
     assert r.ok and r.rating == 7 and r.reward == pytest.approx(6 / 9)
-    assert "(weight -2)" in llm_server.chat_requests[0].text
+    # RaR's implicit judge sees category labels, not weights.
+    assert "[Pitfall]" in llm_server.chat_requests[0].text
+    assert "(weight" not in llm_server.chat_requests[0].text
 
 
 def test_rating_out_of_range_is_re_asked(llm_server: ScriptedLLM) -> None:
@@ -203,3 +205,28 @@ def test_explicit_mode_without_criteria_fails_clearly(llm_server: ScriptedLLM) -
     [r] = Judge(JudgeConfig(endpoint(llm_server))).judge_many_sync([JudgeItem("q", "a", ())])
     assert not r.ok and "needs a rubric" in (r.error or "")
     assert llm_server.chat_requests == []
+
+
+def test_the_judge_reads_each_criterion_literally_and_reasons_before_its_verdict() -> None:
+    pitfall = CriterionData("Omits dose", "Does not mention the dose.", Category.pitfall, -2)
+    for messages in (
+        jp.explicit_messages("Q?", "An answer.", [pitfall]),
+        jp.single_messages("Q?", "An answer.", pitfall),
+    ):
+        text = messages[1]["content"]
+        # No "met = made the mistake" reinterpretation: the sign does that, in the reward.
+        assert "mistake" not in text and "literally" in text
+        reply_format = text[text.index("Return") :]
+        assert reply_format.index('"rationale"') < reply_format.index('"met"')
+    assert list(jp.CriterionVerdict.model_json_schema()["properties"]) == [
+        "index",
+        "rationale",
+        "met",
+    ]
+    assert list(jp.SingleReply.model_json_schema()["properties"]) == ["rationale", "met"]
+
+
+def test_reference_likert_asks_for_a_comparison_with_the_reference() -> None:
+    text = jp.likert_messages("Q?", "An answer.", "The expert answer.")[1]["content"]
+    assert "Compare the response with it" in text and "The expert answer." in text
+    assert "Compare" not in jp.likert_messages("Q?", "An answer.", None)[1]["content"]

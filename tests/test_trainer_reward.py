@@ -156,4 +156,4 @@ def test_implicit_mode_reports_the_rating(llm_server: ScriptedLLM) -> None:
     assert rewards == pytest.approx([6 / 9, 6 / 9])
     assert logged["judge/rating_mean"] == 7
     assert not any(k.startswith("rubric/") for k in logged)  # no per-criterion verdicts
-    assert "weight 5" in json.dumps(llm_server.chat_requests[0].body)  # the rubric was sent
+    assert "[Essential]" in json.dumps(llm_server.chat_requests[0].body)  # the rubric was sent

@@ -131,11 +131,12 @@ class Judge:
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def _cache_get(self, keys: list[str]) -> dict[str, LLMCache]:
+    def _cache_get(self, keys: list[str]) -> dict[str, Any]:
         if self.engine is None or not keys:
             return {}
         with self.engine.connect() as conn:
-            rows = conn.scalars(select(LLMCache).where(LLMCache.key.in_(keys))).all()
+            # Core rows (LLMCache's columns by name), not ORM objects: no session here.
+            rows = conn.execute(select(LLMCache).where(LLMCache.key.in_(keys))).all()
         return {r.key: r for r in rows}
 
     def _cache_put(self, rows: list[dict[str, Any]]) -> None:

@@ -1,5 +1,18 @@
 """Judge prompt templates, versioned constants whose hash is stored with every result.
 
+They follow RaR's judge prompts (Gunjal et al. 2025, arXiv 2507.17746, appendix):
+the explicit judge gives its reasoning before each verdict; a criterion can also be
+judged alone, one call per criterion (the paper's "each criterion is evaluated
+independently" reading, `per_criterion=True`); the implicit judge sees the criteria
+with their category labels and rates lower a response that violates several; the
+Reference-Likert baseline compares the response with the expert's reference. Where
+we differ on purpose: the response is fenced as data (an injection guard the paper
+does not need) and replies are JSON checked against a schema.
+
+A criterion is judged literally: "met" means what it says is true of the response.
+Whether that is good or bad is the weight's sign (the stored polarity), applied by
+the reward, never asked of the judge.
+
 The response under judgment is data, never instructions: it is fenced by a
 boundary derived from its own sha256, which the response cannot contain, and
 the system prompt tells the judge to ignore instructions inside the fence.
@@ -14,7 +27,7 @@ from pydantic import BaseModel, Field, field_validator
 from rubricforge.models.judging.orm import JudgeMode
 from rubricforge.models.rubrics.criteria import CriterionData
 
-TEMPLATE_VERSION = "judge-v1"
+TEMPLATE_VERSION = "judge-v2"
 
 SYSTEM = (
     "You are a meticulous expert evaluator. You judge a RESPONSE to a PROMPT. "
@@ -28,39 +41,39 @@ SYSTEM = (
 EXPLICIT = """PROMPT:
 {prompt}
 
-RUBRIC ({n} criteria). For each criterion decide whether the response satisfies it,
-i.e. whether what the criterion describes is true of the response. Judge each criterion
-on its own; some describe mistakes (pitfalls): report "met": true when the response
-makes that mistake.
+RUBRIC ({n} criteria). For each criterion decide whether what it says is true of the
+response. Read it literally: "met": true when the response does what the criterion
+says (a criterion "Does not mention X" is met when the response does not mention X).
+Judge each criterion on its own, first reasoning briefly, then deciding.
 {criteria}
 
 <<<RESPONSE {boundary}
 {response}
 RESPONSE {boundary}>>>
 
-Return {{"verdicts": [{{"index": <criterion number>, "met": true|false,
-"rationale": "<one short sentence>"}}, ...]}} with exactly one entry for each of the
+Return {{"verdicts": [{{"index": <criterion number>, "rationale": "<one short sentence
+of reasoning>", "met": true|false}}, ...]}} with exactly one entry for each of the
 {n} criteria, in order."""
 
 SINGLE = """PROMPT:
 {prompt}
 
 CRITERION: {criterion}
-Decide whether the response satisfies this criterion, i.e. whether what it describes is
-true of the response (for a criterion that describes a mistake, "met": true means the
-response makes it).
+Decide whether what this criterion says is true of the response, reading it literally:
+"met": true when the response does what it says. Reason briefly first, then decide.
 
 <<<RESPONSE {boundary}
 {response}
 RESPONSE {boundary}>>>
 
-Return {{"met": true|false, "rationale": "<one short sentence>"}}."""
+Return {{"rationale": "<one short sentence of reasoning>", "met": true|false}}."""
 
 IMPLICIT = """PROMPT:
 {prompt}
 
-RUBRIC. Weighted criteria (positive weight: good when satisfied; negative weight:
-a mistake, bad when present):
+RUBRIC. Criteria with their category (Essential: a good response must meet it;
+Important: it should; Optional: nice to have; Pitfall: a mistake a good response
+avoids, bad when what it says is true of the response):
 {criteria}
 
 <<<RESPONSE {boundary}
@@ -68,7 +81,8 @@ a mistake, bad when present):
 RESPONSE {boundary}>>>
 
 Considering the whole rubric, rate the overall quality of the response from 1 (worst)
-to 10 (best). Return {{"rating": <integer 1-10>}}."""
+to 10 (best). A response that misses Essential criteria or violates several criteria
+should be rated lower. Return {{"rating": <integer 1-10>}}."""
 
 LIKERT = """PROMPT:
 {prompt}
@@ -81,7 +95,8 @@ Rate the overall quality of the response from 1 (worst) to 10 (best).
 Return {{"rating": <integer 1-10>}}."""
 
 REFERENCE_BLOCK = """
-REFERENCE ANSWER (written by an expert; a good response agrees with it):
+REFERENCE ANSWER (written by an expert). Compare the response with it: rate how well
+the response matches the reference in correctness and completeness.
 {reference_answer}
 """
 
@@ -111,12 +126,11 @@ def boundary(response: str) -> str:
     return hashlib.sha256(response.encode()).hexdigest()[:16]
 
 
-def _criteria_lines(criteria: Sequence[CriterionData], weights: bool) -> str:
-    lines = []
-    for i, c in enumerate(criteria, 1):
-        w = f" (weight {c.weight:g})" if weights else ""
-        lines.append(f"{i}. [{c.category.value}]{w} {c.title}: {c.description}")
-    return "\n".join(lines)
+def _criteria_lines(criteria: Sequence[CriterionData]) -> str:
+    """Numbered, each with its category label (RaR passes labels, not weights)."""
+    return "\n".join(
+        f"{i}. [{c.category.value}] {c.title}: {c.description}" for i, c in enumerate(criteria, 1)
+    )
 
 
 def explicit_messages(prompt: str, response: str, criteria: Sequence[CriterionData]) -> list[dict]:
@@ -124,7 +138,7 @@ def explicit_messages(prompt: str, response: str, criteria: Sequence[CriterionDa
     user = EXPLICIT.format(
         prompt=prompt,
         n=len(criteria),
-        criteria=_criteria_lines(criteria, weights=False),
+        criteria=_criteria_lines(criteria),
         boundary=b,
         response=response,
     )
@@ -152,7 +166,7 @@ def implicit_messages(prompt: str, response: str, criteria: Sequence[CriterionDa
     b = boundary(response)
     user = IMPLICIT.format(
         prompt=prompt,
-        criteria=_criteria_lines(criteria, weights=True),
+        criteria=_criteria_lines(criteria),
         boundary=b,
         response=response,
     )
@@ -176,9 +190,10 @@ def likert_messages(prompt: str, response: str, reference_answer: str | None) ->
 
 
 class CriterionVerdict(BaseModel):
+    # Field order is the JSON schema's: the reasoning comes before the verdict.
     index: int = Field(ge=1)
-    met: bool
     rationale: str = ""
+    met: bool
 
 
 class ExplicitReply(BaseModel):
@@ -186,8 +201,8 @@ class ExplicitReply(BaseModel):
 
 
 class SingleReply(BaseModel):
-    met: bool
     rationale: str = ""
+    met: bool
 
 
 class RatingReply(BaseModel):
