@@ -17,7 +17,7 @@ import pytest
 from judging_support import SECRET, Judged, judged
 from llm_server import Reply, ScriptedLLM
 from rubricforge.models.accounts.permissions import OPERATOR
-from rubricforge.models.agreement.leaderboard import leaderboard
+from rubricforge.models.agreement.leaderboard import leaderboard, rankings_with_data
 from rubricforge.models.agreement.orm import HumanLabel, SamplingStrategy, Stratum
 from rubricforge.models.agreement.queries import AgreementFilters, agreement_report
 from rubricforge.models.agreement.revision import flag_for_revision
@@ -28,10 +28,10 @@ from rubricforge.models.judging.orm import JudgeMode, JudgeRun, RunStatus
 from rubricforge.models.llm.client import EndpointConfig
 from rubricforge.models.llm.endpoints import save_endpoint
 from rubricforge.models.rubrics.orm import Category, RevisionRequest, Rubric, RubricStatus
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
-from webapp_support import APP, app_as, click, has, shown, widget
+from webapp_support import APP, app_as, click, has, shown, user_id, widget
 
 pytestmark = pytest.mark.db
 
@@ -401,3 +401,21 @@ def test_the_editor_shows_a_request_and_saving_the_fix_resolves_it(
     # Annotators read the rubric but never the evidence (it holds the judge's verdicts).
     reader = app_as(j.uid("ann"), "views/editor.py", {"prompt": str(p.prompt_id)})
     assert not [e for e in reader.expander if e.label.startswith("Open revision requests")]
+
+
+def test_the_leaderboard_opens_on_a_ranking_with_data_and_clamps_its_axes(
+    demo_app_db: str,
+) -> None:
+    eng = create_engine(demo_app_db)
+    with Session(eng) as s:
+        with_data = rankings_with_data(leaderboard(s))
+    eng.dispose()
+    assert with_data, "the demo has labels behind at least one ranking"
+    at = app_as(user_id(demo_app_db, "researcher1"), "views/leaderboard.py")
+    assert widget(at, "selectbox", "Rank by").value == with_data[0]
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert chart["layout"]["yaxis"]["range"] == [-1.05, 1.05]
+    for trace in chart["data"]:
+        (y,) = trace["y"]
+        assert y + trace["error_y"]["array"][0] <= 1.0 + 1e-9
+        assert y - trace["error_y"]["arrayminus"][0] >= -1.0 - 1e-9

@@ -107,6 +107,12 @@ class Leaderboard:
     cheapest_agreeing: LeaderboardRow | None
 
 
+def rankings_with_data(board: Leaderboard) -> list[RankBy]:
+    """The rankings for which at least one judge has a defined figure, in RankBy order:
+    the page defaults to the first, so a fresh workspace never opens on an empty chart."""
+    return [rb for rb in RankBy if any(r.figure(rb).defined for r in board.rows)]
+
+
 _COSTS = """
 SELECT r.model, r.mode, count(*) AS runs, sum(n.judgments) AS judgments,
        sum(r.tokens_in) AS tokens_in, sum(r.tokens_out) AS tokens_out,

@@ -228,14 +228,16 @@ def leaderboard_figure(board: Leaderboard) -> go.Figure:
         e = r.figure(rank_by)
         if not e.defined or r.tokens_per_judgment is None:
             continue
+        # kappa and rho live in [-1, 1]; a bootstrap bound never draws past it.
+        high, low = min(e.high, 1.0), max(e.low, -1.0)
         fig.add_trace(
             go.Scatter(
                 x=[r.tokens_per_judgment],
                 y=[e.value],
                 error_y={
                     "type": "data",
-                    "array": [e.high - e.value],
-                    "arrayminus": [e.value - e.low],
+                    "array": [max(high - e.value, 0.0)],
+                    "arrayminus": [max(e.value - low, 0.0)],
                 },  # fmt: skip
                 mode="markers+text",
                 text=[r.judge],
@@ -250,6 +252,8 @@ def leaderboard_figure(board: Leaderboard) -> go.Figure:
         margin={"t": 10, "b": 10, "l": 10, "r": 10},
         xaxis_title="tokens per judgment",
         yaxis_title=label,
+        yaxis_range=[-1.05, 1.05],
+        xaxis_rangemode="tozero",
         showlegend=False,
     )
     return fig

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 from rubricforge.models.agreement.filter_choices import filter_choices
-from rubricforge.models.agreement.leaderboard import RankBy, leaderboard
+from rubricforge.models.agreement.leaderboard import RankBy, leaderboard, rankings_with_data
 from rubricforge.models.agreement.queries import AgreementFilters
 from rubricforge.webapp.auth import page_user
 from rubricforge.webapp.components.agreement import (
@@ -28,8 +28,15 @@ st.title("Judge leaderboard")
 page_user()
 with read_session() as session:
     choices = filter_choices(session)
+    # Default to a ranking that has data (on a fresh workspace, often criterion kappa only).
+    with_data = rankings_with_data(leaderboard(session))
 c1, c2, c3 = st.columns([2, 2, 1])
-rank_by = c1.selectbox("Rank by", list(RANKINGS), format_func=RANKINGS.__getitem__)
+rank_by = c1.selectbox(
+    "Rank by",
+    list(RANKINGS),
+    index=list(RANKINGS).index(with_data[0]) if with_data else 0,
+    format_func=RANKINGS.__getitem__,
+)
 datasets = c2.multiselect(
     "Datasets", list(choices.datasets), format_func=lambda i: choices.datasets[i]
 )
