@@ -199,12 +199,21 @@ def serve_cmd(
         str(port),
         "--server.address",
         address,
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
+        *STREAMLIT_OPTIONS,
     ]
     raise typer.Exit(subprocess.call(cmd, env=env))
+
+
+# How `serve` runs Streamlit (the browser tests run it the same way): no browser of its
+# own, no usage statistics, and the viewer toolbar (no Deploy or developer options).
+STREAMLIT_OPTIONS = (
+    "--server.headless",
+    "true",
+    "--browser.gatherUsageStats",
+    "false",
+    "--client.toolbarMode",
+    "viewer",
+)
 
 
 user_app = typer.Typer(help="Accounts: add, change password, disable, list.", no_args_is_help=True)
@@ -336,7 +345,9 @@ def draft_cmd(
 
 # --- training: jobs and the worker --------------------------------------------------------
 
-train_app = typer.Typer(help="GRPO training jobs: submit, cancel, list.", no_args_is_help=True)
+train_app = typer.Typer(
+    help="GRPO training jobs: submit, preview rewards, cancel, list.", no_args_is_help=True
+)
 app.add_typer(train_app, name="train")
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect, sync_playwright
 
+from rubricforge.cli import STREAMLIT_OPTIONS
+
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -66,9 +68,8 @@ class StreamlitApp:
         self.log = log
         cmd = [
             sys.executable, "-m", "streamlit", "run", str(REPO / "webapp" / "app.py"),
-            "--server.headless", "true", "--server.port", str(self.port),
-            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none",
+            "--server.port", str(self.port), "--server.address", "127.0.0.1",
+            *STREAMLIT_OPTIONS, "--server.fileWatcherType", "none",
         ]  # fmt: skip
         self._out = log.open("wb")
         self.process = subprocess.Popen(

@@ -84,6 +84,8 @@ def test_expert_drafts_edits_saves_and_a_colleague_approves(
         return path
 
     sign_in(page, served, "expert1", PASSWORD)
+    # The viewer toolbar: no Deploy button or developer menu for the people using the app.
+    expect(page.get_by_role("button", name="Deploy")).to_have_count(0)
     shot("01-overview")
     open_prompt(page, "med-007", "Edit rubric")
     page.get_by_role("button", name="Draft with LLM").click()

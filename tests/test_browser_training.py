@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from training_support import confusion, seed_snapshot, spotchecks, submit
 from webapp_support import PASSWORD, add_account
 
+from rubricforge.cli import STREAMLIT_OPTIONS
+
 pytestmark = [pytest.mark.db, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,8 +45,7 @@ def served_app(db_url: str, tmp_path: Path) -> Iterator[str]:
     log = (tmp_path / "streamlit.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(REPO / "webapp" / "app.py"),
-         "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+         "--server.port", str(port), "--server.address", "127.0.0.1", *STREAMLIT_OPTIONS],
         cwd=REPO, env={**os.environ, "DATABASE_URL": db_url}, stdout=log, stderr=log,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
