@@ -469,13 +469,14 @@ def train_preview(
 def train_cancel(job: Annotated[int, typer.Argument(help="Job id")]) -> None:
     """Cancel a job: at once if queued, after the step in progress if running."""
     from rubricforge.models.core.db import session_scope
+    from rubricforge.models.core.status import Status
     from rubricforge.models.training.jobs import request_cancel
 
     with session_scope(_migrated_engine()) as s:
         status = request_cancel(s, job, actor="cli")
     typer.echo(
         f"job {job} cancelled"
-        if status.value == "cancelled"
+        if status is Status.cancelled
         else f"job {job}: cancel requested; its worker stops after the current step"
     )
 

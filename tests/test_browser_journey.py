@@ -52,6 +52,7 @@ from playwright.sync_api import Page, expect
 from rubricforge.models.accounts.orm import User
 from rubricforge.models.agreement.orm import HumanLabel
 from rubricforge.models.agreement.queries import agreement_report
+from rubricforge.models.core.status import Status
 from rubricforge.models.data.exporter import write_snapshot
 from rubricforge.models.data.orm import ExportSnapshot
 from rubricforge.models.demo.loader import load_demo, read_demo_data
@@ -66,7 +67,7 @@ from rubricforge.models.rubrics.orm import (
     RubricStatus,
     RubricVersion,
 )
-from rubricforge.models.training.orm import JobStatus, TrainingJob
+from rubricforge.models.training.orm import TrainingJob
 from rubricforge.trainer.tiny import build_tiny_model
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -454,7 +455,7 @@ def researcher_trains(j: Journey, model: Path) -> None:
         pytest.fail(f"worker did not finish:\n{log.read_text()[-3000:]}")
     with Session(j.engine) as s:
         job = s.get_one(TrainingJob, job_id)
-        assert job.status is JobStatus.succeeded, (job.error, log.read_text()[-3000:])
+        assert job.status is Status.succeeded, (job.error, log.read_text()[-3000:])
 
     # The page polls a live job and reloads itself once it has finished.
     expect(page.get_by_text(f"Job {job_id}: succeeded")).to_be_visible(timeout=30_000)

@@ -40,7 +40,6 @@ from rubricforge.models import (
     Criterion,
     Dataset,
     ExportSnapshot,
-    JobStatus,
     Prompt,
     Rubric,
     RubricVersion,
@@ -50,10 +49,11 @@ from rubricforge.models import (
 from rubricforge.models.accounts.permissions import OPERATOR
 from rubricforge.models.core.db import get_engine, session_scope
 from rubricforge.models.core.errors import ExportError
+from rubricforge.models.core.status import Status
 from rubricforge.models.data.exporter import create_snapshot, write_snapshot
 from rubricforge.models.data.importer import import_file
 from rubricforge.models.judging.judge import Judge, JudgeConfig
-from rubricforge.models.judging.orm import JudgeRun, Judgment, LLMCache, RunStatus, Verdict
+from rubricforge.models.judging.orm import JudgeRun, Judgment, LLMCache, Verdict
 from rubricforge.models.judging.responses import import_responses
 from rubricforge.models.judging.runs import run_judge, run_progress
 from rubricforge.models.llm.client import EndpointConfig
@@ -172,13 +172,13 @@ def test_postgres_restarts_under_the_app_and_a_worker_lose_nothing(
         def finished() -> TrainingJob | None:
             assert worker.poll() is None, worker_log.read_text()[-3000:]
             row = job_row(engine, job_id)
-            return row if row.status not in (JobStatus.queued, JobStatus.running) else None
+            return row if row.status not in (Status.queued, Status.running) else None
 
         done = wait_for("the job to finish", finished, timeout=120)
         log = worker_log.read_text()
         assert outage, "the outage never happened (the judge was not asked)"
         outage[0].join()
-        assert (done.status, done.error, done.attempts) == (JobStatus.succeeded, None, 1), log
+        assert (done.status, done.error, done.attempts) == (Status.succeeded, None, 1), log
         with Session(engine) as s:
             steps = s.scalars(
                 select(TrainingMetric.step)
@@ -385,7 +385,7 @@ def test_judge_run_against_a_failing_endpoint(
     if fault == "flaky":
         assert (report.judged, report.failed) == (1, 0)
         assert judgment.ok and judgment.reward is not None and judgment.error is None
-        assert run.status is RunStatus.succeeded and cached == 1
+        assert run.status is Status.succeeded and cached == 1
         assert len(llm_server.chat_requests) == 3  # 429, 500, then the verdicts
         return
     # Failed, and recorded as failed: no reward, no verdict defaulted, nothing cached.
@@ -393,7 +393,7 @@ def test_judge_run_against_a_failing_endpoint(
     assert judgment.ok is False and judgment.reward is None
     assert WHY[fault] in judgment.error, judgment.error
     assert verdicts and {tuple(v) for v in verdicts} == {(False, None)}
-    assert run.status is RunStatus.failed and cached == 0
+    assert run.status is Status.failed and cached == 0
     assert run_progress(engine, report.run_id)["failed"] == 1
 
 

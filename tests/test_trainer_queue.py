@@ -12,7 +12,6 @@ from rubricforge.models import (
     AuditEntry,
     Criterion,
     Dataset,
-    JobStatus,
     Prompt,
     Rubric,
     RubricStatus,
@@ -22,6 +21,7 @@ from rubricforge.models import (
 )
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import NotFoundError, PermissionDenied
+from rubricforge.models.core.status import Status
 from rubricforge.models.data.exporter import ExportFilter, create_snapshot
 from rubricforge.models.judging.orm import JudgeMode
 from rubricforge.models.judging.prompts import template_hash
@@ -163,7 +163,7 @@ def snapshot_id(engine: Engine, rar_sample: Path) -> int:
 def test_submit_queues_a_validated_job_with_provenance(engine: Engine, snapshot_id: int) -> None:
     job_id = submit(engine, snapshot_id)
     row = job(engine, job_id)
-    assert row.status is JobStatus.queued and row.attempts == 0 and row.max_attempts == 3
+    assert row.status is Status.queued and row.attempts == 0 and row.max_attempts == 3
     assert row.config["learning_rate"] == 5e-6  # defaults are stored, not implied
     with Session(engine) as s:
         sha = s.scalar(
@@ -218,7 +218,7 @@ def test_oldest_job_first_and_nothing_left(engine: Engine, snapshot_id: int) -> 
     assert queue.claim(60).id == second  # type: ignore[union-attr]
     assert queue.claim(60) is None
     row = job(engine, first)
-    assert (row.status, row.worker_id) == (JobStatus.running, "w1")
+    assert (row.status, row.worker_id) == (Status.running, "w1")
     assert row.started_at is not None and row.lease_expires_at > row.heartbeat_at
 
 
@@ -271,12 +271,12 @@ def test_expired_lease_is_reclaimed_and_the_old_worker_is_fenced(
     assert "worker old stopped renewing its lease" in (job(engine, job_id).error or "")
     # The old worker, if it wakes up, can no longer touch the job.
     assert old.heartbeat(job_id, 60).owned is False
-    assert old.finish(job_id, JobStatus.succeeded) is False
+    assert old.finish(job_id, Status.succeeded) is False
     old.write_metric(job_id, 1, {"reward": 1.0})
     with session_scope(engine) as s:
         assert job_metrics(s, job_id) == []
-    assert new.finish(job_id, JobStatus.succeeded, output_uri="/runs/1") is True
-    assert job(engine, job_id).status is JobStatus.succeeded
+    assert new.finish(job_id, Status.succeeded, output_uri="/runs/1") is True
+    assert job(engine, job_id).status is Status.succeeded
 
 
 def test_attempts_run_out_then_failed_with_the_error_kept(engine: Engine, snapshot_id: int) -> None:
@@ -287,7 +287,7 @@ def test_attempts_run_out_then_failed_with_the_error_kept(engine: Engine, snapsh
         expire_lease(engine, job_id)
     assert queue.claim(60) is None
     row = job(engine, job_id)
-    assert row.status is JobStatus.failed and row.attempts == 2 and row.finished_at
+    assert row.status is Status.failed and row.attempts == 2 and row.finished_at
     assert row.error.startswith("gave up after 2 attempt(s): worker w stopped renewing")
     assert "earlier: worker w stopped renewing its lease" in row.error
 
@@ -308,7 +308,7 @@ def test_requeue_gives_the_claim_back(engine: Engine, snapshot_id: int) -> None:
     queue.claim(60)
     assert queue.requeue(job_id, "worker w stopped by SIGTERM after step 3")
     row = job(engine, job_id)
-    assert (row.status, row.attempts, row.worker_id) == (JobStatus.queued, 0, None)
+    assert (row.status, row.attempts, row.worker_id) == (Status.queued, 0, None)
     assert queue.claim(60).attempt == 1  # type: ignore[union-attr]  # not used up
 
 
@@ -318,7 +318,7 @@ def test_requeue_gives_the_claim_back(engine: Engine, snapshot_id: int) -> None:
 def test_cancel_a_queued_job_at_once(engine: Engine, snapshot_id: int) -> None:
     job_id = submit(engine, snapshot_id)
     with session_scope(engine) as s:
-        assert request_cancel(s, job_id, actor="bob") is JobStatus.cancelled
+        assert request_cancel(s, job_id, actor="bob") is Status.cancelled
     assert Queue(engine, "w").claim(60) is None
     assert job(engine, job_id).finished_at is not None
 
@@ -328,7 +328,7 @@ def test_cancel_a_running_job_reaches_its_worker(engine: Engine, snapshot_id: in
     queue = Queue(engine, "w")
     queue.claim(60)
     with session_scope(engine) as s:
-        assert request_cancel(s, job_id, actor="bob") is JobStatus.running
+        assert request_cancel(s, job_id, actor="bob") is Status.running
     assert queue.heartbeat(job_id, 60).cancel_requested
     assert queue.cancel_requested(job_id).cancel_requested
     with session_scope(engine) as s:
@@ -343,14 +343,14 @@ def test_cancelled_job_of_a_dead_worker_ends_cancelled(engine: Engine, snapshot_
         request_cancel(s, job_id, actor="bob")
     expire_lease(engine, job_id)
     assert Queue(engine, "w").claim(60) is None
-    assert job(engine, job_id).status is JobStatus.cancelled
+    assert job(engine, job_id).status is Status.cancelled
 
 
 def test_cancel_errors(engine: Engine, snapshot_id: int) -> None:
     job_id = submit(engine, snapshot_id)
     queue = Queue(engine, "w")
     queue.claim(60)
-    queue.finish(job_id, JobStatus.succeeded)
+    queue.finish(job_id, Status.succeeded)
     before = counts(engine)
     with (
         pytest.raises(JobStateError, match="already succeeded; there is nothing to cancel"),
@@ -380,7 +380,7 @@ def test_list_jobs_and_metrics(engine: Engine, snapshot_id: int) -> None:
         assert [j.id for j in jobs] == [second, first]  # newest first
         assert (jobs[1].last_step, jobs[1].status, jobs[1].base_model) == (
             2,
-            JobStatus.running,
+            Status.running,
             "tiny",
         )
         assert jobs[0].last_step is None
@@ -388,7 +388,7 @@ def test_list_jobs_and_metrics(engine: Engine, snapshot_id: int) -> None:
         assert last_samples(s, first) == (2, [sample])
         assert last_samples(s, second) == (None, [])
         assert get_job(s, first).snapshot_id == snapshot_id
-        assert [j.id for j in list_jobs(s, status=JobStatus.queued)] == [second]
+        assert [j.id for j in list_jobs(s, status=Status.queued)] == [second]
         with pytest.raises(NotFoundError):
             job_metrics(s, 404)
 

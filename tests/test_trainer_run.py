@@ -25,8 +25,9 @@ from typing import Any
 import pytest
 import torch
 from llm_server import Reply, ScriptedLLM
-from rubricforge.models import AuditEntry, JobStatus, TrainingJob
+from rubricforge.models import AuditEntry, TrainingJob
 from rubricforge.models.core.db import session_scope
+from rubricforge.models.core.status import Status
 from rubricforge.models.judging.rewards import rar_explicit_reward
 from rubricforge.models.training.jobs import job_metrics, last_samples, request_cancel, submit_job
 from rubricforge.trainer.tiny import build_tiny_model
@@ -182,7 +183,7 @@ def test_job_trains_to_success_with_metrics(
     assert worker.run_once() is False  # nothing left
 
     row = job(engine, job_id)
-    assert (row.status, row.error, row.attempts) == (JobStatus.succeeded, None, 1)
+    assert (row.status, row.error, row.attempts) == (Status.succeeded, None, 1)
     assert row.output_uri == str(tmp_path / "out")
     assert (tmp_path / "out" / "model.safetensors").exists()
     assert (tmp_path / "out" / "tokenizer.json").exists()
@@ -241,7 +242,7 @@ def test_failed_judgments_get_the_fallback_and_are_counted(
     )
     Worker(engine, "w1", lease_seconds=60).run_once()
 
-    assert job(engine, job_id).status is JobStatus.succeeded
+    assert job(engine, job_id).status is Status.succeeded
     with session_scope(engine) as s:
         metrics = dict(job_metrics(s, job_id))
     assert metrics[1]["reward"] == pytest.approx(0.25)
@@ -257,7 +258,7 @@ def test_too_many_failed_judgments_fail_the_job(
     Worker(engine, "w1", lease_seconds=60).run_once()
 
     row = job(engine, job_id)
-    assert row.status is JobStatus.failed
+    assert row.status is Status.failed
     assert row.error.startswith(f"the judge failed on {PER_STEP} of {PER_STEP} completions")
     assert not (tmp_path / "out" / "model.safetensors").exists()
 
@@ -282,7 +283,7 @@ def test_missing_api_key_fails_the_job_with_the_variable_named(
     Worker(engine, "w1", lease_seconds=60).run_once()
 
     row = job(engine, job_id)
-    assert row.status is JobStatus.failed
+    assert row.status is Status.failed
     assert "RF_TEST_JUDGE_KEY is not set" in row.error
     assert judge.count == 0
 
@@ -294,7 +295,7 @@ def test_a_base_model_the_worker_cannot_find_fails_the_job_clearly(
     Worker(engine, "w1", lease_seconds=60).run_once()
 
     row = job(engine, job_id)
-    assert row.status is JobStatus.failed
+    assert row.status is Status.failed
     assert row.error.startswith(f"base model '{tmp_path / 'no-such-model'}' could not be loaded")
     assert judge.count == 0
 
@@ -315,7 +316,7 @@ def test_cancel_is_honoured_at_the_end_of_the_step_in_progress(
     Worker(engine, "w1", lease_seconds=60).run_once()
 
     row = job(engine, job_id)
-    assert row.status is JobStatus.cancelled
+    assert row.status is Status.cancelled
     assert row.error == "cancelled by request after step 2"
     assert steps(engine, job_id) == [1, 2]
     assert judge.count == 2 * PER_STEP  # step 3 never started
@@ -337,7 +338,7 @@ def test_sigterm_checkpoints_requeues_and_the_next_worker_resumes(
 
     assert wait(proc, log) == 0, log.read_text()[-3000:]
     row = job(engine, job_id)
-    assert (row.status, row.attempts, row.worker_id) == (JobStatus.queued, 0, None)
+    assert (row.status, row.attempts, row.worker_id) == (Status.queued, 0, None)
     assert row.error == (
         "worker w-term stopped by SIGTERM after step 2; checkpoint saved; the next claim "
         "resumes from it"
@@ -347,7 +348,7 @@ def test_sigterm_checkpoints_requeues_and_the_next_worker_resumes(
 
     Worker(engine, "w2", lease_seconds=60).run_once()
     row = job(engine, job_id)
-    assert (row.status, row.attempts) == (JobStatus.succeeded, 1)
+    assert (row.status, row.attempts) == (Status.succeeded, 1)
     assert row.provenance["launch"]["number"] == 2
     assert steps(engine, job_id) == [1, 2, 3, 4]  # resumed at 3, not restarted
     assert judge.count == 4 * PER_STEP
@@ -376,7 +377,7 @@ def test_sigkilled_worker_loses_its_lease_and_the_job_is_claimed_again(
     )
     judge.on_request(PER_STEP + 1, proc.kill)
     assert wait(proc, log) == -signal.SIGKILL
-    assert job(engine, job_id).status is JobStatus.running  # nobody said otherwise
+    assert job(engine, job_id).status is Status.running  # nobody said otherwise
 
     rescuer = Worker(engine, "w-rescue", lease_seconds=60)
     deadline = time.monotonic() + 60
@@ -385,7 +386,7 @@ def test_sigkilled_worker_loses_its_lease_and_the_job_is_claimed_again(
         time.sleep(0.5)
 
     row = job(engine, job_id)
-    assert (row.status, row.attempts, row.worker_id) == (JobStatus.succeeded, 2, "w-rescue")
+    assert (row.status, row.attempts, row.worker_id) == (Status.succeeded, 2, "w-rescue")
     assert steps(engine, job_id) == [1, 2, 3]  # the dead attempt's rows were replaced
     with Session(engine) as s:
         claims = s.scalars(
@@ -437,7 +438,7 @@ def test_four_worker_processes_claim_twenty_jobs_exactly_once(
                 AuditEntry.action == "training.claim"
             )
         ).all()
-    assert all(j.status is JobStatus.succeeded and j.attempts == 1 for j in jobs)
+    assert all(j.status is Status.succeeded and j.attempts == 1 for j in jobs)
     assert sorted(int(job_id) for job_id, _ in claims) == sorted(ids)
     assert {j.worker_id for j in jobs} <= {f"w{n}" for n in range(4)}
     assert judge.count == 20 * PER_STEP
@@ -470,7 +471,7 @@ def test_one_job_over_two_processes_as_torchrun_starts_it(
     assert wait(proc, log) == 0, log.read_text()[-3000:]
 
     row = job(engine, job_id)
-    assert (row.status, row.attempts, row.worker_id) == (JobStatus.succeeded, 1, "w-dist")
+    assert (row.status, row.attempts, row.worker_id) == (Status.succeeded, 1, "w-dist")
     assert (tmp_path / "out" / "model.safetensors").exists()
     with session_scope(engine) as s:
         metrics = job_metrics(s, job_id)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from llm_server import ScriptedLLM
 from rubricforge.models import AuditEntry, TrainingJob
-from rubricforge.models.training.orm import JobStatus
+from rubricforge.models.core.status import Status
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
@@ -105,7 +105,7 @@ def test_cancel_a_queued_and_a_running_job(
     at = app_as(add_account(app_db, "rita", "researcher"), PAGE)
     click(at, "Cancel job")
     assert shown(at, "success", f"Job {queued} cancelled.")
-    assert jobs(engine)[0].status is JobStatus.cancelled
+    assert jobs(engine)[0].status is Status.cancelled
     assert not has(at, "button", "Cancel job")  # a finished job has nothing to cancel
 
     running = submit(engine, world, reason=REASON)
@@ -119,7 +119,7 @@ def test_cancel_a_queued_and_a_running_job(
     click(at, "Cancel job")
     assert shown(at, "success", f"Job {running}: cancel requested")
     job = jobs(engine)[1]
-    assert job.status is JobStatus.running and job.cancel_requested
+    assert job.status is Status.running and job.cancel_requested
     assert widget(at, "button", "Cancel job").disabled
     assert at.dataframe[0].value["Status"][0] == "running (cancelling)"
 

@@ -28,20 +28,23 @@ from typing import Any, TypeVar
 
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
-from rubricforge.models.training.orm import JobStatus
+from rubricforge.models.core.status import Status
 from sqlalchemy import Engine, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 log = logging.getLogger("rubricforge.worker")
 T = TypeVar("T")
+# Statuses as the SQL below spells them (constants from the enum, never user input).
+QUEUED, RUNNING = Status.queued.value, Status.running.value
+FAILED, CANCELLED = Status.failed.value, Status.cancelled.value
 
 # Expired leases whose claims are used up: failed, with the reason kept.
 # Expired leases on jobs a user cancelled meanwhile: nobody is left to honour it.
 REAP = text(
-    """
+    f"""
     UPDATE training_jobs t
-    SET status = CASE WHEN t.cancel_requested THEN 'cancelled' ELSE 'failed' END,
+    SET status = CASE WHEN t.cancel_requested THEN '{CANCELLED}' ELSE '{FAILED}' END,
         finished_at = now(),
         error = CASE WHEN t.cancel_requested THEN t.error ELSE format(
             'gave up after %s attempt(s): worker %s stopped renewing its lease (expired %s)%s',
@@ -49,7 +52,7 @@ REAP = text(
             coalesce('; earlier: ' || t.error, '')) END
     WHERE t.id IN (
         SELECT id FROM training_jobs
-        WHERE status = 'running' AND lease_expires_at < now()
+        WHERE status = '{RUNNING}' AND lease_expires_at < now()
           AND (cancel_requested OR attempts >= max_attempts)
         FOR UPDATE SKIP LOCKED
     )
@@ -58,12 +61,12 @@ REAP = text(
 )
 
 CLAIM = text(
-    """
+    f"""
     WITH picked AS (
         SELECT id, status AS was, worker_id AS previous_worker, lease_expires_at AS expired_at
         FROM training_jobs
-        WHERE (status = 'queued'
-               OR (status = 'running' AND lease_expires_at < now() AND attempts < max_attempts))
+        WHERE (status = '{QUEUED}'
+               OR (status = '{RUNNING}' AND lease_expires_at < now() AND attempts < max_attempts))
           AND NOT cancel_requested
           -- a worker of N processes (GPUs) takes only jobs sized for N
           AND coalesce((config->>'num_processes')::int, 1) = :processes
@@ -72,13 +75,13 @@ CLAIM = text(
         LIMIT 1
     )
     UPDATE training_jobs t
-    SET status = 'running',
+    SET status = '{RUNNING}',
         worker_id = :worker_id,
         lease_expires_at = now() + make_interval(secs => :lease_seconds),
         heartbeat_at = now(),
         attempts = t.attempts + 1,
         started_at = coalesce(t.started_at, now()),
-        error = CASE WHEN picked.was = 'running' THEN format(
+        error = CASE WHEN picked.was = '{RUNNING}' THEN format(
             'worker %s stopped renewing its lease (expired %s)',
             picked.previous_worker, picked.expired_at) ELSE t.error END
     FROM picked
@@ -89,25 +92,25 @@ CLAIM = text(
 )
 
 HEARTBEAT = text(
-    """
+    f"""
     UPDATE training_jobs
     SET heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => :lease_seconds)
-    WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'
+    WHERE id = :job_id AND worker_id = :worker_id AND status = '{RUNNING}'
     RETURNING cancel_requested
     """
 )
 
 CANCEL_REQUESTED = text(
     "SELECT cancel_requested FROM training_jobs "
-    "WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'"
+    f"WHERE id = :job_id AND worker_id = :worker_id AND status = '{RUNNING}'"
 )
 
 FINISH = text(
-    """
+    f"""
     UPDATE training_jobs
     SET status = :status, finished_at = now(), lease_expires_at = NULL,
         error = :error, output_uri = coalesce(:output_uri, output_uri)
-    WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'
+    WHERE id = :job_id AND worker_id = :worker_id AND status = '{RUNNING}'
     RETURNING id
     """
 )
@@ -115,29 +118,29 @@ FINISH = text(
 # A stopped worker (SIGTERM: preemption, deploy) is not the job's fault: the
 # claim is given back, so it does not count against max_attempts.
 REQUEUE = text(
-    """
+    f"""
     UPDATE training_jobs
-    SET status = 'queued', worker_id = NULL, lease_expires_at = NULL,
+    SET status = '{QUEUED}', worker_id = NULL, lease_expires_at = NULL,
         attempts = greatest(attempts - 1, 0), error = :error
-    WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'
+    WHERE id = :job_id AND worker_id = :worker_id AND status = '{RUNNING}'
     RETURNING id
     """
 )
 
 ADD_PROVENANCE = text(
-    """
+    f"""
     UPDATE training_jobs SET provenance = provenance || :extra
-    WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'
+    WHERE id = :job_id AND worker_id = :worker_id AND status = '{RUNNING}'
     """
 ).bindparams(bindparam("extra", type_=JSONB))
 
 # One row per step: a write repeated after a lost connection (its commit may or
 # may not have happened) replaces the row rather than adding a second one.
 INSERT_METRIC = text(
-    """
+    f"""
     WITH owned AS (
         SELECT 1 FROM training_jobs
-        WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'
+        WHERE id = :job_id AND worker_id = :worker_id AND status = '{RUNNING}'
     ), replaced AS (
         DELETE FROM training_metrics
         WHERE job_id = :job_id AND step = :step AND EXISTS (SELECT 1 FROM owned)
@@ -151,11 +154,11 @@ INSERT_METRIC = text(
 # A run restarting from scratch (or from a checkpoint) replaces the curves of the
 # steps it is about to redo, so a re-claimed job has one row per step.
 DROP_METRICS_AFTER = text(
-    """
+    f"""
     DELETE FROM training_metrics
     WHERE job_id = :job_id AND step > :step
       AND EXISTS (SELECT 1 FROM training_jobs
-                  WHERE id = :job_id AND worker_id = :worker_id AND status = 'running')
+                  WHERE id = :job_id AND worker_id = :worker_id AND status = '{RUNNING}')
     """
 )
 
@@ -252,7 +255,7 @@ class Queue:
                 attempt=row.attempts,
                 max_attempts=row.max_attempts,
                 provenance=row.provenance,
-                reclaimed_from=row.previous_worker if row.was == "running" else None,
+                reclaimed_from=row.previous_worker if row.was == RUNNING else None,
             )
             audit(
                 s,
@@ -309,7 +312,7 @@ class Queue:
     def finish(
         self,
         job_id: int,
-        status: JobStatus,
+        status: Status,
         *,
         error: str | None = None,
         output_uri: str | None = None,
@@ -321,7 +324,7 @@ class Queue:
         )
 
     def _finish(
-        self, job_id: int, status: JobStatus, error: str | None, output_uri: str | None
+        self, job_id: int, status: Status, error: str | None, output_uri: str | None
     ) -> bool:
         with session_scope(self.engine) as s:
             done = s.execute(

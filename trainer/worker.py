@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from rubricforge.models.core.db import normalize_url
 from rubricforge.models.core.errors import RubricforgeError
-from rubricforge.models.training.orm import JobStatus
+from rubricforge.models.core.status import Status
 from sqlalchemy import Engine, create_engine
 
 from .callbacks import StopFlags, StopReason
@@ -228,7 +228,7 @@ class Worker:
                 log.warning("job %s failed on rank %s: %s", job.id, self.ranks.rank, exc)
                 return
             log.exception("job %s failed", job.id)
-            self.queue.finish(job.id, JobStatus.failed, error=_describe(exc))
+            self.queue.finish(job.id, Status.failed, error=_describe(exc))
             return
         if self.ranks.main:
             self._record(job, result)
@@ -236,10 +236,10 @@ class Worker:
     def _record(self, job: ClaimedJob, result: RunResult) -> None:
         stopped = result.stopped_for
         if result.completed:
-            self.queue.finish(job.id, JobStatus.succeeded, output_uri=str(result.output_dir))
+            self.queue.finish(job.id, Status.succeeded, output_uri=str(result.output_dir))
         elif stopped is StopReason.cancelled:
             self.queue.finish(
-                job.id, JobStatus.cancelled, error=f"cancelled by request after step {result.step}"
+                job.id, Status.cancelled, error=f"cancelled by request after step {result.step}"
             )
         elif stopped is StopReason.sigterm:
             saved = (
@@ -258,7 +258,7 @@ class Worker:
         else:  # a callback other than ours, or an iterable dataset, ended the run early
             self.queue.finish(
                 job.id,
-                JobStatus.failed,
+                Status.failed,
                 error=f"training stopped after step {result.step} without a request",
             )
 

@@ -25,12 +25,12 @@ from rubricforge.models.accounts.orm import Role, User
 from rubricforge.models.agreement.orm import HumanLabel
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
+from rubricforge.models.core.status import Status
 from rubricforge.models.judging.orm import (
     JudgeMode,
     JudgeRun,
     Judgment,
     Response,
-    RunStatus,
     Verdict,
 )
 from rubricforge.models.judging.rewards import rar_explicit_reward
@@ -389,7 +389,7 @@ class _Loader:
             mode=JudgeMode.explicit,
             template_hash=sha256(data.judge_template),
             params={"temperature": 0.0, "aggregation": "rar_explicit", "demo": True},
-            status=RunStatus.succeeded,
+            status=Status.succeeded,
             scope={"datasets": counts.datasets},
             created_by_id=self.users["researcher1"].id,
             started_at=now,

@@ -18,8 +18,9 @@ from rubricforge.models.accounts.permissions import Action, require_user_id
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import NotFoundError, RubricforgeError
+from rubricforge.models.core.status import Status
 from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem
-from rubricforge.models.judging.orm import JudgeRun, Judgment, Response, RunStatus, Verdict
+from rubricforge.models.judging.orm import JudgeRun, Judgment, Response, Verdict
 from rubricforge.models.judging.rewards import Aggregation, points_reward, rar_explicit_reward
 from rubricforge.models.rubrics.criteria import CriterionData
 from rubricforge.models.rubrics.diff import diff_criteria
@@ -231,7 +232,7 @@ def rejudge_changed(
             base_url=cfg.endpoint.base_url,
             mode=cfg.mode,
             template_hash=judge.template_hash,
-            status=RunStatus.succeeded,
+            status=Status.succeeded,
             total=len(base),
             done=len(rows),
             failed=report.failed,

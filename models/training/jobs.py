@@ -14,18 +14,18 @@ from typing import Any
 from rubricforge.models.accounts.permissions import Action, require_user_id
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.errors import NotFoundError, RubricforgeError
+from rubricforge.models.core.status import FINISHED, Status
 from rubricforge.models.data.exporter import SnapshotInfo
 from rubricforge.models.data.orm import ExportSnapshot
 from rubricforge.models.judging.prompts import template_hash
 from rubricforge.models.training.config import JobConfig, parse_job_config
 from rubricforge.models.training.gate import AgreementGateError, GatePolicy, measure_agreement
-from rubricforge.models.training.orm import JobStatus, TrainingJob, TrainingMetric
+from rubricforge.models.training.orm import TrainingJob, TrainingMetric
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 # Key of a metric row that holds the step's sample completions, not a number.
 SAMPLES_KEY = "samples"
-FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 
 
 class JobStateError(RubricforgeError):
@@ -37,7 +37,7 @@ class JobInfo:
     id: int
     snapshot_id: int
     snapshot_name: str
-    status: JobStatus
+    status: Status
     cancel_requested: bool
     attempts: int
     max_attempts: int
@@ -123,7 +123,7 @@ def submit_job(
     job = TrainingJob(
         snapshot_id=snapshot.id,
         config=stored,
-        status=JobStatus.queued,
+        status=Status.queued,
         max_attempts=cfg.max_attempts,
         provenance={**_provenance(snapshot, cfg), "agreement": agreement},
         created_by_id=user_id,
@@ -159,7 +159,7 @@ def submit_job(
 
 def request_cancel(
     session: Session, job_id: int, *, actor: str, user_id: int | None = None
-) -> JobStatus:
+) -> Status:
     """Cancel a job. A queued job is cancelled at once; a running one is flagged and
     its worker stops after the step in progress. Returns the job's status now."""
     require_user_id(session, user_id, Action.train)
@@ -172,8 +172,8 @@ def request_cancel(
         raise JobStateError(f"job {job_id} already {job.status.value}; there is nothing to cancel")
     was = job.status
     job.cancel_requested = True
-    if job.status is JobStatus.queued:
-        job.status = JobStatus.cancelled
+    if job.status is Status.queued:
+        job.status = Status.cancelled
         job.finished_at = func.now()
     audit(
         session,
@@ -243,9 +243,7 @@ def _infos(session: Session, *where: Any, limit: int | None = None) -> list[JobI
     ]
 
 
-def list_jobs(
-    session: Session, *, status: JobStatus | None = None, limit: int = 200
-) -> list[JobInfo]:
+def list_jobs(session: Session, *, status: Status | None = None, limit: int = 200) -> list[JobInfo]:
     """Newest first."""
     where = [TrainingJob.status == status] if status is not None else []
     return _infos(session, *where, limit=limit)

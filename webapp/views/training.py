@@ -6,10 +6,10 @@ from __future__ import annotations
 import streamlit as st
 from rubricforge.models.accounts.permissions import Action, UserInfo, can
 from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.core.status import FINISHED, LIVE, Status
 from rubricforge.models.training.config import parse_job_config
 from rubricforge.models.training.gate import AgreementGateError, GatePolicy
 from rubricforge.models.training.jobs import (
-    FINISHED,
     get_job,
     job_metrics,
     last_samples,
@@ -18,7 +18,6 @@ from rubricforge.models.training.jobs import (
     snapshot_choices,
     submit_job,
 )
-from rubricforge.models.training.orm import JobStatus
 from rubricforge.models.training.preview import PreviewSettings, policy_endpoint, preview_rewards
 from rubricforge.webapp.auth import page_user
 from rubricforge.webapp.components.text import flash, show_error, show_flash
@@ -51,7 +50,7 @@ def job_panel(user: UserInfo, job_id: int) -> None:
     ):
         cancel(user, job.id)
     show_provenance(job)
-    live = job.status in (JobStatus.queued, JobStatus.running)
+    live = job.status in LIVE
     st.fragment(run_every=REFRESH_S if live else None)(progress)(job.id, live)
 
 
@@ -62,7 +61,7 @@ def cancel(user: UserInfo, job_id: int) -> None:
     except RubricforgeError as exc:
         show_error(exc)
         return
-    if status is JobStatus.cancelled:
+    if status is Status.cancelled:
         flash(f"Job {job_id} cancelled.")
     else:
         flash(f"Job {job_id}: cancel requested; it stops after the current step.")
