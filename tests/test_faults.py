@@ -59,7 +59,7 @@ from rubricforge.models.judging.runs import run_judge, run_progress
 from rubricforge.models.llm.client import EndpointConfig
 from rubricforge.models.llm.endpoints import check_endpoint, save_endpoint
 from rubricforge.models.rubrics.drafting import draft_dataset
-from rubricforge.trainer.queue import Queue
+from rubricforge.models.training.queue import Queue
 from rubricforge.trainer.reward import RewardStats, make_reward_func
 from rubricforge.trainer.tiny import build_tiny_model
 from rubricforge.trainer.worker import Worker

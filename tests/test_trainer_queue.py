@@ -41,7 +41,7 @@ from rubricforge.models.training.jobs import (
     request_cancel,
     submit_job,
 )
-from rubricforge.trainer.queue import Queue
+from rubricforge.models.training.queue import Queue
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 

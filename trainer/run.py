@@ -19,6 +19,7 @@ from rubricforge.models.core.errors import RubricforgeError
 from rubricforge.models.core.settings import Settings
 from rubricforge.models.judging.judge import Judge, JudgeConfig
 from rubricforge.models.training.config import JobConfig, JudgeSpec, parse_job_config
+from rubricforge.models.training.queue import ClaimedJob, Queue
 from sqlalchemy import Engine
 from transformers import AutoTokenizer
 from transformers.trainer_utils import get_last_checkpoint
@@ -28,7 +29,6 @@ from trl.trainer.utils import shutdown_event_loop_in_daemon
 from .callbacks import QueueCallback, StopFlags, StopReason
 from .config import to_grpo_config
 from .dataset import SnapshotMismatchError, load_snapshot_dataset
-from .queue import ClaimedJob, Queue
 from .ranks import Ranks
 from .reward import JudgeFailureError, RewardStats, make_reward_func
 

@@ -4,7 +4,7 @@
     worker.install_signal_handlers()   # SIGTERM/SIGINT: stop after the current step
     worker.run_forever(poll_interval=5)
 
-Outcomes, written with the worker's id as a guard (trainer/queue.py):
+Outcomes, written with the worker's id as a guard (models/training/queue.py):
 - reached max_steps: `succeeded`, model saved in the output folder (`output_uri`);
 - a user cancelled: `cancelled` after the step in progress, no model saved;
 - SIGTERM (deploy, preemption): a checkpoint is saved after the step in
@@ -17,7 +17,7 @@ Outcomes, written with the worker's id as a guard (trainer/queue.py):
 A worker that cannot renew its lease for a whole lease period stops training
 on its own, so two workers never train one job for long. A database restart is
 ridden out: polls fail with a warning until it is back, and a running job's
-metrics and outcome are written once it is (trainer/queue.py retries them for
+metrics and outcome are written once it is (models/training/queue.py retries them for
 up to the lease). Started under `accelerate launch` or `torchrun`, one worker
 spans all their processes and claims only jobs whose `num_processes` matches
 (trainer/ranks.py).
@@ -38,11 +38,12 @@ from typing import TYPE_CHECKING
 
 from rubricforge.models.core.db import normalize_url
 from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.core.outage import unreachable
 from rubricforge.models.core.status import Status
+from rubricforge.models.training.queue import ClaimedJob, Queue
 from sqlalchemy import Engine, create_engine
 
 from .callbacks import StopFlags, StopReason
-from .queue import ClaimedJob, Queue, unreachable
 from .ranks import Ranks
 
 if TYPE_CHECKING:
@@ -228,7 +229,7 @@ class Worker:
                 log.warning("job %s failed on rank %s: %s", job.id, self.ranks.rank, exc)
                 return
             log.exception("job %s failed", job.id)
-            self.queue.finish(job.id, Status.failed, error=_describe(exc))
+            self.queue.fail(job.id, _describe(exc))
             return
         if self.ranks.main:
             self._record(job, result)

@@ -1,7 +1,8 @@
 """Training jobs as a researcher sees them: submit, cancel, list, read metrics.
 
-The app and the CLI call these; the trainer worker (trainer/queue.py) claims
-and runs what they queue. Every write leaves an audit entry. No torch here.
+The app and the CLI call these; the trainer worker claims and runs what they
+queue. Every status change goes through models/training/queue.py. Every write
+leaves an audit entry. No torch here.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any
 from rubricforge.models.accounts.permissions import Action, require_user_id
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.errors import NotFoundError, RubricforgeError
-from rubricforge.models.core.status import FINISHED, Status
+from rubricforge.models.core.status import Status
 from rubricforge.models.data.exporter import SnapshotInfo
 from rubricforge.models.data.orm import ExportSnapshot
 from rubricforge.models.judging.prompts import template_hash
+from rubricforge.models.training import queue
 from rubricforge.models.training.config import JobConfig, parse_job_config
 from rubricforge.models.training.gate import AgreementGateError, GatePolicy, measure_agreement
 from rubricforge.models.training.orm import TrainingJob, TrainingMetric
@@ -163,18 +165,15 @@ def request_cancel(
     """Cancel a job. A queued job is cancelled at once; a running one is flagged and
     its worker stops after the step in progress. Returns the job's status now."""
     require_user_id(session, user_id, Action.train)
-    job = session.execute(
-        select(TrainingJob).where(TrainingJob.id == job_id).with_for_update()
-    ).scalar_one_or_none()
-    if job is None:
-        raise NotFoundError(f"training job {job_id} does not exist")
-    if job.status in FINISHED:
-        raise JobStateError(f"job {job_id} already {job.status.value}; there is nothing to cancel")
-    was = job.status
-    job.cancel_requested = True
-    if job.status is Status.queued:
-        job.status = Status.cancelled
-        job.finished_at = func.now()
+    changed = queue.cancel(session, job_id)
+    if changed is None:
+        status = session.execute(
+            select(TrainingJob.status).where(TrainingJob.id == job_id)
+        ).scalar_one_or_none()
+        if status is None:
+            raise NotFoundError(f"training job {job_id} does not exist")
+        raise JobStateError(f"job {job_id} already {status.value}; there is nothing to cancel")
+    was, now = changed
     audit(
         session,
         actor=actor,
@@ -184,7 +183,7 @@ def request_cancel(
         details={"status_was": was.value},
         user_id=user_id,
     )
-    return job.status
+    return now
 
 
 def snapshot_choices(session: Session, limit: int = 200) -> list[SnapshotInfo]:

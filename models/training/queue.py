@@ -1,4 +1,9 @@
-"""The job queue's SQL, in one place.
+"""The training job queue: every status change of a job, its SQL in one place.
+
+The app and the CLI queue and cancel jobs (models/training/jobs.py, through
+`cancel` here); the trainer worker (trainer/worker.py) claims, renews, finishes,
+fails and requeues them through `Queue`. Torch-free: `models` never imports the
+trainer.
 
 A job is claimed with one statement (`FOR UPDATE SKIP LOCKED` + `UPDATE ...
 RETURNING`), so two workers never get the same job and none waits on another.
@@ -21,17 +26,17 @@ the job is not ours any more). Each of them can be repeated safely.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
+from rubricforge.models.core.outage import retrying
 from rubricforge.models.core.status import Status
 from sqlalchemy import Engine, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
 
 log = logging.getLogger("rubricforge.worker")
 T = TypeVar("T")
@@ -127,6 +132,25 @@ REQUEUE = text(
     """
 )
 
+# A user's cancel: a queued job ends at once; a running one is flagged, and its
+# worker stops after the step in progress (the heartbeat reads the flag).
+CANCEL = text(
+    f"""
+    WITH target AS (
+        SELECT id, status AS was FROM training_jobs
+        WHERE id = :job_id AND status IN ('{QUEUED}', '{RUNNING}')
+        FOR UPDATE
+    )
+    UPDATE training_jobs t
+    SET cancel_requested = true,
+        status = CASE WHEN target.was = '{QUEUED}' THEN '{CANCELLED}' ELSE t.status END,
+        finished_at = CASE WHEN target.was = '{QUEUED}' THEN now() ELSE t.finished_at END
+    FROM target
+    WHERE t.id = target.id
+    RETURNING target.was, t.status
+    """
+)
+
 ADD_PROVENANCE = text(
     f"""
     UPDATE training_jobs SET provenance = provenance || :extra
@@ -163,6 +187,13 @@ DROP_METRICS_AFTER = text(
 )
 
 
+def cancel(session: Session, job_id: int) -> tuple[Status, Status] | None:
+    """Cancel `job_id` in the caller's transaction: (status before, status now), or
+    None when the job is missing or already finished (nothing to cancel)."""
+    row = session.execute(CANCEL, {"job_id": job_id}).first()
+    return (Status(row.was), Status(row.status)) if row else None
+
+
 @dataclass(frozen=True)
 class ClaimedJob:
     id: int
@@ -180,18 +211,6 @@ class Beat:
     cancel_requested: bool
 
 
-def unreachable(exc: BaseException) -> bool:
-    """Whether a database error means the server is (for now) out of reach: refused or
-    dropped connections, a server shutting down or starting up."""
-    return isinstance(exc, OperationalError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
-
-
-def _first_line(exc: DBAPIError) -> str:
-    return (str(exc.orig) or type(exc.orig).__name__).strip().splitlines()[0]
-
-
 class Queue:
     """The queue over one engine. Each call is its own short transaction."""
 
@@ -202,22 +221,7 @@ class Queue:
         self._actor = f"worker:{worker_id}"[:100]
 
     def _retrying(self, what: str, call: Callable[[], T]) -> T:
-        """`call()`, again with backoff while the database is unreachable, for up to
-        retry_seconds; then the last error is raised."""
-        deadline = time.monotonic() + self.retry_seconds
-        delay = 0.2
-        while True:
-            try:
-                return call()
-            except DBAPIError as exc:
-                if not unreachable(exc) or time.monotonic() + delay > deadline:
-                    raise
-                log.warning(
-                    "%s: database unreachable (%s); retrying in %.1f s",
-                    what, _first_line(exc), delay,
-                )  # fmt: skip
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+        return retrying(what, call, self.retry_seconds, log)
 
     def reap(self) -> list[tuple[int, str, str | None]]:
         """Fail (or cancel) jobs whose workers died with no claims left."""
@@ -347,6 +351,10 @@ class Queue:
                     details={"error": error, "output_uri": output_uri},
                 )
             return done is not None
+
+    def fail(self, job_id: int, error: str) -> bool:
+        """The job failed: record why; False when this worker no longer owns it."""
+        return self.finish(job_id, Status.failed, error=error)
 
     def requeue(self, job_id: int, reason: str) -> bool:
         """Give the job back to the queue (the claim does not count as an attempt)."""
