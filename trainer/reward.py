@@ -173,9 +173,7 @@ def make_reward_func(
         rewards = []
         for item, result in zip(items, results, strict=True):
             _tally(step, item, result)
-            rewards.append(
-                result.reward if result.ok and result.reward is not None else fallback_reward
-            )
+            rewards.append(result.reward_or(fallback_reward))
         shared.last = step
         shared.samples = [
             _sample(i, r, w) for i, r, w in zip(items, results, rewards, strict=True)

@@ -33,7 +33,7 @@ from rubricforge.models.judging.orm import (
     Response,
     Verdict,
 )
-from rubricforge.models.judging.rewards import rar_explicit_reward
+from rubricforge.models.judging.rewards import Aggregation, aggregate
 from rubricforge.models.rubrics.criteria import (
     CriterionData,
     category_from_weight,
@@ -408,7 +408,7 @@ class _Loader:
                 response_id=item.response.id,
                 rubric_version_id=item.version_id,
                 ok=True,
-                reward=rar_explicit_reward(weights, spec.met),
+                reward=aggregate(Aggregation.rar_explicit, weights, spec.met),
                 tokens_in=400 + len(item.response.text) // 4,
                 tokens_out=30 * len(spec.met),
                 latency_ms=900 + 37 * n,

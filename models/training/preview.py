@@ -204,9 +204,7 @@ async def _preview(
     groups = []
     for n, (row, texts) in enumerate(zip(rows, completions, strict=True)):
         scored = results[n * settings.k : (n + 1) * settings.k]
-        rewards = tuple(
-            r.reward if r.ok and r.reward is not None else spec.fallback_reward for r in scored
-        )
+        rewards = tuple(r.reward_or(spec.fallback_reward) for r in scored)
         groups.append(
             GroupPreview(
                 prompt_id=row.prompt_id,
