@@ -72,7 +72,7 @@ from test_judge_runs import all_met
 from test_trainer_queue import make_snapshot
 from test_trainer_queue import submit as queue_submit
 from test_trainer_reward import call, verdicts
-from test_trainer_run import PER_STEP, spawn_worker, submit
+from test_trainer_run import PER_STEP, allow_tiny, spawn_worker, submit
 from test_trainer_run import Judge as ScriptedJudge
 from test_webapp_editor import edit, editor, saved
 from typer.testing import CliRunner
@@ -133,6 +133,7 @@ def test_postgres_restarts_under_the_app_and_a_worker_lose_nothing(
 
     app = StreamlitApp({"DATABASE_URL": pg.url}, tmp_path / "app.log")
     worker_log = tmp_path / "worker.log"
+    allow_tiny(monkeypatch, tiny_model, tmp_path)  # the worker runs `tiny`
     worker = spawn_worker(
         pg.url, worker_log, "--worker-id", "w-pg", "--lease-seconds", "30",
         "--heartbeat-seconds", "0.5", "--poll-interval", "0.2",
@@ -160,7 +161,7 @@ def test_postgres_restarts_under_the_app_and_a_worker_lose_nothing(
         # 2. Down again in the middle of training step 2, until the worker has failed
         # to renew its lease and to write the step's metrics (then retried them).
         judge = ScriptedJudge(llm_server)
-        job_id = submit(engine, snapshot_id, tiny_model, judge, tmp_path / "out")
+        job_id = submit(engine, snapshot_id, "tiny", judge, "out")
         outage: list[Any] = []
 
         def failed_writes() -> bool:

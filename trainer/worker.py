@@ -41,6 +41,7 @@ from rubricforge.models.core.errors import RubricforgeError
 from rubricforge.models.core.outage import unreachable
 from rubricforge.models.core.status import Status
 from rubricforge.models.training.queue import ClaimedJob, Queue
+from rubricforge.models.training.worker_policy import WorkerPolicy
 from sqlalchemy import Engine, create_engine
 
 from .callbacks import StopFlags, StopReason
@@ -100,6 +101,7 @@ class Worker:
         *,
         lease_seconds: float = 120.0,
         heartbeat_seconds: float | None = None,
+        policy: WorkerPolicy | None = None,
     ):
         if lease_seconds <= 0:
             raise RubricforgeError("lease_seconds must be positive, e.g. 120")
@@ -112,6 +114,8 @@ class Worker:
             else engine_or_url
         )
         self.worker_id = worker_id or default_worker_id()
+        # Which models this worker runs and where outputs go (its env, unless given).
+        self.policy = policy or WorkerPolicy.from_env()
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = heartbeat_seconds or lease_seconds / 4
         if self.heartbeat_seconds >= lease_seconds:
@@ -196,7 +200,7 @@ class Worker:
         """A job, or None when there is none or the database is out of reach (a
         restart: the next poll tries again)."""
         try:
-            return self.queue.claim(self.lease_seconds, self.ranks.world)
+            return self.queue.claim(self.lease_seconds, self.ranks.world, policy=self.policy)
         except Exception as exc:
             if not unreachable(exc):
                 raise
@@ -222,7 +226,12 @@ class Worker:
 
         try:
             result = run_job(
-                job, engine=self.engine, queue=self.queue, flags=flags, ranks=self.ranks
+                job,
+                engine=self.engine,
+                queue=self.queue,
+                flags=flags,
+                ranks=self.ranks,
+                policy=self.policy,
             )
         except Exception as exc:
             if not self.ranks.main or flags.reason is StopReason.lease_lost:

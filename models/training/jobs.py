@@ -23,6 +23,7 @@ from rubricforge.models.training import queue
 from rubricforge.models.training.config import JobConfig, parse_job_config
 from rubricforge.models.training.gate import AgreementGateError, GatePolicy, measure_agreement
 from rubricforge.models.training.orm import TrainingJob, TrainingMetric
+from rubricforge.models.training.worker_policy import check_at_submit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -103,6 +104,7 @@ def submit_job(
     """
     require_user_id(session, user_id, Action.train)
     cfg = parse_job_config(dict(config))
+    check_at_submit(cfg)
     snapshot = session.get(ExportSnapshot, snapshot_id)
     if snapshot is None:
         raise NotFoundError(

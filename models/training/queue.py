@@ -1,26 +1,20 @@
 """The training job queue: every status change of a job, its SQL in one place.
 
-The app and the CLI queue and cancel jobs (models/training/jobs.py, through
-`cancel` here); the trainer worker (trainer/worker.py) claims, renews, finishes,
-fails and requeues them through `Queue`. Torch-free: `models` never imports the
-trainer.
+The app and the CLI queue and cancel jobs (models/training/jobs.py, `cancel`
+here); the trainer worker claims, renews, finishes, fails and requeues them
+through `Queue`. Torch-free: `models` never imports the trainer.
 
 A job is claimed with one statement (`FOR UPDATE SKIP LOCKED` + `UPDATE ...
 RETURNING`), so two workers never get the same job and none waits on another.
-The claim holds no lock afterwards: ownership is a lease (`lease_expires_at`)
-that the worker's heartbeat renews. A worker that dies stops renewing; once the
-lease has expired the job is claimed again, until `max_attempts` claims have
-been spent, and then it is failed with the reason kept in `error`.
-
+Ownership is then a lease (`lease_expires_at`) that the worker's heartbeat
+renews; once it has expired the job is claimed again, until `max_attempts`
+claims have been spent, and then it is failed with the reason kept in `error`.
 Every statement that changes a job checks `worker_id`, so a worker that lost
-its lease (e.g. it stalled, another worker re-claimed the job) cannot overwrite
-the new owner's state.
+its lease cannot overwrite the new owner's state.
 
-A database that goes away for a while (a restart, a failover) must not cost a
-running job its metrics or its outcome: the writes a job makes (metrics,
-provenance, the outcome) are retried with backoff while the database is
-unreachable, for up to `retry_seconds` (the worker passes its lease: past it
-the job is not ours any more). Each of them can be repeated safely.
+A database outage (a restart, a failover) must not cost a running job its
+metrics or its outcome: those writes are retried with backoff for up to
+`retry_seconds` (the worker passes its lease); each can be repeated safely.
 """
 
 from __future__ import annotations
@@ -34,6 +28,8 @@ from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.outage import retrying
 from rubricforge.models.core.status import Status
+from rubricforge.models.training.config import MAX_PROCESSES
+from rubricforge.models.training.worker_policy import WorkerPolicy
 from sqlalchemy import Engine, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
@@ -73,8 +69,17 @@ CLAIM = text(
         WHERE (status = '{QUEUED}'
                OR (status = '{RUNNING}' AND lease_expires_at < now() AND attempts < max_attempts))
           AND NOT cancel_requested
-          -- a worker of N processes (GPUs) takes only jobs sized for N
-          AND coalesce((config->>'num_processes')::int, 1) = :processes
+          -- a worker of N processes (GPUs) takes only jobs sized for N; a job whose size
+          -- cannot be read is taken by any worker, which fails it with the reason
+          AND CASE
+              WHEN jsonb_typeof(config) <> 'object' THEN true
+              WHEN NOT config ? 'num_processes' THEN :processes = 1
+              WHEN jsonb_typeof(config->'num_processes') <> 'number' THEN true
+              WHEN (config->>'num_processes')::numeric BETWEEN 1 AND :max_processes
+                   AND (config->>'num_processes')::numeric % 1 = 0
+                  THEN (config->>'num_processes')::numeric = :processes
+              ELSE true
+          END
         ORDER BY created_at, id
         FOR UPDATE SKIP LOCKED
         LIMIT 1
@@ -238,9 +243,26 @@ class Queue:
                 )
             return [(r[0], r[1], r[2]) for r in rows]
 
-    def claim(self, lease_seconds: float, processes: int = 1) -> ClaimedJob | None:
-        """Claim the oldest runnable job sized for `processes`, or None when there is none."""
+    def claim(
+        self, lease_seconds: float, processes: int = 1, *, policy: WorkerPolicy | None = None
+    ) -> ClaimedJob | None:
+        """Claim the oldest runnable job sized for `processes`, or None when there is none.
+
+        With a `policy` (the worker's), a claimed job whose config this worker will not
+        run (unreadable, out of range, a model it does not allow) is marked failed with
+        the reason, and the next job is claimed instead."""
         self.reap()
+        while True:
+            job = self._claim_one(lease_seconds, processes)
+            if job is None or policy is None:
+                return job
+            problem = policy.refusal(job.config)
+            if problem is None:
+                return job
+            log.warning("worker %s: job %s refused: %s", self.worker_id, job.id, problem)
+            self.fail(job.id, f"refused by worker {self.worker_id} at claim: {problem}")
+
+    def _claim_one(self, lease_seconds: float, processes: int) -> ClaimedJob | None:
         with session_scope(self.engine) as s:
             row = s.execute(
                 CLAIM,
@@ -248,6 +270,7 @@ class Queue:
                     "worker_id": self.worker_id,
                     "lease_seconds": lease_seconds,
                     "processes": processes,
+                    "max_processes": MAX_PROCESSES,
                 },
             ).first()
             if row is None:
