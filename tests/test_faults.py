@@ -23,6 +23,7 @@ import json
 import logging
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -246,11 +247,28 @@ def test_worker_writes_retry_while_the_database_is_unreachable_then_give_up(
     assert len(retries) == 2, retries
     assert retries[0].startswith("job 1: metrics of step 1: database unreachable")
 
-    # A poll that cannot reach the database is a warning and "nothing claimed", not a crash.
+    # A poll that cannot reach the database is a warning and "nothing claimed", not a crash,
     worker = Worker(gone, "w-idle", lease_seconds=5)
     assert worker.run_once() is False
-    assert worker.run_forever(0.01, exit_when_idle=True) == 0
     assert "cannot poll for jobs: database unreachable" in caplog.text
+    # and never an empty queue: with exit_when_idle the worker keeps polling, backing
+    # off, and exits only once the database answers that there is no job.
+    caplog.clear()
+    ran: list[int] = []
+    loop = threading.Thread(
+        target=lambda: ran.append(worker.run_forever(0.01, exit_when_idle=True)), daemon=True
+    )
+    loop.start()
+    deadline = time.monotonic() + 20
+    while caplog.text.count("cannot poll for jobs") < 3:
+        assert time.monotonic() < deadline, caplog.text
+        time.sleep(0.05)
+    assert loop.is_alive(), "the worker took an outage for an empty queue and exited"
+    waits = [r.getMessage() for r in caplog.records if "next poll in" in r.getMessage()]
+    assert waits[:3] == [f"worker w-idle: next poll in {s} s" for s in ("0.2", "0.4", "0.8")]
+    worker.queue.engine = engine  # the database is back (the same server, reachable again)
+    loop.join(timeout=20)
+    assert not loop.is_alive() and ran == [0]
     gone.dispose()
 
     # An error that is not about reaching the database is raised at once, not retried.

@@ -473,3 +473,27 @@ def test_cli_refuses_a_bad_config_with_every_problem(
         app, ["train", "submit", "--snapshot", str(snapshot_id), "--set", "max_steps"]
     )
     assert run.exit_code == 1 and "write settings as KEY=VALUE" in run.output
+
+
+def test_nul_characters_in_model_output_are_replaced_not_fatal(
+    engine: Engine, snapshot_id: int
+) -> None:
+    """Postgres refuses U+0000 in text and JSONB: one in a completion used to fail the
+    step's metrics insert and kill the job. Replaced with U+FFFD, keys included."""
+    job_id = submit(engine, snapshot_id)
+    queue = Queue(engine, "w1")
+    assert queue.claim(60) is not None
+    sample = {"completion": "a\x00b", "verdicts": {"crit\x00key": ["met\x00"]}}
+    queue.write_metric(job_id, 1, {"reward": 0.5, "samples": [sample]})
+    queue.add_provenance(job_id, {"launch": {"note": "x\x00y"}})
+    assert queue.finish(job_id, Status.failed, error="judge said \x00") is True
+
+    with session_scope(engine) as s:
+        step, samples = last_samples(s, job_id)
+        row = s.get_one(TrainingJob, job_id)
+        assert (step, samples) == (
+            1,
+            [{"completion": "a\ufffdb", "verdicts": {"crit\ufffdkey": ["met\ufffd"]}}],
+        )
+        assert row.provenance["launch"] == {"note": "x\ufffdy"}
+        assert (row.status, row.error) == (Status.failed, "judge said \ufffd")

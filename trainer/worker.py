@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from rubricforge.models.core.db import normalize_url
 from rubricforge.models.core.errors import RubricforgeError
-from rubricforge.models.core.outage import unreachable
+from rubricforge.models.core.outage import first_line, unreachable
 from rubricforge.models.core.status import Status
 from rubricforge.models.training.queue import ClaimedJob, Queue
 from rubricforge.models.training.worker_policy import WorkerPolicy
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from .run import RunResult
 
 log = logging.getLogger("rubricforge.worker")
+UNREACHABLE = "database unreachable"  # a poll's outcome (shared across ranks as is)
+MAX_BACKOFF = 60.0  # seconds between polls, at most, while the database is away
 
 
 def default_worker_id() -> str:
@@ -156,11 +158,19 @@ class Worker:
 
     # --- the loop ----------------------------------------------------------------
     def run_once(self) -> bool:
-        """Claim one job and run it to an outcome. False when there was nothing to claim."""
+        """Claim one job and run it to an outcome. False when nothing ran: the queue had
+        no job for this worker, or the database could not be asked (see run_forever)."""
+        return self._poll() is True
+
+    def _poll(self) -> bool | str:
+        """True: a job ran; False: the queue had none; UNREACHABLE: the database is out
+        of reach, so whether jobs wait is unknown (never "idle")."""
         if self.ranks.share(self.stopping):
             return False
         mine = self._claim() if self.ranks.main else None
         job = self.ranks.share(mine)
+        if isinstance(job, str):
+            return UNREACHABLE
         if job is None:
             return False
         log.info(
@@ -196,24 +206,33 @@ class Worker:
             self._current = None
         return True
 
-    def _claim(self) -> ClaimedJob | None:
-        """A job, or None when there is none or the database is out of reach (a
-        restart: the next poll tries again)."""
+    def _claim(self) -> ClaimedJob | str | None:
+        """A job, None when there is none, UNREACHABLE when the database is out of reach
+        (a restart: the next poll tries again)."""
         try:
             return self.queue.claim(self.lease_seconds, self.ranks.world, policy=self.policy)
         except Exception as exc:
             if not unreachable(exc):
                 raise
             log.warning("worker %s: cannot poll for jobs: database unreachable (%s)",
-                        self.worker_id, str(exc).splitlines()[0])  # fmt: skip
-            return None
+                        self.worker_id, first_line(exc))  # fmt: skip
+            return UNREACHABLE
 
     def run_forever(self, poll_interval: float = 5.0, *, exit_when_idle: bool = False) -> int:
         """Run jobs until stopped (or, with exit_when_idle, until the queue is empty).
+        While the database is unreachable the worker keeps polling, backing off up to
+        MAX_BACKOFF seconds: an outage is not an empty queue, even with exit_when_idle.
         Returns how many jobs this worker ran."""
-        ran = 0
+        ran, backoff = 0, poll_interval
         while not self.ranks.share(self.stopping):
-            if self.run_once():
+            outcome = self._poll()
+            if outcome == UNREACHABLE:
+                backoff = min(max(backoff, 0.1) * 2, MAX_BACKOFF)
+                log.warning("worker %s: next poll in %.1f s", self.worker_id, backoff)
+                self._stopping.wait(backoff)
+                continue
+            backoff = poll_interval
+            if outcome is True:
                 ran += 1
             elif exit_when_idle:
                 break

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.outage import retrying
+from rubricforge.models.core.sanitize import clean_json, clean_text, has_nul
 from rubricforge.models.core.status import Status
 from rubricforge.models.training.config import MAX_PROCESSES
 from rubricforge.models.training.worker_policy import WorkerPolicy
@@ -228,18 +229,17 @@ class Queue:
     def _retrying(self, what: str, call: Callable[[], T]) -> T:
         return retrying(what, call, self.retry_seconds, log)
 
+    def _audit(self, s: Session, action: str, job_id: int, details: dict[str, Any]) -> None:
+        audit(s, actor=self._actor, action=action, entity="training_job", entity_id=job_id,
+              details=details)  # fmt: skip
+
     def reap(self) -> list[tuple[int, str, str | None]]:
         """Fail (or cancel) jobs whose workers died with no claims left."""
         with session_scope(self.engine) as s:
             rows = s.execute(REAP).all()
             for job_id, status, error in rows:
-                audit(
-                    s,
-                    actor=self._actor,
-                    action=f"training.{status}",
-                    entity="training_job",
-                    entity_id=job_id,
-                    details={"error": error, "reason": "lease expired"},
+                self._audit(
+                    s, f"training.{status}", job_id, {"error": error, "reason": "lease expired"}
                 )
             return [(r[0], r[1], r[2]) for r in rows]
 
@@ -284,14 +284,8 @@ class Queue:
                 provenance=row.provenance,
                 reclaimed_from=row.previous_worker if row.was == RUNNING else None,
             )
-            audit(
-                s,
-                actor=self._actor,
-                action="training.claim",
-                entity="training_job",
-                entity_id=job.id,
-                details={"attempt": job.attempt, "reclaimed_from": job.reclaimed_from},
-            )
+            details = {"attempt": job.attempt, "reclaimed_from": job.reclaimed_from}
+            self._audit(s, "training.claim", job.id, details)
             return job
 
     def heartbeat(self, job_id: int, lease_seconds: float) -> Beat:
@@ -311,6 +305,10 @@ class Queue:
         return Beat(owned=row is not None, cancel_requested=bool(row and row[0]))
 
     def _execute(self, what: str, statement: Any, params: dict[str, Any]) -> None:
+        if has_nul(params):  # model output with U+0000 would fail the whole write
+            log.warning("%s: NUL characters replaced with U+FFFD", what)
+            params = clean_json(params)
+
         def once() -> None:
             with session_scope(self.engine) as s:
                 s.execute(statement, {"worker_id": self.worker_id, **params})
@@ -345,6 +343,7 @@ class Queue:
         output_uri: str | None = None,
     ) -> bool:
         """Record the outcome; False when this worker no longer owns the job."""
+        error = clean_text(error) if error is not None else None
         return self._retrying(
             f"job {job_id}: outcome {status.value}",
             lambda: self._finish(job_id, status, error, output_uri),
@@ -365,14 +364,8 @@ class Queue:
                 },
             ).first()
             if done:
-                audit(
-                    s,
-                    actor=self._actor,
-                    action=f"training.{status.value}",
-                    entity="training_job",
-                    entity_id=job_id,
-                    details={"error": error, "output_uri": output_uri},
-                )
+                details = {"error": error, "output_uri": output_uri}
+                self._audit(s, f"training.{status.value}", job_id, details)
             return done is not None
 
     def fail(self, job_id: int, error: str) -> bool:
@@ -381,6 +374,7 @@ class Queue:
 
     def requeue(self, job_id: int, reason: str) -> bool:
         """Give the job back to the queue (the claim does not count as an attempt)."""
+        reason = clean_text(reason)
         return self._retrying(f"job {job_id}: requeue", lambda: self._requeue(job_id, reason))
 
     def _requeue(self, job_id: int, reason: str) -> bool:
@@ -389,12 +383,5 @@ class Queue:
                 REQUEUE, {"job_id": job_id, "worker_id": self.worker_id, "error": reason}
             ).first()
             if done:
-                audit(
-                    s,
-                    actor=self._actor,
-                    action="training.requeue",
-                    entity="training_job",
-                    entity_id=job_id,
-                    details={"reason": reason},
-                )
+                self._audit(s, "training.requeue", job_id, {"reason": reason})
             return done is not None
