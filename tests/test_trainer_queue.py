@@ -3,6 +3,7 @@ attempts, heartbeats. No training here (see test_trainer_run.py)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from pathlib import Path
@@ -116,7 +117,13 @@ def job_config(**overrides: object) -> dict:
 NO_SPOTCHECKS = "queue test: this snapshot has no spot-check labels"
 
 
+RUNS = itertools.count(1)
+
+
 def submit(engine: Engine, snapshot_id: int, **overrides: object) -> int:
+    """Queue a job; each call is a distinct run (its own run_name), so two calls are two
+    jobs, not a double click (see test_a_double_submit_queues_one_job)."""
+    overrides.setdefault("run_name", f"run-{next(RUNS)}")
     with session_scope(engine) as s:
         return submit_job(
             s,
@@ -497,3 +504,48 @@ def test_nul_characters_in_model_output_are_replaced_not_fatal(
         )
         assert row.provenance["launch"] == {"note": "x\ufffdy"}
         assert (row.status, row.error) == (Status.failed, "judge said \ufffd")
+
+
+def test_a_double_submit_queues_one_job(engine: Engine, snapshot_id: int) -> None:
+    """A double click (two reruns with the same input) must not queue two jobs: the
+    same user, snapshot and config within the window get the job already queued."""
+    first = submit(engine, snapshot_id, run_name="same")
+    assert submit(engine, snapshot_id, run_name="same") == first
+    with Session(engine) as s:
+        submits = s.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "training.submit")
+        )
+    assert (counts(engine)[0], submits) == (1, 1)
+    # Another config is another job; so is the same one once the first has ended...
+    other = submit(engine, snapshot_id, run_name="same", max_steps=3)
+    assert other != first
+    with session_scope(engine) as s:
+        request_cancel(s, other, actor="alice")
+    again = submit(engine, snapshot_id, run_name="same", max_steps=3)
+    assert again not in (first, other)
+    # ...or once the window has passed.
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE training_jobs SET created_at = now() - interval '1 minute' WHERE id = :i"),
+            {"i": first},
+        )
+    assert submit(engine, snapshot_id, run_name="same") not in (first, other, again)
+
+
+def test_racing_double_submits_queue_one_job(engine: Engine, snapshot_id: int) -> None:
+    start = threading.Barrier(4)
+    ids: list[int] = []
+
+    def click() -> None:
+        start.wait()
+        ids.append(submit(engine, snapshot_id, run_name="raced"))
+
+    threads = [threading.Thread(target=click) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ids) == 4 and len(set(ids)) == 1
+    assert counts(engine)[0] == 1

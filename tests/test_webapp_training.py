@@ -151,6 +151,38 @@ def test_submit_refused_by_the_gate_then_overridden(
     assert entry.user_id == rita
 
 
+def test_the_override_reason_is_for_one_submit_only(
+    app_db: str, engine: Engine, world: SnapshotWorld
+) -> None:
+    """The reason used to stay in the form, so the next submit was overridden silently."""
+    at = app_as(add_account(app_db, "rita", "researcher"), PAGE)
+    widget(at, "text_area", "Config (YAML or JSON)").set_value(json.dumps(job_config()))
+    widget(at, "text_area", "Override reason").set_value(REASON)
+    click(at, "Submit job")
+    [job] = jobs(engine)
+    assert shown(at, "success", f"Job {job.id} queued")
+    assert widget(at, "text_area", "Override reason").value == ""
+
+    # The next job, under the same failing gate: refused, not overridden again.
+    config = widget(at, "text_area", "Config (YAML or JSON)")
+    config.set_value(json.dumps(job_config(max_steps=9)))
+    click(at, "Submit job")
+    assert shown(at, "error", "Cohen's kappa 0.50") and shown(at, "error", "Nothing was queued")
+    assert [j.id for j in jobs(engine)] == [job.id]
+
+
+def test_a_double_click_on_submit_queues_one_job(
+    app_db: str, engine: Engine, world: SnapshotWorld
+) -> None:
+    at = app_as(add_account(app_db, "rita", "researcher"), PAGE)
+    widget(at, "text_area", "Config (YAML or JSON)").set_value(json.dumps(job_config()))
+    widget(at, "number_input", "Minimum kappa").set_value(0.45)  # the gate passes
+    click(at, "Submit job")
+    click(at, "Submit job")  # the second click of a double click: the same input again
+    [job] = jobs(engine)
+    assert shown(at, "success", f"Job {job.id} queued")
+
+
 def test_a_lower_threshold_passes_and_a_bad_config_is_explained(
     app_db: str, engine: Engine, world: SnapshotWorld
 ) -> None:

@@ -7,15 +7,17 @@ leaves an audit entry. No torch here.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rubricforge.models.accounts.permissions import Action, require_user_id
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.errors import NotFoundError, RubricforgeError
-from rubricforge.models.core.status import Status
+from rubricforge.models.core.status import LIVE, Status
 from rubricforge.models.data.exporter import SnapshotInfo
 from rubricforge.models.data.orm import ExportSnapshot
 from rubricforge.models.judging.prompts import template_hash
@@ -27,6 +29,8 @@ from rubricforge.models.training.worker_policy import check_at_submit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+# A second identical submit (same user, snapshot and config) this soon is the same job.
+DUPLICATE_WINDOW_S = 10
 # Key of a metric row that holds the step's sample completions, not a number.
 SAMPLES_KEY = "samples"
 
@@ -101,6 +105,10 @@ def submit_job(
     Raises PermissionDenied (the user may not train), JobConfigError (every problem,
     by field), NotFoundError (snapshot), AgreementGateError (the gate refused, no
     override). Nothing is written unless the job is queued.
+
+    Idempotent for a double click: the same user making the same submission (config,
+    gate bar, override reason) on the same snapshot within DUPLICATE_WINDOW_S gets
+    the job it already queued, if that job is still live.
     """
     require_user_id(session, user_id, Action.train)
     cfg = parse_job_config(dict(config))
@@ -111,8 +119,14 @@ def submit_job(
             f"export snapshot {snapshot_id} does not exist; create one with `rubricforge export` "
             "and pass its id"
         )
+    stored = cfg.model_dump(mode="json")
     reason = (override_reason or "").strip()
-    report = measure_agreement(session, snapshot.id, cfg.judge, gate)
+    policy = gate or GatePolicy()
+    submission = _fingerprint(stored, policy, reason)
+    duplicate = _recent_duplicate(session, snapshot.id, submission, user_id)
+    if duplicate is not None:
+        return duplicate
+    report = measure_agreement(session, snapshot.id, cfg.judge, policy)
     if not report.passed and not reason:
         raise AgreementGateError(report)
     agreement: dict[str, Any] = {**report.to_json(), "override": None}
@@ -123,13 +137,12 @@ def submit_job(
             "user_id": user_id,
             "at": datetime.now(UTC).isoformat(),
         }
-    stored = cfg.model_dump(mode="json")
     job = TrainingJob(
         snapshot_id=snapshot.id,
         config=stored,
         status=Status.queued,
         max_attempts=cfg.max_attempts,
-        provenance={**_provenance(snapshot, cfg), "agreement": agreement},
+        provenance={**_provenance(snapshot, cfg), "agreement": agreement, "submission": submission},
         created_by_id=user_id,
     )
     session.add(job)
@@ -159,6 +172,34 @@ def submit_job(
             user_id=user_id,
         )
     return job.id
+
+
+def _fingerprint(stored: dict[str, Any], gate: GatePolicy, reason: str) -> str:
+    """What one submission asked for: the config, the gate's bar and the override reason."""
+    asked = {"config": stored, "gate": [gate.min_kappa, gate.min_labels], "reason": reason}
+    return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
+
+
+def _recent_duplicate(
+    session: Session, snapshot_id: int, submission: str, user_id: int | None
+) -> int | None:
+    """The live job the same submission (`_fingerprint`) queued moments ago, if any. Two submits
+    racing (a double click: two reruns) take the same transaction-scoped advisory
+    lock first, so the second one sees the first one's job."""
+    key = func.hashtextextended(f"training.submit:{snapshot_id}:{user_id}", 0)
+    session.execute(select(func.pg_advisory_xact_lock(key)))
+    return session.scalar(
+        select(TrainingJob.id)
+        .where(
+            TrainingJob.snapshot_id == snapshot_id,
+            TrainingJob.created_by_id.is_not_distinct_from(user_id),
+            TrainingJob.provenance["submission"].astext == submission,
+            TrainingJob.status.in_(LIVE),
+            TrainingJob.created_at > func.now() - timedelta(seconds=DUPLICATE_WINDOW_S),
+        )
+        .order_by(TrainingJob.id.desc())
+        .limit(1)
+    )
 
 
 def request_cancel(

@@ -36,6 +36,9 @@ from rubricforge.webapp.db import engine, read_session, write_session
 
 REFRESH_S = 5  # curves of a running job refresh this often
 JOB_KEY, PREVIEW_KEY = "training:job", "training:preview"
+# The override reason's widget, and the flag that empties it on the next run (a
+# widget's value cannot be set once it is drawn): a reason is for one submit only.
+REASON_KEY, CLEAR_REASON_KEY = "training:override_reason", "training:clear_reason"
 
 
 def job_panel(user: UserInfo, job_id: int) -> None:
@@ -104,6 +107,7 @@ def submit(user: UserInfo, snapshot_id: int, text: str, policy: GatePolicy, reas
         show_error(exc)
         return
     st.session_state[JOB_KEY] = job_id
+    st.session_state[CLEAR_REASON_KEY] = True
     flash(f"Job {job_id} queued; a trainer worker (`rubricforge worker`) will pick it up.")
     st.rerun()
 
@@ -129,8 +133,11 @@ def new_job(user: UserInfo) -> None:
     c1, c2 = st.columns(2)
     min_kappa = c1.number_input("Minimum kappa", -1.0, 1.0, 0.6, 0.05)
     min_labels = c2.number_input("Minimum labelled items", 1, 100_000, 30)
+    if st.session_state.pop(CLEAR_REASON_KEY, False):
+        st.session_state[REASON_KEY] = ""
     reason = st.text_area(
         "Override reason",
+        key=REASON_KEY,
         help="Only used when the agreement gate refuses "
         "the job; recorded with the job and in the audit log.",
     )
