@@ -5,6 +5,7 @@ from rubricforge.models.accounts.orm import Role, User
 from rubricforge.models.agreement.orm import HumanLabel, SpotCheckItem, SpotCheckQueue
 from rubricforge.models.core.audit import AuditEntry, audit
 from rubricforge.models.core.base import Base
+from rubricforge.models.core.status import Status
 from rubricforge.models.data.orm import ExportSnapshot, SnapshotItem
 from rubricforge.models.judging.orm import (
     JudgeMode,
@@ -12,7 +13,6 @@ from rubricforge.models.judging.orm import (
     Judgment,
     LLMCache,
     Response,
-    RunStatus,
     Verdict,
 )
 from rubricforge.models.llm.orm import LLMEndpoint
@@ -29,7 +29,7 @@ from rubricforge.models.rubrics.orm import (
     RubricVersion,
     VersionSource,
 )
-from rubricforge.models.training.orm import JobStatus, TrainingJob, TrainingMetric
+from rubricforge.models.training.orm import TrainingJob, TrainingMetric
 
 __all__ = [
     "AuditEntry",
@@ -39,7 +39,6 @@ __all__ = [
     "Dataset",
     "ExportSnapshot",
     "HumanLabel",
-    "JobStatus",
     "JudgeMode",
     "JudgeRun",
     "Judgment",
@@ -54,7 +53,7 @@ __all__ = [
     "RubricReview",
     "RubricStatus",
     "RubricVersion",
-    "RunStatus",
+    "Status",
     "SnapshotItem",
     "SpotCheckItem",
     "SpotCheckQueue",

@@ -384,7 +384,7 @@ def train_submit(
     """Validate a GRPO job config, check the judge's agreement with the snapshot's
     spot-checks, and queue the job for a trainer worker."""
     from rubricforge.models.core.db import session_scope
-    from rubricforge.models.training.config import apply_overrides, load_config_file
+    from rubricforge.models.training.config_files import apply_overrides, load_config_file
     from rubricforge.models.training.gate import GatePolicy
     from rubricforge.models.training.jobs import get_job, submit_job
 
@@ -435,11 +435,8 @@ def train_preview(
 ) -> None:
     """Before a run: sample K completions per prompt from the policy, score them with
     the job's reward, and show which rubrics give GRPO groups no reward spread."""
-    from rubricforge.models.training.config import (
-        apply_overrides,
-        load_config_file,
-        parse_job_config,
-    )
+    from rubricforge.models.training.config import parse_job_config
+    from rubricforge.models.training.config_files import apply_overrides, load_config_file
     from rubricforge.models.training.preview import (
         PreviewSettings,
         policy_endpoint,
@@ -482,13 +479,14 @@ def train_preview(
 def train_cancel(job: Annotated[int, typer.Argument(help="Job id")]) -> None:
     """Cancel a job: at once if queued, after the step in progress if running."""
     from rubricforge.models.core.db import session_scope
+    from rubricforge.models.core.status import Status
     from rubricforge.models.training.jobs import request_cancel
 
     with session_scope(_migrated_engine()) as s:
         status = request_cancel(s, job, actor=OPERATOR)
     typer.echo(
         f"job {job} cancelled"
-        if status.value == "cancelled"
+        if status is Status.cancelled
         else f"job {job}: cancel requested; its worker stops after the current step"
     )
 
@@ -529,11 +527,25 @@ def worker_cmd(
         float | None, typer.Option(help="Lease renewal interval (default: a quarter of the lease)")
     ] = None,
     poll_interval: Annotated[float, typer.Option(min=0.1, help="Seconds between polls")] = 5.0,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A model this worker runs: a hub id (Qwen/Qwen2.5-7B) or NAME=/local/folder; "
+            "repeat it. Adds to RUBRICFORGE_MODELS."
+        ),
+    ] = None,
+    runs_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where outputs go (default RUBRICFORGE_RUNS_DIR or RUBRICFORGE_HOME/runs)"
+        ),
+    ] = None,
 ) -> None:
     """Claim GRPO jobs from Postgres and train them. SIGTERM: stop after the current step,
     checkpoint, and give the job back to the queue."""
     import logging
 
+    from rubricforge.models.training.worker_policy import WorkerPolicy
     from rubricforge.trainer.worker import Worker
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
@@ -543,6 +555,7 @@ def worker_cmd(
         worker_id,
         lease_seconds=lease_seconds,
         heartbeat_seconds=heartbeat_seconds,
+        policy=WorkerPolicy.from_env(models=model or (), runs_dir=runs_dir),
     )
     worker.install_signal_handlers()
     typer.echo(f"worker {worker.worker_id} polling for jobs")

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from rubricforge.models.accounts.orm import Role, User
 from rubricforge.models.accounts.permissions import UserInfo
 from rubricforge.models.agreement.orm import HumanLabel
+from rubricforge.models.core.status import Status
 from rubricforge.models.judging.orm import (
     JudgeMode,
     JudgeRun,
     Judgment,
     Response,
-    RunStatus,
     Verdict,
 )
 from rubricforge.models.rubrics.authoring import create_rubric
@@ -106,7 +106,7 @@ class World:
             model=model,
             mode=mode,
             template_hash="t" * 64,
-            status=RunStatus.succeeded,
+            status=Status.succeeded,
             tokens_in=tokens_in,
             tokens_out=tokens_out,
             cost_usd=cost_usd,

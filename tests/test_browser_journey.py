@@ -52,6 +52,7 @@ from playwright.sync_api import Page, expect
 from rubricforge.models.accounts.orm import User
 from rubricforge.models.agreement.orm import HumanLabel
 from rubricforge.models.agreement.queries import agreement_report
+from rubricforge.models.core.status import Status
 from rubricforge.models.data.exporter import write_snapshot
 from rubricforge.models.data.orm import ExportSnapshot
 from rubricforge.models.demo.loader import load_demo, read_demo_data
@@ -66,7 +67,8 @@ from rubricforge.models.rubrics.orm import (
     RubricStatus,
     RubricVersion,
 )
-from rubricforge.models.training.orm import JobStatus, TrainingJob
+from rubricforge.models.training.orm import TrainingJob
+from rubricforge.models.training.worker_policy import MODELS_ENV, RUNS_DIR_ENV
 from rubricforge.trainer.tiny import build_tiny_model
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -411,10 +413,10 @@ def researcher_trains(j: Journey, model: Path) -> None:
     page.get_by_role("tab", name="New job").click()
     expect(page.get_by_role("combobox", name="Snapshot")).to_be_visible()
     config = {
-        "model_name_or_path": str(model),
+        "model_name_or_path": "tiny",  # on the worker's allowlist (below), never a path
         "judge": {"base_url": j.llm.base_url, "model": JUDGE_MODEL, "mode": "explicit",
                   "api_key_env": KEY_ENV},
-        "output_dir": str(j.tmp / "policy"),
+        "run_name": "policy",
         "num_generations": 2,
         "per_device_train_batch_size": 4,
         "gradient_accumulation_steps": 1,
@@ -441,7 +443,8 @@ def researcher_trains(j: Journey, model: Path) -> None:
 
     log = j.tmp / "worker.log"
     env = {**os.environ, "DATABASE_URL": j.db_url, "HF_HUB_OFFLINE": "1",
-           "OMP_NUM_THREADS": "1", KEY_ENV: KEY}  # fmt: skip
+           "OMP_NUM_THREADS": "1", KEY_ENV: KEY, MODELS_ENV: f"tiny={model}",
+           RUNS_DIR_ENV: str(j.tmp / "runs")}  # fmt: skip
     with log.open("wb") as out:
         worker = subprocess.Popen(
             [sys.executable, "-m", "rubricforge.cli", "worker", "--once", "--lease-seconds", "60"],
@@ -454,7 +457,7 @@ def researcher_trains(j: Journey, model: Path) -> None:
         pytest.fail(f"worker did not finish:\n{log.read_text()[-3000:]}")
     with Session(j.engine) as s:
         job = s.get_one(TrainingJob, job_id)
-        assert job.status is JobStatus.succeeded, (job.error, log.read_text()[-3000:])
+        assert job.status is Status.succeeded, (job.error, log.read_text()[-3000:])
 
     # The page polls a live job and reloads itself once it has finished.
     expect(page.get_by_text(f"Job {job_id}: succeeded")).to_be_visible(timeout=30_000)

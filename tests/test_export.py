@@ -35,14 +35,10 @@ from rubricforge.models.accounts.orm import Role
 from rubricforge.models.accounts.permissions import OPERATOR, UserInfo
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import ExportError, NotFoundError
-from rubricforge.models.data.exporter import (
-    ExportFilter,
-    create_snapshot,
-    load_snapshot_rows,
-    rows_sha256,
-    write_snapshot,
-)
+from rubricforge.models.data.export_formats import ROW_FEATURES
+from rubricforge.models.data.exporter import ExportFilter, create_snapshot, write_snapshot
 from rubricforge.models.data.importer import import_file
+from rubricforge.models.data.snapshot_rows import load_snapshot_rows, rows_sha256
 from rubricforge.models.rubrics.criteria import CriterionData, content_hash, split_prefix
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
@@ -182,12 +178,17 @@ def test_snapshot_freezes_approved_rows_in_dataset_then_uid_order(
     add_rubric(med, "a-first", "rejected-1", status=RubricStatus.rejected)
     info = create_snapshot(med, ALL, actor=researcher("alice"))
 
-    rows = load_snapshot_rows(med, info.id)
+    typed = load_snapshot_rows(med, info.id)
+    rows = [r.to_dict() for r in typed]
+    assert list(rows[0]) == list(ROW_FEATURES)  # the canonical row is the HF export's columns
     assert [(r["dataset"], r["uid"]) for r in rows] == [
         ("a-first", "b-2"), ("a-first", "z-1"),
         *[("rar-medicine", uid) for uid in sorted(r["uid"] for r in sample_rows(rar_sample))],
     ]  # fmt: skip
-    assert info.row_count == 5 and info.sha256 == rows_sha256(rows)
+    assert info.row_count == 5 and info.sha256 == rows_sha256(typed)
+    with session_scope(med) as s:  # each row carries its prompt's id (the editor link)
+        ids = dict(s.execute(select(Prompt.external_id, Prompt.id)).all())
+    assert [r.prompt_id for r in typed] == [ids[r.uid] for r in typed]
     assert info.name.startswith("snapshot-") and info.name.endswith(info.sha256[:8])
 
     published = {r["uid"]: r for r in sample_rows(rar_sample)}
@@ -228,7 +229,7 @@ def test_filters_by_dataset_tag_and_approval_date(engine: Engine) -> None:
     def uids(**kw: str | None) -> list[str]:
         args = {"dataset": None, "tag": None, "approved_since": None, "approved_until": None, **kw}
         info = create_snapshot(engine, ExportFilter.parse(**args), actor=OPERATOR)
-        return [r["uid"] for r in load_snapshot_rows(engine, info.id)]
+        return [r.uid for r in load_snapshot_rows(engine, info.id)]
 
     assert uids(dataset="med") == ["m1", "m2", "m3"]
     assert uids(tag="cardio") == ["m1", "m2", "s1"]
@@ -253,7 +254,7 @@ def test_approval_date_is_the_approve_review_of_the_approved_version(engine: Eng
     def uids(since: str | None, until: str | None) -> list[str]:
         flt = ExportFilter.parse(dataset=None, tag=None, approved_since=since, approved_until=until)
         return [
-            r["uid"]
+            r.uid
             for r in load_snapshot_rows(engine, create_snapshot(engine, flt, actor=OPERATOR).id)
         ]
 
@@ -330,7 +331,7 @@ def test_writes_four_readable_formats_and_a_manifest(med: Engine, tmp_path: Path
     ]
     add_rubric(med, "healthbench", "hb-1", messages=hb_chat)
     info = create_snapshot(med, ALL, name="v1", actor=OPERATOR)
-    rows = load_snapshot_rows(med, info.id)
+    rows = [r.to_dict() for r in load_snapshot_rows(med, info.id)]
     out = tmp_path / "exports" / "v1"
     paths = write_snapshot(med, info.id, out)
     assert paths == {

@@ -23,6 +23,7 @@ import json
 import logging
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -40,7 +41,6 @@ from rubricforge.models import (
     Criterion,
     Dataset,
     ExportSnapshot,
-    JobStatus,
     Prompt,
     Rubric,
     RubricVersion,
@@ -50,16 +50,17 @@ from rubricforge.models import (
 from rubricforge.models.accounts.permissions import OPERATOR
 from rubricforge.models.core.db import get_engine, session_scope
 from rubricforge.models.core.errors import ExportError
+from rubricforge.models.core.status import Status
 from rubricforge.models.data.exporter import create_snapshot, write_snapshot
 from rubricforge.models.data.importer import import_file
 from rubricforge.models.judging.judge import Judge, JudgeConfig
-from rubricforge.models.judging.orm import JudgeRun, Judgment, LLMCache, RunStatus, Verdict
+from rubricforge.models.judging.orm import JudgeRun, Judgment, LLMCache, Verdict
 from rubricforge.models.judging.responses import import_responses
 from rubricforge.models.judging.runs import run_judge, run_progress
 from rubricforge.models.llm.client import EndpointConfig
 from rubricforge.models.llm.endpoints import check_endpoint, save_endpoint
 from rubricforge.models.rubrics.drafting import draft_dataset
-from rubricforge.trainer.queue import Queue
+from rubricforge.models.training.queue import Queue
 from rubricforge.trainer.reward import RewardStats, make_reward_func
 from rubricforge.trainer.tiny import build_tiny_model
 from rubricforge.trainer.worker import Worker
@@ -72,7 +73,7 @@ from test_judge_runs import all_met
 from test_trainer_queue import make_snapshot
 from test_trainer_queue import submit as queue_submit
 from test_trainer_reward import call, verdicts
-from test_trainer_run import PER_STEP, spawn_worker, submit
+from test_trainer_run import PER_STEP, allow_tiny, spawn_worker, submit
 from test_trainer_run import Judge as ScriptedJudge
 from test_webapp_editor import edit, editor, saved
 from typer.testing import CliRunner
@@ -133,6 +134,7 @@ def test_postgres_restarts_under_the_app_and_a_worker_lose_nothing(
 
     app = StreamlitApp({"DATABASE_URL": pg.url}, tmp_path / "app.log")
     worker_log = tmp_path / "worker.log"
+    allow_tiny(monkeypatch, tiny_model, tmp_path)  # the worker runs `tiny`
     worker = spawn_worker(
         pg.url, worker_log, "--worker-id", "w-pg", "--lease-seconds", "30",
         "--heartbeat-seconds", "0.5", "--poll-interval", "0.2",
@@ -160,7 +162,7 @@ def test_postgres_restarts_under_the_app_and_a_worker_lose_nothing(
         # 2. Down again in the middle of training step 2, until the worker has failed
         # to renew its lease and to write the step's metrics (then retried them).
         judge = ScriptedJudge(llm_server)
-        job_id = submit(engine, snapshot_id, tiny_model, judge, tmp_path / "out")
+        job_id = submit(engine, snapshot_id, "tiny", judge, "out")
         outage: list[Any] = []
 
         def failed_writes() -> bool:
@@ -172,13 +174,13 @@ def test_postgres_restarts_under_the_app_and_a_worker_lose_nothing(
         def finished() -> TrainingJob | None:
             assert worker.poll() is None, worker_log.read_text()[-3000:]
             row = job_row(engine, job_id)
-            return row if row.status not in (JobStatus.queued, JobStatus.running) else None
+            return row if row.status not in (Status.queued, Status.running) else None
 
         done = wait_for("the job to finish", finished, timeout=120)
         log = worker_log.read_text()
         assert outage, "the outage never happened (the judge was not asked)"
         outage[0].join()
-        assert (done.status, done.error, done.attempts) == (JobStatus.succeeded, None, 1), log
+        assert (done.status, done.error, done.attempts) == (Status.succeeded, None, 1), log
         with Session(engine) as s:
             steps = s.scalars(
                 select(TrainingMetric.step)
@@ -245,11 +247,28 @@ def test_worker_writes_retry_while_the_database_is_unreachable_then_give_up(
     assert len(retries) == 2, retries
     assert retries[0].startswith("job 1: metrics of step 1: database unreachable")
 
-    # A poll that cannot reach the database is a warning and "nothing claimed", not a crash.
+    # A poll that cannot reach the database is a warning and "nothing claimed", not a crash,
     worker = Worker(gone, "w-idle", lease_seconds=5)
     assert worker.run_once() is False
-    assert worker.run_forever(0.01, exit_when_idle=True) == 0
     assert "cannot poll for jobs: database unreachable" in caplog.text
+    # and never an empty queue: with exit_when_idle the worker keeps polling, backing
+    # off, and exits only once the database answers that there is no job.
+    caplog.clear()
+    ran: list[int] = []
+    loop = threading.Thread(
+        target=lambda: ran.append(worker.run_forever(0.01, exit_when_idle=True)), daemon=True
+    )
+    loop.start()
+    deadline = time.monotonic() + 20
+    while caplog.text.count("cannot poll for jobs") < 3:
+        assert time.monotonic() < deadline, caplog.text
+        time.sleep(0.05)
+    assert loop.is_alive(), "the worker took an outage for an empty queue and exited"
+    waits = [r.getMessage() for r in caplog.records if "next poll in" in r.getMessage()]
+    assert waits[:3] == [f"worker w-idle: next poll in {s} s" for s in ("0.2", "0.4", "0.8")]
+    worker.queue.engine = engine  # the database is back (the same server, reachable again)
+    loop.join(timeout=20)
+    assert not loop.is_alive() and ran == [0]
     gone.dispose()
 
     # An error that is not about reaching the database is raised at once, not retried.
@@ -385,7 +404,7 @@ def test_judge_run_against_a_failing_endpoint(
     if fault == "flaky":
         assert (report.judged, report.failed) == (1, 0)
         assert judgment.ok and judgment.reward is not None and judgment.error is None
-        assert run.status is RunStatus.succeeded and cached == 1
+        assert run.status is Status.succeeded and cached == 1
         assert len(llm_server.chat_requests) == 3  # 429, 500, then the verdicts
         return
     # Failed, and recorded as failed: no reward, no verdict defaulted, nothing cached.
@@ -393,7 +412,7 @@ def test_judge_run_against_a_failing_endpoint(
     assert judgment.ok is False and judgment.reward is None
     assert WHY[fault] in judgment.error, judgment.error
     assert verdicts and {tuple(v) for v in verdicts} == {(False, None)}
-    assert run.status is RunStatus.failed and cached == 0
+    assert run.status is Status.failed and cached == 0
     assert run_progress(engine, report.run_id)["failed"] == 1
 
 

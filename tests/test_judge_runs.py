@@ -10,6 +10,7 @@ import pytest
 from llm_server import Reply, ScriptedLLM, all_met
 from rubricforge.models.accounts.permissions import OPERATOR
 from rubricforge.models.core.errors import ImportFileError, NotFoundError
+from rubricforge.models.core.status import Status
 from rubricforge.models.data.importer import import_file
 from rubricforge.models.judging.judge import JudgeConfig
 from rubricforge.models.judging.orm import (
@@ -17,7 +18,6 @@ from rubricforge.models.judging.orm import (
     JudgeRun,
     Judgment,
     Response,
-    RunStatus,
     Verdict,
 )
 from rubricforge.models.judging.responses import generate_responses, import_responses
@@ -133,7 +133,7 @@ def test_judge_run_stores_judgments_verdicts_and_progress(
     assert verdicts == 2 * 29
     # Every pitfall "met" (mistake made) costs its weight: rewards are below 1.
     assert all(0 < r < 1 for r in rewards)
-    assert run.mode is JudgeMode.explicit and run.status is RunStatus.succeeded
+    assert run.mode is JudgeMode.explicit and run.status is Status.succeeded
     assert len(run.template_hash) == 64
 
     # Same run again: every call is served from the cache, none reaches the server.
@@ -161,7 +161,7 @@ def test_failed_judgments_are_recorded_not_defaulted(
         status = conn.execute(select(JudgeRun.status)).scalar_one()
     assert j.ok is False and j.reward is None and "no valid reply" in j.error
     assert {tuple(r) for r in v} == {(False, None)}
-    assert status is RunStatus.failed
+    assert status is Status.failed
 
 
 def test_generate_then_judge_implicit_from_the_cli(

@@ -13,10 +13,11 @@ from llm_server import Reply, ScriptedLLM
 from rubricforge.models.accounts.permissions import OPERATOR
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import InvalidInputError
+from rubricforge.models.core.status import Status
 from rubricforge.models.data.importer import import_file
 from rubricforge.models.judging.background import list_runs, mark_abandoned
 from rubricforge.models.judging.judge import JudgeConfig
-from rubricforge.models.judging.orm import JudgeMode, JudgeRun, RunStatus
+from rubricforge.models.judging.orm import JudgeMode, JudgeRun
 from rubricforge.models.judging.responses import import_responses
 from rubricforge.models.judging.runs import RunAbandonedError, run_judge
 from rubricforge.models.llm.client import EndpointConfig
@@ -39,7 +40,7 @@ def make_running(engine: Engine, run_id: int, minutes_ago: int) -> None:
         )
 
 
-def status(engine: Engine, run_id: int) -> tuple[RunStatus, str | None]:
+def status(engine: Engine, run_id: int) -> tuple[Status, str | None]:
     with Session(engine) as s:
         run = s.get(JudgeRun, run_id)
         assert run is not None
@@ -53,7 +54,7 @@ def test_only_a_stalled_run_can_be_marked_failed(engine: Engine) -> None:
         assert [r.stalled for r in list_runs(s)] == [False]
     with pytest.raises(InvalidInputError, match="reported progress at"), session_scope(engine) as s:
         mark_abandoned(s, j.world.users["rita"], j.run)
-    assert status(engine, j.run)[0] is RunStatus.running
+    assert status(engine, j.run)[0] is Status.running
 
     make_running(engine, j.run, minutes_ago=30)
     with Session(engine) as s:
@@ -61,7 +62,7 @@ def test_only_a_stalled_run_can_be_marked_failed(engine: Engine) -> None:
     with session_scope(engine) as s:
         mark_abandoned(s, j.world.users["rita"], j.run)
     state, error = status(engine, j.run)
-    assert state is RunStatus.failed and "abandoned" in (error or "") and "rita" in (error or "")
+    assert state is Status.failed and "abandoned" in (error or "") and "rita" in (error or "")
     with (
         pytest.raises(InvalidInputError, match="is failed, not running"),
         session_scope(engine) as s,
@@ -78,7 +79,7 @@ def test_the_page_shows_a_stalled_run_and_marks_it_failed(app_db: str) -> None:
     assert not [b for b in at.button if b.label.startswith("Mark run")]
     at = app_as(j.uid("rita"), "views/judging.py")
     click(at, f"Mark run {j.run} as failed")
-    assert status(eng, j.run)[0] is RunStatus.failed
+    assert status(eng, j.run)[0] is Status.failed
     assert not any("no progress since" in w.value for w in at.warning)
     eng.dispose()
 
@@ -109,5 +110,5 @@ def test_a_process_still_judging_an_abandoned_run_stops_and_keeps_the_outcome(
         )
     with Session(engine) as s:
         run = s.scalars(select(JudgeRun)).one()
-        assert (run.status, run.error, run.done) == (RunStatus.failed, "abandoned: test", 0)
+        assert (run.status, run.error, run.done) == (Status.failed, "abandoned: test", 0)
         assert s.scalar(text("SELECT count(*) FROM judgments")) == 0  # the chunk rolled back

@@ -3,6 +3,7 @@ attempts, heartbeats. No training here (see test_trainer_run.py)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from pathlib import Path
@@ -12,7 +13,6 @@ from rubricforge.models import (
     AuditEntry,
     Criterion,
     Dataset,
-    JobStatus,
     Prompt,
     Rubric,
     RubricStatus,
@@ -24,6 +24,7 @@ from rubricforge.models.accounts.orm import Role
 from rubricforge.models.accounts.permissions import OPERATOR, UserInfo
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import NotFoundError, PermissionDenied
+from rubricforge.models.core.status import Status
 from rubricforge.models.data.exporter import ExportFilter, create_snapshot
 from rubricforge.models.judging.orm import JudgeMode
 from rubricforge.models.judging.prompts import template_hash
@@ -43,7 +44,7 @@ from rubricforge.models.training.jobs import (
     request_cancel,
     submit_job,
 )
-from rubricforge.trainer.queue import Queue
+from rubricforge.models.training.queue import Queue
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
@@ -123,7 +124,13 @@ def job_config(**overrides: object) -> dict:
 NO_SPOTCHECKS = "queue test: this snapshot has no spot-check labels"
 
 
+RUNS = itertools.count(1)
+
+
 def submit(engine: Engine, snapshot_id: int, **overrides: object) -> int:
+    """Queue a job; each call is a distinct run (its own run_name), so two calls are two
+    jobs, not a double click (see test_a_double_submit_queues_one_job)."""
+    overrides.setdefault("run_name", f"run-{next(RUNS)}")
     with session_scope(engine) as s:
         return submit_job(
             s,
@@ -170,7 +177,7 @@ def snapshot_id(engine: Engine, rar_sample: Path) -> int:
 def test_submit_queues_a_validated_job_with_provenance(engine: Engine, snapshot_id: int) -> None:
     job_id = submit(engine, snapshot_id)
     row = job(engine, job_id)
-    assert row.status is JobStatus.queued and row.attempts == 0 and row.max_attempts == 3
+    assert row.status is Status.queued and row.attempts == 0 and row.max_attempts == 3
     assert row.config["learning_rate"] == 5e-6  # defaults are stored, not implied
     with Session(engine) as s:
         sha = s.scalar(
@@ -226,7 +233,7 @@ def test_oldest_job_first_and_nothing_left(engine: Engine, snapshot_id: int) -> 
     assert queue.claim(60).id == second  # type: ignore[union-attr]
     assert queue.claim(60) is None
     row = job(engine, first)
-    assert (row.status, row.worker_id) == (JobStatus.running, "w1")
+    assert (row.status, row.worker_id) == (Status.running, "w1")
     assert row.started_at is not None and row.lease_expires_at > row.heartbeat_at
 
 
@@ -279,12 +286,12 @@ def test_expired_lease_is_reclaimed_and_the_old_worker_is_fenced(
     assert "worker old stopped renewing its lease" in (job(engine, job_id).error or "")
     # The old worker, if it wakes up, can no longer touch the job.
     assert old.heartbeat(job_id, 60).owned is False
-    assert old.finish(job_id, JobStatus.succeeded) is False
+    assert old.finish(job_id, Status.succeeded) is False
     old.write_metric(job_id, 1, {"reward": 1.0})
     with session_scope(engine) as s:
         assert job_metrics(s, job_id) == []
-    assert new.finish(job_id, JobStatus.succeeded, output_uri="/runs/1") is True
-    assert job(engine, job_id).status is JobStatus.succeeded
+    assert new.finish(job_id, Status.succeeded, output_uri="/runs/1") is True
+    assert job(engine, job_id).status is Status.succeeded
 
 
 def test_attempts_run_out_then_failed_with_the_error_kept(engine: Engine, snapshot_id: int) -> None:
@@ -295,7 +302,7 @@ def test_attempts_run_out_then_failed_with_the_error_kept(engine: Engine, snapsh
         expire_lease(engine, job_id)
     assert queue.claim(60) is None
     row = job(engine, job_id)
-    assert row.status is JobStatus.failed and row.attempts == 2 and row.finished_at
+    assert row.status is Status.failed and row.attempts == 2 and row.finished_at
     assert row.error.startswith("gave up after 2 attempt(s): worker w stopped renewing")
     assert "earlier: worker w stopped renewing its lease" in row.error
 
@@ -316,7 +323,7 @@ def test_requeue_gives_the_claim_back(engine: Engine, snapshot_id: int) -> None:
     queue.claim(60)
     assert queue.requeue(job_id, "worker w stopped by SIGTERM after step 3")
     row = job(engine, job_id)
-    assert (row.status, row.attempts, row.worker_id) == (JobStatus.queued, 0, None)
+    assert (row.status, row.attempts, row.worker_id) == (Status.queued, 0, None)
     assert queue.claim(60).attempt == 1  # type: ignore[union-attr]  # not used up
 
 
@@ -326,7 +333,7 @@ def test_requeue_gives_the_claim_back(engine: Engine, snapshot_id: int) -> None:
 def test_cancel_a_queued_job_at_once(engine: Engine, snapshot_id: int) -> None:
     job_id = submit(engine, snapshot_id)
     with session_scope(engine) as s:
-        assert request_cancel(s, job_id, actor=researcher("bob")) is JobStatus.cancelled
+        assert request_cancel(s, job_id, actor=researcher("bob")) is Status.cancelled
     assert Queue(engine, "w").claim(60) is None
     assert job(engine, job_id).finished_at is not None
 
@@ -336,7 +343,7 @@ def test_cancel_a_running_job_reaches_its_worker(engine: Engine, snapshot_id: in
     queue = Queue(engine, "w")
     queue.claim(60)
     with session_scope(engine) as s:
-        assert request_cancel(s, job_id, actor=researcher("bob")) is JobStatus.running
+        assert request_cancel(s, job_id, actor=researcher("bob")) is Status.running
     assert queue.heartbeat(job_id, 60).cancel_requested
     assert queue.cancel_requested(job_id).cancel_requested
     with session_scope(engine) as s:
@@ -351,14 +358,14 @@ def test_cancelled_job_of_a_dead_worker_ends_cancelled(engine: Engine, snapshot_
         request_cancel(s, job_id, actor=researcher("bob"))
     expire_lease(engine, job_id)
     assert Queue(engine, "w").claim(60) is None
-    assert job(engine, job_id).status is JobStatus.cancelled
+    assert job(engine, job_id).status is Status.cancelled
 
 
 def test_cancel_errors(engine: Engine, snapshot_id: int) -> None:
     job_id = submit(engine, snapshot_id)
     queue = Queue(engine, "w")
     queue.claim(60)
-    queue.finish(job_id, JobStatus.succeeded)
+    queue.finish(job_id, Status.succeeded)
     before = counts(engine)
     with (
         pytest.raises(JobStateError, match="already succeeded; there is nothing to cancel"),
@@ -388,7 +395,7 @@ def test_list_jobs_and_metrics(engine: Engine, snapshot_id: int) -> None:
         assert [j.id for j in jobs] == [second, first]  # newest first
         assert (jobs[1].last_step, jobs[1].status, jobs[1].base_model) == (
             2,
-            JobStatus.running,
+            Status.running,
             "tiny",
         )
         assert jobs[0].last_step is None
@@ -396,7 +403,7 @@ def test_list_jobs_and_metrics(engine: Engine, snapshot_id: int) -> None:
         assert last_samples(s, first) == (2, [sample])
         assert last_samples(s, second) == (None, [])
         assert get_job(s, first).snapshot_id == snapshot_id
-        assert [j.id for j in list_jobs(s, status=JobStatus.queued)] == [second]
+        assert [j.id for j in list_jobs(s, status=Status.queued)] == [second]
         with pytest.raises(NotFoundError):
             job_metrics(s, 404)
 
@@ -482,3 +489,72 @@ def test_cli_refuses_a_bad_config_with_every_problem(
         app, ["train", "submit", "--snapshot", str(snapshot_id), "--set", "max_steps"]
     )
     assert run.exit_code == 1 and "write settings as KEY=VALUE" in run.output
+
+
+def test_nul_characters_in_model_output_are_replaced_not_fatal(
+    engine: Engine, snapshot_id: int
+) -> None:
+    """Postgres refuses U+0000 in text and JSONB: one in a completion used to fail the
+    step's metrics insert and kill the job. Replaced with U+FFFD, keys included."""
+    job_id = submit(engine, snapshot_id)
+    queue = Queue(engine, "w1")
+    assert queue.claim(60) is not None
+    sample = {"completion": "a\x00b", "verdicts": {"crit\x00key": ["met\x00"]}}
+    queue.write_metric(job_id, 1, {"reward": 0.5, "samples": [sample]})
+    queue.add_provenance(job_id, {"launch": {"note": "x\x00y"}})
+    assert queue.finish(job_id, Status.failed, error="judge said \x00") is True
+
+    with session_scope(engine) as s:
+        step, samples = last_samples(s, job_id)
+        row = s.get_one(TrainingJob, job_id)
+        assert (step, samples) == (
+            1,
+            [{"completion": "a\ufffdb", "verdicts": {"crit\ufffdkey": ["met\ufffd"]}}],
+        )
+        assert row.provenance["launch"] == {"note": "x\ufffdy"}
+        assert (row.status, row.error) == (Status.failed, "judge said \ufffd")
+
+
+def test_a_double_submit_queues_one_job(engine: Engine, snapshot_id: int) -> None:
+    """A double click (two reruns with the same input) must not queue two jobs: the
+    same user, snapshot and config within the window get the job already queued."""
+    first = submit(engine, snapshot_id, run_name="same")
+    assert submit(engine, snapshot_id, run_name="same") == first
+    with Session(engine) as s:
+        submits = s.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "training.submit")
+        )
+    assert (counts(engine)[0], submits) == (1, 1)
+    # Another config is another job; so is the same one once the first has ended...
+    other = submit(engine, snapshot_id, run_name="same", max_steps=3)
+    assert other != first
+    with session_scope(engine) as s:
+        request_cancel(s, other, actor=OPERATOR)
+    again = submit(engine, snapshot_id, run_name="same", max_steps=3)
+    assert again not in (first, other)
+    # ...or once the window has passed.
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE training_jobs SET created_at = now() - interval '1 minute' WHERE id = :i"),
+            {"i": first},
+        )
+    assert submit(engine, snapshot_id, run_name="same") not in (first, other, again)
+
+
+def test_racing_double_submits_queue_one_job(engine: Engine, snapshot_id: int) -> None:
+    start = threading.Barrier(4)
+    ids: list[int] = []
+
+    def click() -> None:
+        start.wait()
+        ids.append(submit(engine, snapshot_id, run_name="raced"))
+
+    threads = [threading.Thread(target=click) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ids) == 4 and len(set(ids)) == 1
+    assert counts(engine)[0] == 1

@@ -25,11 +25,13 @@ from typing import Any
 import pytest
 import torch
 from llm_server import Reply, ScriptedLLM
-from rubricforge.models import AuditEntry, JobStatus, TrainingJob
+from rubricforge.models import AuditEntry, TrainingJob
 from rubricforge.models.accounts.permissions import OPERATOR
 from rubricforge.models.core.db import session_scope
+from rubricforge.models.core.status import Status
 from rubricforge.models.judging.rewards import rar_explicit_reward
 from rubricforge.models.training.jobs import job_metrics, last_samples, request_cancel, submit_job
+from rubricforge.models.training.worker_policy import MODELS_ENV, RUNS_DIR_ENV
 from rubricforge.trainer.tiny import build_tiny_model
 from rubricforge.trainer.worker import Worker
 from sqlalchemy import Engine, select
@@ -45,6 +47,20 @@ PER_STEP = 4  # completions judged per optimizer step
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"))
+
+
+def allow_tiny(monkeypatch: pytest.MonkeyPatch, tiny_model: Path, tmp_path: Path) -> Path:
+    """The workers' allowlist (this process's and the ones it spawns): the tiny model as
+    `tiny`, a folder that does not exist as `missing`; outputs under tmp_path/runs."""
+    missing = tmp_path / "no-such-model"
+    monkeypatch.setenv(MODELS_ENV, f"tiny={tiny_model},missing={missing}")
+    monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+@pytest.fixture(autouse=True)
+def runs(monkeypatch: pytest.MonkeyPatch, tiny_model: Path, tmp_path: Path) -> Path:
+    return allow_tiny(monkeypatch, tiny_model, tmp_path)
 
 
 def _coin(text: str, salt: object) -> bool:
@@ -111,16 +127,18 @@ def snapshot_id(engine: Engine, rar_sample: Path) -> int:
 def submit(
     engine: Engine,
     snapshot_id: int,
-    model: Path,
+    model: str,
     server: Judge,
-    out: Path,
+    run_name: str | None,
     mode: str = "explicit",
     **overrides: Any,
 ) -> int:
+    """`model`: a name on the workers' allowlist (`allow_tiny`); the outputs go to
+    <runs>/<job id>-<run_name>."""
     config = {
-        "model_name_or_path": str(model),
+        "model_name_or_path": model,
         "judge": server.spec(mode),
-        "output_dir": str(out),
+        "run_name": run_name,
         "num_generations": 2,
         "per_device_train_batch_size": PER_STEP,
         "gradient_accumulation_steps": 1,
@@ -174,19 +192,20 @@ def wait(proc: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> int:
 
 
 def test_job_trains_to_success_with_metrics(
-    engine: Engine, snapshot_id: int, tiny_model: Path, judge: Judge, tmp_path: Path
+    engine: Engine, snapshot_id: int, tiny_model: Path, judge: Judge, tmp_path: Path, runs: Path
 ) -> None:
-    job_id = submit(engine, snapshot_id, tiny_model, judge, tmp_path / "out", beta=0.04)
+    job_id = submit(engine, snapshot_id, "tiny", judge, "out", beta=0.04)
     worker = Worker(engine, "w1", lease_seconds=60)
 
     assert worker.run_once() is True
     assert worker.run_once() is False  # nothing left
 
     row = job(engine, job_id)
-    assert (row.status, row.error, row.attempts) == (JobStatus.succeeded, None, 1)
-    assert row.output_uri == str(tmp_path / "out")
-    assert (tmp_path / "out" / "model.safetensors").exists()
-    assert (tmp_path / "out" / "tokenizer.json").exists()
+    assert (row.status, row.error, row.attempts) == (Status.succeeded, None, 1)
+    out = runs / f"{job_id}-out"  # under the worker's own runs folder, never a config's path
+    assert row.output_uri == str(out)
+    assert (out / "model.safetensors").exists()
+    assert (out / "tokenizer.json").exists()
     assert judge.count == 3 * PER_STEP  # every completion judged once
     launch = row.provenance["launch"]
     assert launch["rows_sha256"] == row.provenance["snapshot"]["sha256"]
@@ -234,15 +253,15 @@ def test_failed_judgments_get_the_fallback_and_are_counted(
     job_id = submit(
         engine,
         snapshot_id,
-        tiny_model,
+        "tiny",
         judge,
-        tmp_path / "out",
+        "out",
         max_steps=2,
         judge={**judge.spec(), "fallback_reward": 0.25, "max_failure_rate": 1.0},
     )
     Worker(engine, "w1", lease_seconds=60).run_once()
 
-    assert job(engine, job_id).status is JobStatus.succeeded
+    assert job(engine, job_id).status is Status.succeeded
     with session_scope(engine) as s:
         metrics = dict(job_metrics(s, job_id))
     assert metrics[1]["reward"] == pytest.approx(0.25)
@@ -251,16 +270,21 @@ def test_failed_judgments_get_the_fallback_and_are_counted(
 
 
 def test_too_many_failed_judgments_fail_the_job(
-    engine: Engine, snapshot_id: int, tiny_model: Path, llm_server: ScriptedLLM, tmp_path: Path
+    engine: Engine,
+    snapshot_id: int,
+    tiny_model: Path,
+    llm_server: ScriptedLLM,
+    tmp_path: Path,
+    runs: Path,
 ) -> None:
     judge = Judge(llm_server, reply=lambda _body: Reply.text("no JSON here"))
-    job_id = submit(engine, snapshot_id, tiny_model, judge, tmp_path / "out")
+    job_id = submit(engine, snapshot_id, "tiny", judge, "out")
     Worker(engine, "w1", lease_seconds=60).run_once()
 
     row = job(engine, job_id)
-    assert row.status is JobStatus.failed
+    assert row.status is Status.failed
     assert row.error.startswith(f"the judge failed on {PER_STEP} of {PER_STEP} completions")
-    assert not (tmp_path / "out" / "model.safetensors").exists()
+    assert not (runs / f"{job_id}-out" / "model.safetensors").exists()
 
 
 def test_missing_api_key_fails_the_job_with_the_variable_named(
@@ -275,15 +299,15 @@ def test_missing_api_key_fails_the_job_with_the_variable_named(
     job_id = submit(
         engine,
         snapshot_id,
-        tiny_model,
+        "tiny",
         judge,
-        tmp_path / "out",
+        "out",
         judge={**judge.spec(), "api_key_env": "RF_TEST_JUDGE_KEY"},
     )
     Worker(engine, "w1", lease_seconds=60).run_once()
 
     row = job(engine, job_id)
-    assert row.status is JobStatus.failed
+    assert row.status is Status.failed
     assert "RF_TEST_JUDGE_KEY is not set" in row.error
     assert judge.count == 0
 
@@ -291,12 +315,13 @@ def test_missing_api_key_fails_the_job_with_the_variable_named(
 def test_a_base_model_the_worker_cannot_find_fails_the_job_clearly(
     engine: Engine, snapshot_id: int, judge: Judge, tmp_path: Path
 ) -> None:
-    job_id = submit(engine, snapshot_id, tmp_path / "no-such-model", judge, tmp_path / "out")
+    job_id = submit(engine, snapshot_id, "missing", judge, "out")
     Worker(engine, "w1", lease_seconds=60).run_once()
 
     row = job(engine, job_id)
-    assert row.status is JobStatus.failed
-    assert row.error.startswith(f"base model '{tmp_path / 'no-such-model'}' could not be loaded")
+    assert row.status is Status.failed
+    missing = tmp_path / "no-such-model"
+    assert row.error.startswith(f"base model 'missing' ({missing}) could not be loaded")
     assert judge.count == 0
 
 
@@ -306,7 +331,7 @@ def test_a_base_model_the_worker_cannot_find_fails_the_job_clearly(
 def test_cancel_is_honoured_at_the_end_of_the_step_in_progress(
     engine: Engine, snapshot_id: int, tiny_model: Path, judge: Judge, tmp_path: Path
 ) -> None:
-    job_id = submit(engine, snapshot_id, tiny_model, judge, tmp_path / "out", max_steps=50)
+    job_id = submit(engine, snapshot_id, "tiny", judge, "out", max_steps=50)
 
     def cancel() -> None:
         with session_scope(engine) as s:
@@ -316,7 +341,7 @@ def test_cancel_is_honoured_at_the_end_of_the_step_in_progress(
     Worker(engine, "w1", lease_seconds=60).run_once()
 
     row = job(engine, job_id)
-    assert row.status is JobStatus.cancelled
+    assert row.status is Status.cancelled
     assert row.error == "cancelled by request after step 2"
     assert steps(engine, job_id) == [1, 2]
     assert judge.count == 2 * PER_STEP  # step 3 never started
@@ -329,16 +354,17 @@ def test_sigterm_checkpoints_requeues_and_the_next_worker_resumes(
     tiny_model: Path,
     judge: Judge,
     tmp_path: Path,
+    runs: Path,
 ) -> None:
-    out = tmp_path / "out"
-    job_id = submit(engine, snapshot_id, tiny_model, judge, out, max_steps=4, max_attempts=1)
+    job_id = submit(engine, snapshot_id, "tiny", judge, "out", max_steps=4, max_attempts=1)
+    out = runs / f"{job_id}-out"
     log = tmp_path / "worker.log"
     proc = spawn_worker(db_url, log, "--once", "--worker-id", "w-term")
     judge.on_request(PER_STEP + 1, lambda: proc.send_signal(signal.SIGTERM))
 
     assert wait(proc, log) == 0, log.read_text()[-3000:]
     row = job(engine, job_id)
-    assert (row.status, row.attempts, row.worker_id) == (JobStatus.queued, 0, None)
+    assert (row.status, row.attempts, row.worker_id) == (Status.queued, 0, None)
     assert row.error == (
         "worker w-term stopped by SIGTERM after step 2; checkpoint saved; the next claim "
         "resumes from it"
@@ -348,7 +374,7 @@ def test_sigterm_checkpoints_requeues_and_the_next_worker_resumes(
 
     Worker(engine, "w2", lease_seconds=60).run_once()
     row = job(engine, job_id)
-    assert (row.status, row.attempts) == (JobStatus.succeeded, 1)
+    assert (row.status, row.attempts) == (Status.succeeded, 1)
     assert row.provenance["launch"]["number"] == 2
     assert steps(engine, job_id) == [1, 2, 3, 4]  # resumed at 3, not restarted
     assert judge.count == 4 * PER_STEP
@@ -362,7 +388,7 @@ def test_sigkilled_worker_loses_its_lease_and_the_job_is_claimed_again(
     judge: Judge,
     tmp_path: Path,
 ) -> None:
-    job_id = submit(engine, snapshot_id, tiny_model, judge, tmp_path / "out", max_steps=3)
+    job_id = submit(engine, snapshot_id, "tiny", judge, "out", max_steps=3)
     log = tmp_path / "worker.log"
     proc = spawn_worker(
         db_url,
@@ -377,7 +403,7 @@ def test_sigkilled_worker_loses_its_lease_and_the_job_is_claimed_again(
     )
     judge.on_request(PER_STEP + 1, proc.kill)
     assert wait(proc, log) == -signal.SIGKILL
-    assert job(engine, job_id).status is JobStatus.running  # nobody said otherwise
+    assert job(engine, job_id).status is Status.running  # nobody said otherwise
 
     rescuer = Worker(engine, "w-rescue", lease_seconds=60)
     deadline = time.monotonic() + 60
@@ -386,7 +412,7 @@ def test_sigkilled_worker_loses_its_lease_and_the_job_is_claimed_again(
         time.sleep(0.5)
 
     row = job(engine, job_id)
-    assert (row.status, row.attempts, row.worker_id) == (JobStatus.succeeded, 2, "w-rescue")
+    assert (row.status, row.attempts, row.worker_id) == (Status.succeeded, 2, "w-rescue")
     assert steps(engine, job_id) == [1, 2, 3]  # the dead attempt's rows were replaced
     with Session(engine) as s:
         claims = s.scalars(
@@ -415,9 +441,9 @@ def test_four_worker_processes_claim_twenty_jobs_exactly_once(
         submit(
             engine,
             snapshot_id,
-            tiny_model,
+            "tiny",
             judge,
-            tmp_path / f"out-{i}",
+            f"out-{i}",
             mode="implicit",
             max_steps=1,
         )
@@ -438,7 +464,7 @@ def test_four_worker_processes_claim_twenty_jobs_exactly_once(
                 AuditEntry.action == "training.claim"
             )
         ).all()
-    assert all(j.status is JobStatus.succeeded and j.attempts == 1 for j in jobs)
+    assert all(j.status is Status.succeeded and j.attempts == 1 for j in jobs)
     assert sorted(int(job_id) for job_id, _ in claims) == sorted(ids)
     assert {j.worker_id for j in jobs} <= {f"w{n}" for n in range(4)}
     assert judge.count == 20 * PER_STEP
@@ -453,15 +479,16 @@ def test_one_job_over_two_processes_as_torchrun_starts_it(
     tiny_model: Path,
     judge: Judge,
     tmp_path: Path,
+    runs: Path,
 ) -> None:
     """The multi-GPU shape (accelerate launch / torchrun), on CPU with gloo: rank 0
     claims and reports, both ranks train and judge their half of every step."""
     job_id = submit(
         engine,
         snapshot_id,
-        tiny_model,
+        "tiny",
         judge,
-        tmp_path / "out",
+        "out",
         per_device_train_batch_size=PER_STEP // 2,
         num_processes=2,
     )
@@ -471,8 +498,8 @@ def test_one_job_over_two_processes_as_torchrun_starts_it(
     assert wait(proc, log) == 0, log.read_text()[-3000:]
 
     row = job(engine, job_id)
-    assert (row.status, row.attempts, row.worker_id) == (JobStatus.succeeded, 1, "w-dist")
-    assert (tmp_path / "out" / "model.safetensors").exists()
+    assert (row.status, row.attempts, row.worker_id) == (Status.succeeded, 1, "w-dist")
+    assert (runs / f"{job_id}-out" / "model.safetensors").exists()
     with session_scope(engine) as s:
         metrics = job_metrics(s, job_id)
     assert [step for step, _ in metrics] == [1, 2, 3]  # written once, by rank 0

@@ -22,9 +22,10 @@ from rubricforge.models.agreement.orm import HumanLabel, SamplingStrategy, Strat
 from rubricforge.models.agreement.queries import AgreementFilters, agreement_report
 from rubricforge.models.agreement.revision import flag_for_revision
 from rubricforge.models.core.errors import PermissionDenied
+from rubricforge.models.core.status import Status
 from rubricforge.models.judging.background import list_runs, start_judge_run
 from rubricforge.models.judging.judge import JudgeConfig
-from rubricforge.models.judging.orm import JudgeMode, JudgeRun, RunStatus
+from rubricforge.models.judging.orm import JudgeMode, JudgeRun
 from rubricforge.models.llm.client import EndpointConfig
 from rubricforge.models.llm.endpoints import save_endpoint
 from rubricforge.models.rubrics.orm import Category, RevisionRequest, Rubric, RubricStatus
@@ -320,7 +321,7 @@ def test_a_judge_run_starts_in_the_background_and_shows_progress(
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with Session(engine) as s:
-            if s.get_one(JudgeRun, run.id).status is not RunStatus.running:
+            if s.get_one(JudgeRun, run.id).status is not Status.running:
                 break
         time.sleep(0.2)
     at.run()

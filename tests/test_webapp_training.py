@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from llm_server import ScriptedLLM
 from rubricforge.models import AuditEntry, TrainingJob
-from rubricforge.models.training.orm import JobStatus
+from rubricforge.models.core.status import Status
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
@@ -105,7 +105,7 @@ def test_cancel_a_queued_and_a_running_job(
     at = app_as(add_account(app_db, "rita", "researcher"), PAGE)
     click(at, "Cancel job")
     assert shown(at, "success", f"Job {queued} cancelled.")
-    assert jobs(engine)[0].status is JobStatus.cancelled
+    assert jobs(engine)[0].status is Status.cancelled
     assert not has(at, "button", "Cancel job")  # a finished job has nothing to cancel
 
     running = submit(engine, world, reason=REASON)
@@ -119,7 +119,7 @@ def test_cancel_a_queued_and_a_running_job(
     click(at, "Cancel job")
     assert shown(at, "success", f"Job {running}: cancel requested")
     job = jobs(engine)[1]
-    assert job.status is JobStatus.running and job.cancel_requested
+    assert job.status is Status.running and job.cancel_requested
     assert widget(at, "button", "Cancel job").disabled
     assert at.dataframe[0].value["Status"][0] == "running (cancelling)"
 
@@ -149,6 +149,38 @@ def test_submit_refused_by_the_gate_then_overridden(
     with Session(engine) as s:
         entry = s.query(AuditEntry).filter_by(action="training.gate_override").one()
     assert entry.user_id == rita
+
+
+def test_the_override_reason_is_for_one_submit_only(
+    app_db: str, engine: Engine, world: SnapshotWorld
+) -> None:
+    """The reason used to stay in the form, so the next submit was overridden silently."""
+    at = app_as(add_account(app_db, "rita", "researcher"), PAGE)
+    widget(at, "text_area", "Config (YAML or JSON)").set_value(json.dumps(job_config()))
+    widget(at, "text_area", "Override reason").set_value(REASON)
+    click(at, "Submit job")
+    [job] = jobs(engine)
+    assert shown(at, "success", f"Job {job.id} queued")
+    assert widget(at, "text_area", "Override reason").value == ""
+
+    # The next job, under the same failing gate: refused, not overridden again.
+    config = widget(at, "text_area", "Config (YAML or JSON)")
+    config.set_value(json.dumps(job_config(max_steps=9)))
+    click(at, "Submit job")
+    assert shown(at, "error", "Cohen's kappa 0.50") and shown(at, "error", "Nothing was queued")
+    assert [j.id for j in jobs(engine)] == [job.id]
+
+
+def test_a_double_click_on_submit_queues_one_job(
+    app_db: str, engine: Engine, world: SnapshotWorld
+) -> None:
+    at = app_as(add_account(app_db, "rita", "researcher"), PAGE)
+    widget(at, "text_area", "Config (YAML or JSON)").set_value(json.dumps(job_config()))
+    widget(at, "number_input", "Minimum kappa").set_value(0.45)  # the gate passes
+    click(at, "Submit job")
+    click(at, "Submit job")  # the second click of a double click: the same input again
+    [job] = jobs(engine)
+    assert shown(at, "success", f"Job {job.id} queued")
 
 
 def test_a_lower_threshold_passes_and_a_bad_config_is_explained(

@@ -14,13 +14,13 @@ from llm_server import Reply, ScriptedLLM
 from rubricforge.models.accounts.orm import Role, User
 from rubricforge.models.accounts.permissions import OPERATOR, UserInfo
 from rubricforge.models.agreement.orm import HumanLabel
+from rubricforge.models.core.status import Status
 from rubricforge.models.data.exporter import ExportFilter, create_snapshot
 from rubricforge.models.judging.orm import (
     JudgeMode,
     JudgeRun,
     Judgment,
     Response,
-    RunStatus,
     Verdict,
 )
 from rubricforge.models.judging.prompts import template_hash
@@ -185,7 +185,7 @@ def judge_run(
             model=model,
             mode=mode,
             template_hash=template or template_hash(mode),
-            status=RunStatus.succeeded,
+            status=Status.succeeded,
         )
         s.add(run)
         s.flush()

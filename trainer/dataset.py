@@ -7,14 +7,14 @@ over, so the job can prove it trains on exactly what the snapshot froze.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from datasets import Dataset
 from rubricforge.models.core.errors import RubricforgeError
-from rubricforge.models.data.export_formats import TRL_FEATURES
-from rubricforge.models.data.exporter import load_snapshot_rows, rows_sha256
+from rubricforge.models.data.export_formats import TRL_FEATURES, trl_columns
 from rubricforge.models.data.orm import ExportSnapshot
+from rubricforge.models.data.snapshot_rows import SnapshotRow, load_snapshot_rows, rows_sha256
 from sqlalchemy import Engine, select
 
 
@@ -28,16 +28,9 @@ class SnapshotDataset:
     sha256: str
 
 
-def to_grpo_dataset(rows: list[dict[str, Any]]) -> Dataset:
-    """Canonical snapshot rows -> the TRL GRPO dataset (same columns as the TRL export)."""
-    columns = {
-        "prompt": [r["messages"] for r in rows],
-        "rubric": [r["rubric"] for r in rows],
-        "reference_answer": [r["reference_answer"] for r in rows],
-        "uid": [r["uid"] for r in rows],
-        "dataset": [r["dataset"] for r in rows],
-    }
-    return Dataset.from_dict(columns, features=TRL_FEATURES)
+def to_grpo_dataset(rows: Sequence[SnapshotRow]) -> Dataset:
+    """Snapshot rows -> the TRL GRPO dataset (the same columns as the TRL export)."""
+    return Dataset.from_dict(trl_columns(rows), features=TRL_FEATURES)
 
 
 def load_snapshot_dataset(engine: Engine, snapshot_id: int) -> SnapshotDataset:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.data.snapshot_rows import criteria_from_column, prompt_text
 from rubricforge.models.judging.judge import Judge, JudgeItem, JudgeResult
-from rubricforge.models.rubrics.criteria import CriterionData
 from rubricforge.models.rubrics.orm import Category
 
 RewardFunc = Callable[..., Coroutine[Any, Any, list[float]]]
@@ -89,28 +89,6 @@ class RewardStats:
     last: StepStats | None = None
     samples: list[dict[str, Any]] = field(default_factory=list)
     abort: str | None = None
-
-
-def criteria_from_column(rubric: Sequence[dict[str, Any]]) -> list[CriterionData]:
-    """The dataset's `rubric` cell (title, description, category, weight) as criteria."""
-    return [
-        CriterionData(
-            title=c["title"],
-            description=c["description"],
-            category=Category(c["category"]),
-            weight=float(c["weight"]),
-        )
-        for c in rubric
-    ]
-
-
-def _text(message: Any) -> str:
-    """A prompt or completion, conversational (list of messages) or plain text."""
-    if isinstance(message, str):
-        return message
-    if len(message) == 1:
-        return str(message[0]["content"])
-    return "\n\n".join(f"{m['role']}: {m['content']}" for m in message)
 
 
 def _sample(item: JudgeItem, result: JudgeResult, reward: float) -> dict[str, Any]:
@@ -182,8 +160,8 @@ def make_reward_func(
     ) -> list[float]:
         items = [
             JudgeItem(
-                prompt=_text(p),
-                response=_text(c),
+                prompt=prompt_text(p),
+                response=prompt_text(c),
                 criteria=criteria_from_column(r),
                 reference_answer=reference_answer[i] if reference_answer else None,
             )
@@ -195,9 +173,7 @@ def make_reward_func(
         rewards = []
         for item, result in zip(items, results, strict=True):
             _tally(step, item, result)
-            rewards.append(
-                result.reward if result.ok and result.reward is not None else fallback_reward
-            )
+            rewards.append(result.reward_or(fallback_reward))
         shared.last = step
         shared.samples = [
             _sample(i, r, w) for i, r, w in zip(items, results, rewards, strict=True)

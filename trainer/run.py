@@ -16,9 +16,10 @@ from typing import Any
 
 import torch
 from rubricforge.models.core.errors import RubricforgeError
-from rubricforge.models.core.settings import Settings
 from rubricforge.models.judging.judge import Judge, JudgeConfig
-from rubricforge.models.training.config import JobConfig, JudgeSpec, parse_job_config
+from rubricforge.models.training.config import JudgeSpec
+from rubricforge.models.training.queue import ClaimedJob, Queue
+from rubricforge.models.training.worker_policy import WorkerPolicy
 from sqlalchemy import Engine
 from transformers import AutoTokenizer
 from transformers.trainer_utils import get_last_checkpoint
@@ -28,7 +29,6 @@ from trl.trainer.utils import shutdown_event_loop_in_daemon
 from .callbacks import QueueCallback, StopFlags, StopReason
 from .config import to_grpo_config
 from .dataset import SnapshotMismatchError, load_snapshot_dataset
-from .queue import ClaimedJob, Queue
 from .ranks import Ranks
 from .reward import JudgeFailureError, RewardStats, make_reward_func
 
@@ -41,12 +41,6 @@ class RunResult:
     output_dir: Path
     completed: bool  # reached max_steps without being stopped; the model is saved
     stopped_for: StopReason | None  # why the run stopped early, the same on every rank
-
-
-def output_dir_for(job_id: int, cfg: JobConfig) -> Path:
-    if cfg.output_dir:
-        return Path(cfg.output_dir).expanduser()
-    return Settings.from_env().home / "runs" / str(job_id)
 
 
 def build_judge(spec: JudgeSpec) -> Judge:
@@ -110,11 +104,18 @@ def _decider(
 
 
 def run_job(
-    job: ClaimedJob, *, engine: Engine, queue: Queue, flags: StopFlags, ranks: Ranks
+    job: ClaimedJob,
+    *,
+    engine: Engine,
+    queue: Queue,
+    flags: StopFlags,
+    ranks: Ranks,
+    policy: WorkerPolicy,
 ) -> RunResult:
     """Train the claimed job until max_steps or until rank 0's `flags` say stop."""
-    cfg = parse_job_config(job.config)
-    output_dir = output_dir_for(job.id, cfg)
+    cfg = policy.check(job.config)  # every rank re-checks what rank 0 claimed
+    model = policy.model_source(cfg.model_name_or_path)
+    output_dir = policy.output_dir(job.id, cfg)
     data = load_snapshot_dataset(engine, job.snapshot_id)
     frozen = job.provenance.get("snapshot", {}).get("sha256")
     if frozen and frozen != data.sha256:
@@ -145,16 +146,16 @@ def run_job(
     )
     try:
         trainer = GRPOTrainer(
-            model=cfg.model_name_or_path,
+            model=model,
             reward_funcs=reward,  # type: ignore[arg-type]  # TRL runs async rewards; its hint omits them
             args=to_grpo_config(cfg, output_dir),
             train_dataset=data.dataset,
-            processing_class=AutoTokenizer.from_pretrained(cfg.model_name_or_path),
+            processing_class=AutoTokenizer.from_pretrained(model, trust_remote_code=False),
             callbacks=[callback],
         )
     except OSError as exc:  # not found locally, not on the hub, or the hub unreachable
         raise RubricforgeError(
-            f"base model '{cfg.model_name_or_path}' could not be loaded on worker "
+            f"base model '{cfg.model_name_or_path}' ({model}) could not be loaded on worker "
             f"{queue.worker_id}: {exc}"
         ) from None
     try:

@@ -4,7 +4,7 @@
     worker.install_signal_handlers()   # SIGTERM/SIGINT: stop after the current step
     worker.run_forever(poll_interval=5)
 
-Outcomes, written with the worker's id as a guard (trainer/queue.py):
+Outcomes, written with the worker's id as a guard (models/training/queue.py):
 - reached max_steps: `succeeded`, model saved in the output folder (`output_uri`);
 - a user cancelled: `cancelled` after the step in progress, no model saved;
 - SIGTERM (deploy, preemption): a checkpoint is saved after the step in
@@ -17,7 +17,7 @@ Outcomes, written with the worker's id as a guard (trainer/queue.py):
 A worker that cannot renew its lease for a whole lease period stops training
 on its own, so two workers never train one job for long. A database restart is
 ridden out: polls fail with a warning until it is back, and a running job's
-metrics and outcome are written once it is (trainer/queue.py retries them for
+metrics and outcome are written once it is (models/training/queue.py retries them for
 up to the lease). Started under `accelerate launch` or `torchrun`, one worker
 spans all their processes and claims only jobs whose `num_processes` matches
 (trainer/ranks.py).
@@ -38,17 +38,21 @@ from typing import TYPE_CHECKING
 
 from rubricforge.models.core.db import normalize_url
 from rubricforge.models.core.errors import RubricforgeError
-from rubricforge.models.training.orm import JobStatus
+from rubricforge.models.core.outage import first_line, unreachable
+from rubricforge.models.core.status import Status
+from rubricforge.models.training.queue import ClaimedJob, Queue
+from rubricforge.models.training.worker_policy import WorkerPolicy
 from sqlalchemy import Engine, create_engine
 
 from .callbacks import StopFlags, StopReason
-from .queue import ClaimedJob, Queue, unreachable
 from .ranks import Ranks
 
 if TYPE_CHECKING:
     from .run import RunResult
 
 log = logging.getLogger("rubricforge.worker")
+UNREACHABLE = "database unreachable"  # a poll's outcome (shared across ranks as is)
+MAX_BACKOFF = 60.0  # seconds between polls, at most, while the database is away
 
 
 def default_worker_id() -> str:
@@ -99,6 +103,7 @@ class Worker:
         *,
         lease_seconds: float = 120.0,
         heartbeat_seconds: float | None = None,
+        policy: WorkerPolicy | None = None,
     ):
         if lease_seconds <= 0:
             raise RubricforgeError("lease_seconds must be positive, e.g. 120")
@@ -111,6 +116,8 @@ class Worker:
             else engine_or_url
         )
         self.worker_id = worker_id or default_worker_id()
+        # Which models this worker runs and where outputs go (its env, unless given).
+        self.policy = policy or WorkerPolicy.from_env()
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = heartbeat_seconds or lease_seconds / 4
         if self.heartbeat_seconds >= lease_seconds:
@@ -151,11 +158,19 @@ class Worker:
 
     # --- the loop ----------------------------------------------------------------
     def run_once(self) -> bool:
-        """Claim one job and run it to an outcome. False when there was nothing to claim."""
+        """Claim one job and run it to an outcome. False when nothing ran: the queue had
+        no job for this worker, or the database could not be asked (see run_forever)."""
+        return self._poll() is True
+
+    def _poll(self) -> bool | str:
+        """True: a job ran; False: the queue had none; UNREACHABLE: the database is out
+        of reach, so whether jobs wait is unknown (never "idle")."""
         if self.ranks.share(self.stopping):
             return False
         mine = self._claim() if self.ranks.main else None
         job = self.ranks.share(mine)
+        if isinstance(job, str):
+            return UNREACHABLE
         if job is None:
             return False
         log.info(
@@ -191,24 +206,33 @@ class Worker:
             self._current = None
         return True
 
-    def _claim(self) -> ClaimedJob | None:
-        """A job, or None when there is none or the database is out of reach (a
-        restart: the next poll tries again)."""
+    def _claim(self) -> ClaimedJob | str | None:
+        """A job, None when there is none, UNREACHABLE when the database is out of reach
+        (a restart: the next poll tries again)."""
         try:
-            return self.queue.claim(self.lease_seconds, self.ranks.world)
+            return self.queue.claim(self.lease_seconds, self.ranks.world, policy=self.policy)
         except Exception as exc:
             if not unreachable(exc):
                 raise
             log.warning("worker %s: cannot poll for jobs: database unreachable (%s)",
-                        self.worker_id, str(exc).splitlines()[0])  # fmt: skip
-            return None
+                        self.worker_id, first_line(exc))  # fmt: skip
+            return UNREACHABLE
 
     def run_forever(self, poll_interval: float = 5.0, *, exit_when_idle: bool = False) -> int:
         """Run jobs until stopped (or, with exit_when_idle, until the queue is empty).
+        While the database is unreachable the worker keeps polling, backing off up to
+        MAX_BACKOFF seconds: an outage is not an empty queue, even with exit_when_idle.
         Returns how many jobs this worker ran."""
-        ran = 0
+        ran, backoff = 0, poll_interval
         while not self.ranks.share(self.stopping):
-            if self.run_once():
+            outcome = self._poll()
+            if outcome == UNREACHABLE:
+                backoff = min(max(backoff, 0.1) * 2, MAX_BACKOFF)
+                log.warning("worker %s: next poll in %.1f s", self.worker_id, backoff)
+                self._stopping.wait(backoff)
+                continue
+            backoff = poll_interval
+            if outcome is True:
                 ran += 1
             elif exit_when_idle:
                 break
@@ -221,14 +245,19 @@ class Worker:
 
         try:
             result = run_job(
-                job, engine=self.engine, queue=self.queue, flags=flags, ranks=self.ranks
+                job,
+                engine=self.engine,
+                queue=self.queue,
+                flags=flags,
+                ranks=self.ranks,
+                policy=self.policy,
             )
         except Exception as exc:
             if not self.ranks.main or flags.reason is StopReason.lease_lost:
                 log.warning("job %s failed on rank %s: %s", job.id, self.ranks.rank, exc)
                 return
             log.exception("job %s failed", job.id)
-            self.queue.finish(job.id, JobStatus.failed, error=_describe(exc))
+            self.queue.fail(job.id, _describe(exc))
             return
         if self.ranks.main:
             self._record(job, result)
@@ -236,10 +265,10 @@ class Worker:
     def _record(self, job: ClaimedJob, result: RunResult) -> None:
         stopped = result.stopped_for
         if result.completed:
-            self.queue.finish(job.id, JobStatus.succeeded, output_uri=str(result.output_dir))
+            self.queue.finish(job.id, Status.succeeded, output_uri=str(result.output_dir))
         elif stopped is StopReason.cancelled:
             self.queue.finish(
-                job.id, JobStatus.cancelled, error=f"cancelled by request after step {result.step}"
+                job.id, Status.cancelled, error=f"cancelled by request after step {result.step}"
             )
         elif stopped is StopReason.sigterm:
             saved = (
@@ -258,7 +287,7 @@ class Worker:
         else:  # a callback other than ours, or an iterable dataset, ended the run early
             self.queue.finish(
                 job.id,
-                JobStatus.failed,
+                Status.failed,
                 error=f"training stopped after step {result.step} without a request",
             )
 

@@ -1,8 +1,8 @@
 """The files a snapshot is written as: RaR JSONL, a Hugging Face `datasets`
 folder, a TRL GRPO dataset folder and verl's parquet.
 
-No database: every writer takes the snapshot's canonical rows (see
-`models.data.exporter.load_snapshot_rows`) and returns the path it wrote. Writing the
+No database: every writer takes the snapshot's rows (see
+`models.data.snapshot_rows`) and returns the path it wrote. Writing the
 same rows twice gives byte-identical files, so a snapshot's files can be checked
 against its manifest. The export folder is staged beside its target and moved
 into place whole, so a failure leaves nothing half-written.
@@ -32,8 +32,7 @@ import pyarrow.parquet as pq
 from datasets import Dataset, DatasetInfo, Features, List, Value
 from datasets.table import InMemoryTable
 from rubricforge.models.core.errors import ExportError
-
-Row = dict[str, Any]
+from rubricforge.models.data.snapshot_rows import SnapshotRow
 
 _STR = Value("string")
 CHAT = List({"role": _STR, "content": _STR})
@@ -97,24 +96,24 @@ class SnapshotMeta:
     sha256: str
 
 
-def write_jsonl(rows: list[Row], folder: Path, meta: SnapshotMeta) -> Path:
+def write_jsonl(rows: Sequence[SnapshotRow], folder: Path, meta: SnapshotMeta) -> Path:
     """RaR's published row shape (rubric items without category: the category is
     the rubric_list prefix), plus uid and domain; `models.data.importer` reads it back."""
     path = folder / "rar.jsonl"
     with path.open("w", encoding="utf-8", newline="\n") as fh:
         for row in rows:
             rar = {
-                "uid": row["uid"],
-                "domain": row["domain"],
-                "question_source": row["question_source"],
-                "question": row["question"],
-                "reference_answer": row["reference_answer"],
+                "uid": row.uid,
+                "domain": row.domain,
+                "question_source": row.question_source,
+                "question": row.question,
+                "reference_answer": row.reference_answer,
                 "rubric": [
-                    {"title": c["title"], "description": c["description"], "weight": c["weight"]}
-                    for c in row["rubric"]
+                    {"title": c.title, "description": c.description, "weight": c.weight}
+                    for c in row.rubric
                 ],
-                "rubric_list": row["rubric_list"],
-                "rubric_count": row["rubric_count"],
+                "rubric_list": row.rubric_list,
+                "rubric_count": len(row.rubric),
             }
             fh.write(json.dumps(rar, ensure_ascii=False))
             fh.write("\n")
@@ -134,23 +133,26 @@ def _save_dataset(table: pa.Table, features: Features, path: Path, meta: Snapsho
     return path
 
 
-def write_hf(rows: list[Row], folder: Path, meta: SnapshotMeta) -> Path:
-    table = pa.Table.from_pylist(rows, schema=ROW_FEATURES.arrow_schema)
+def write_hf(rows: Sequence[SnapshotRow], folder: Path, meta: SnapshotMeta) -> Path:
+    table = pa.Table.from_pylist([r.to_dict() for r in rows], schema=ROW_FEATURES.arrow_schema)
     return _save_dataset(table, ROW_FEATURES, folder / "hf", meta)
 
 
-def write_trl(rows: list[Row], folder: Path, meta: SnapshotMeta) -> Path:
+def trl_columns(rows: Sequence[SnapshotRow]) -> dict[str, list[Any]]:
     """TRL's GRPOTrainer takes the conversational `prompt` column and passes every
     other column (here `rubric`, `reference_answer`, ...) to reward functions as
-    keyword arguments."""
-    columns = {
-        "prompt": [r["messages"] for r in rows],
-        "rubric": [r["rubric"] for r in rows],
-        "reference_answer": [r["reference_answer"] for r in rows],
-        "uid": [r["uid"] for r in rows],
-        "dataset": [r["dataset"] for r in rows],
+    keyword arguments. The TRL export and the trainer's dataset both use these."""
+    return {
+        "prompt": [r.chat() for r in rows],
+        "rubric": [r.rubric_column() for r in rows],
+        "reference_answer": [r.reference_answer for r in rows],
+        "uid": [r.uid for r in rows],
+        "dataset": [r.dataset for r in rows],
     }
-    table = pa.Table.from_pydict(columns, schema=TRL_FEATURES.arrow_schema)
+
+
+def write_trl(rows: Sequence[SnapshotRow], folder: Path, meta: SnapshotMeta) -> Path:
+    table = pa.Table.from_pydict(trl_columns(rows), schema=TRL_FEATURES.arrow_schema)
     return _save_dataset(table, TRL_FEATURES, folder / "trl", meta)
 
 
@@ -159,24 +161,24 @@ def rubric_json(rubric: list[dict[str, Any]]) -> str:
     return json.dumps(rubric, ensure_ascii=False, separators=(",", ":"))
 
 
-def write_verl(rows: list[Row], folder: Path, meta: SnapshotMeta) -> Path:
+def write_verl(rows: Sequence[SnapshotRow], folder: Path, meta: SnapshotMeta) -> Path:
     """verl's RL dataset shape: data_source, chat `prompt`, ability, reward_model,
     extra_info. The reward function gets ground_truth (the rubric) and extra_info."""
     columns = {
-        "data_source": [r["dataset"] for r in rows],
-        "prompt": [r["messages"] for r in rows],
-        "ability": [r["domain"] for r in rows],
+        "data_source": [r.dataset for r in rows],
+        "prompt": [r.chat() for r in rows],
+        "ability": [r.domain for r in rows],
         "reward_model": [
-            {"style": "rubric", "ground_truth": rubric_json(r["rubric"])} for r in rows
+            {"style": "rubric", "ground_truth": rubric_json(r.rubric_column())} for r in rows
         ],
         "extra_info": [
             {
                 "index": i,
-                "uid": r["uid"],
+                "uid": r.uid,
                 "snapshot": meta.name,
                 "snapshot_sha256": meta.sha256,
-                "question": r["question"],
-                "reference_answer": r["reference_answer"],
+                "question": r.question,
+                "reference_answer": r.reference_answer,
             }
             for i, r in enumerate(rows)
         ],
@@ -186,7 +188,7 @@ def write_verl(rows: list[Row], folder: Path, meta: SnapshotMeta) -> Path:
     return path
 
 
-Writer = Callable[[list[Row], Path, SnapshotMeta], Path]
+Writer = Callable[[Sequence[SnapshotRow], Path, SnapshotMeta], Path]
 
 WRITERS: dict[str, Writer] = {
     "jsonl": write_jsonl,

@@ -3,8 +3,8 @@ written out as training files.
 
 A snapshot points at rubric *versions*, which never change, so an edit or a
 re-approval after the snapshot does not change what it writes. Its sha256 is
-taken over the canonical rows (`load_snapshot_rows`), which is also what the
-trainer builds its dataset from.
+taken over the canonical rows (models/data/snapshot_rows.py), which is also
+what the reward preview and the trainer build their data from.
 
 Approval date (for the date filters) = when the approved version was approved:
 the newest RubricReview with action `approve` for that version. Rubrics that
@@ -14,14 +14,11 @@ to Rubric.updated_at.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import groupby
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +26,7 @@ from rubricforge.models.accounts.orm import User
 from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
-from rubricforge.models.core.errors import ExportError, NotFoundError
+from rubricforge.models.core.errors import ExportError
 from rubricforge.models.data.export_formats import (
     FORMATS,
     WRITERS,
@@ -40,10 +37,13 @@ from rubricforge.models.data.export_formats import (
     staging,
 )
 from rubricforge.models.data.orm import ExportSnapshot, SnapshotItem
-from rubricforge.models.rubrics.criteria import with_prefix
+from rubricforge.models.data.snapshot_rows import (
+    get_snapshot,
+    read_rows,
+    rows_sha256,
+    snapshot_items,
+)
 from rubricforge.models.rubrics.orm import (
-    Category,
-    Criterion,
     Dataset,
     Prompt,
     ReviewAction,
@@ -51,13 +51,11 @@ from rubricforge.models.rubrics.orm import (
     RubricReview,
     RubricStatus,
 )
-from sqlalchemy import Engine, String, Subquery, func, insert, literal, select, type_coerce
+from sqlalchemy import Engine, Subquery, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-Row = dict[str, Any]
 NAME_MAX = 200  # ExportSnapshot.name is String(200)
-_CATEGORY = {c.value: c for c in Category}
 
 
 def _parse_date(value: str | None, option: str) -> datetime | None:
@@ -174,103 +172,6 @@ def _matching(flt: ExportFilter) -> Subquery:
     return query.subquery()
 
 
-def _items(snapshot_id: int) -> Subquery:
-    return (
-        select(
-            SnapshotItem.position,
-            SnapshotItem.rubric_version_id.label("version_id"),
-            SnapshotItem.prompt_id,
-        )
-        .where(SnapshotItem.snapshot_id == snapshot_id)
-        .subquery()
-    )
-
-
-def _rows(session: Session, selection: Subquery) -> list[Row]:
-    """Canonical rows for a (position, version_id, prompt_id) selection: two
-    set-based queries (prompts, then all criteria), joined here by position.
-    Core rows, not ORM entities: at 20k rubrics x 15 criteria the ORM's per-row
-    work would be most of the export's time."""
-    conn = session.connection()
-    prompts = conn.execute(
-        select(
-            selection.c.position,
-            Prompt.external_id,
-            Dataset.name,
-            func.coalesce(Prompt.meta["domain"].astext, Dataset.name),
-            Prompt.source,
-            Prompt.question,
-            Prompt.reference_answer,
-            Prompt.messages,
-        )
-        .join(Prompt, Prompt.id == selection.c.prompt_id)
-        .join(Dataset, Dataset.id == Prompt.dataset_id)
-        .order_by(selection.c.position)
-    ).all()
-    criteria = conn.execute(
-        select(
-            selection.c.position,
-            Criterion.title,
-            Criterion.description,
-            type_coerce(Criterion.category, String),  # the plain value; no enum per row
-            Criterion.weight,
-        )
-        .join(Criterion, Criterion.version_id == selection.c.version_id)
-        .order_by(selection.c.position, Criterion.position)
-    ).all()
-    by_position = {pos: list(group) for pos, group in groupby(criteria, key=itemgetter(0))}
-    rows = []
-    for pos, uid, dataset, domain, source, question, reference, messages in prompts:
-        crit = by_position.get(pos, [])
-        rows.append(
-            {
-                "uid": uid,
-                "dataset": dataset,
-                "domain": domain,
-                "question_source": source,
-                "question": question,
-                "reference_answer": reference,
-                # RaR prompts are one user turn; HealthBench prompts keep their conversation.
-                "messages": (
-                    [{"role": m["role"], "content": m["content"]} for m in messages]
-                    if messages
-                    else [{"role": "user", "content": question}]
-                ),
-                "rubric": [
-                    {"title": t, "description": d, "category": c, "weight": w}
-                    for _, t, d, c, w in crit
-                ],
-                "rubric_list": [with_prefix(_CATEGORY[c], d) for _, _, d, c, _ in crit],
-                "rubric_count": len(crit),
-            }
-        )
-    return rows
-
-
-def rows_sha256(rows: Sequence[Row]) -> str:
-    """sha256 over the rows as compact, key-sorted JSON lines, in order."""
-    digest = hashlib.sha256()
-    for row in rows:
-        line = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        digest.update(line.encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
-
-
-def _get_snapshot(session: Session, snapshot_id: int) -> ExportSnapshot:
-    snap = session.get(ExportSnapshot, snapshot_id)
-    if snap is None:
-        raise NotFoundError(f"export snapshot {snapshot_id} does not exist")
-    return snap
-
-
-def load_snapshot_rows(engine: Engine, snapshot_id: int) -> list[Row]:
-    """The snapshot's canonical RaR-shaped rows, in snapshot order."""
-    with session_scope(engine) as session:
-        _get_snapshot(session, snapshot_id)
-        return _rows(session, _items(snapshot_id))
-
-
 @dataclass(frozen=True)
 class SnapshotRecord:
     """A snapshot as listed: who froze what, when."""
@@ -355,7 +256,7 @@ def create_snapshot(
                     ),
                 )
             )
-            rows = _rows(session, _items(snap.id))
+            rows = read_rows(session, snapshot_items(snap.id))
             if not rows:
                 raise ExportError(
                     f"no approved rubrics match {flt.describe()}; approve some rubrics or "
@@ -420,8 +321,8 @@ def write_snapshot(
     previous export) plus manifest.json. Same snapshot, same bytes."""
     chosen = check_formats(formats)
     with session_scope(engine) as session:
-        snap = _get_snapshot(session, snapshot_id)
-        rows = _rows(session, _items(snapshot_id))
+        snap = get_snapshot(session, snapshot_id)
+        rows = read_rows(session, snapshot_items(snapshot_id))
         manifest: dict[str, Any] = {
             "snapshot_id": snap.id,
             "name": snap.name,

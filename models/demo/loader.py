@@ -25,15 +25,15 @@ from rubricforge.models.accounts.orm import Role, User
 from rubricforge.models.agreement.orm import HumanLabel
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
+from rubricforge.models.core.status import Status
 from rubricforge.models.judging.orm import (
     JudgeMode,
     JudgeRun,
     Judgment,
     Response,
-    RunStatus,
     Verdict,
 )
-from rubricforge.models.judging.rewards import rar_explicit_reward
+from rubricforge.models.judging.rewards import Aggregation, aggregate
 from rubricforge.models.rubrics.criteria import (
     CriterionData,
     category_from_weight,
@@ -389,7 +389,7 @@ class _Loader:
             mode=JudgeMode.explicit,
             template_hash=sha256(data.judge_template),
             params={"temperature": 0.0, "aggregation": "rar_explicit", "demo": True},
-            status=RunStatus.succeeded,
+            status=Status.succeeded,
             scope={"datasets": counts.datasets},
             created_by_id=self.users["researcher1"].id,
             started_at=now,
@@ -408,7 +408,7 @@ class _Loader:
                 response_id=item.response.id,
                 rubric_version_id=item.version_id,
                 ok=True,
-                reward=rar_explicit_reward(weights, spec.met),
+                reward=aggregate(Aggregation.rar_explicit, weights, spec.met),
                 tokens_in=400 + len(item.response.text) // 4,
                 tokens_out=30 * len(spec.met),
                 latency_ms=900 + 37 * n,

@@ -27,8 +27,9 @@ from rubricforge.models.accounts.orm import User
 from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.errors import InvalidInputError, NotFoundError, RubricforgeError
+from rubricforge.models.core.status import Status
 from rubricforge.models.judging.judge import JudgeConfig
-from rubricforge.models.judging.orm import JudgeMode, JudgeRun, RunStatus
+from rubricforge.models.judging.orm import JudgeMode, JudgeRun
 from rubricforge.models.judging.runs import run_judge
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -39,10 +40,10 @@ START_TIMEOUT_S = 60.0  # finding the responses to judge is one query; this is g
 STALE_AFTER = timedelta(minutes=15)
 
 
-def is_stalled(status: RunStatus, last_seen: datetime | None, now: datetime) -> bool:
+def is_stalled(status: Status, last_seen: datetime | None, now: datetime) -> bool:
     """Running, but no sign of life (heartbeat, else start) for STALE_AFTER: the
     process judging it has probably stopped."""
-    return status is RunStatus.running and (last_seen is None or now - last_seen > STALE_AFTER)
+    return status is Status.running and (last_seen is None or now - last_seen > STALE_AFTER)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class JudgeRunInfo:
     id: int
     model: str
     mode: JudgeMode
-    status: RunStatus
+    status: Status
     scope: dict[str, Any]
     params: dict[str, Any]
     total: int
@@ -166,7 +167,7 @@ def mark_abandoned(session: Session, actor: UserInfo, run_id: int) -> None:
     ).scalar_one_or_none()
     if run is None:
         raise NotFoundError(f"judge run {run_id} does not exist")
-    if run.status is not RunStatus.running:
+    if run.status is not Status.running:
         raise InvalidInputError(f"judge run {run_id} is {run.status.value}, not running")
     last = run.heartbeat_at or run.started_at
     now = datetime.now(UTC)
@@ -176,7 +177,7 @@ def mark_abandoned(session: Session, actor: UserInfo, run_id: int) -> None:
             f"judge run {run_id} reported progress at {last:%Y-%m-%d %H:%M:%S} UTC; it is "
             f"only considered stopped after {STALE_AFTER.seconds // 60} minutes without any"
         )
-    run.status = RunStatus.failed
+    run.status = Status.failed
     run.finished_at = now
     since = f"{last:%Y-%m-%d %H:%M:%S} UTC" if last else "its start"
     run.error = (

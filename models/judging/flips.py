@@ -18,16 +18,10 @@ from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import NotFoundError, RubricforgeError
+from rubricforge.models.core.status import Status
 from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem
-from rubricforge.models.judging.orm import (
-    JudgeMode,
-    JudgeRun,
-    Judgment,
-    Response,
-    RunStatus,
-    Verdict,
-)
-from rubricforge.models.judging.rewards import Aggregation, points_reward, rar_explicit_reward
+from rubricforge.models.judging.orm import JudgeMode, JudgeRun, Judgment, Response, Verdict
+from rubricforge.models.judging.rewards import aggregate
 from rubricforge.models.rubrics.criteria import CriterionData
 from rubricforge.models.rubrics.diff import diff_criteria
 from rubricforge.models.rubrics.orm import Criterion, Prompt, RubricVersion
@@ -225,7 +219,6 @@ def rejudge_changed(
     results = asyncio.run(judge.judge_many(items)) if changed else []
     flips = {c.key: CriterionFlips(c.key, c.title) for c in changed}
     weights = [c.weight for _, c in new]
-    agg = points_reward if cfg.aggregation is Aggregation.points else rar_explicit_reward
     report = FlipReport(run_id=0, responses=len(base), reward_flips=0, mean_reward_delta=0.0)
     rows, verdict_rows, deltas = [], [], []
     for n, (jid, rid, old_reward) in enumerate(base):
@@ -247,7 +240,7 @@ def rejudge_changed(
                 m, why = old_met.get((jid, old_id_by_key[c.key])), "carried over"
             met.append(bool(m))
             per_criterion.append((cid, m, why))
-        reward = agg(weights, met)
+        reward = aggregate(cfg.aggregation, weights, met)
         deltas.append(reward - (old_reward or 0.0))
         rows.append(
             {
@@ -267,7 +260,7 @@ def rejudge_changed(
             base_url=cfg.endpoint.base_url,
             mode=cfg.mode,
             template_hash=judge.template_hash,
-            status=RunStatus.succeeded,
+            status=Status.succeeded,
             total=len(base),
             done=len(rows),
             failed=report.failed,

@@ -24,12 +24,7 @@ from pydantic import BaseModel, create_model, model_validator
 from rubricforge.models.core.errors import LLMReplyError, LLMRequestError
 from rubricforge.models.judging import prompts as jp
 from rubricforge.models.judging.orm import JudgeMode, LLMCache
-from rubricforge.models.judging.rewards import (
-    Aggregation,
-    implicit_reward,
-    points_reward,
-    rar_explicit_reward,
-)
+from rubricforge.models.judging.rewards import Aggregation, aggregate
 from rubricforge.models.llm.client import EndpointConfig, LLMClient, TokenUsage
 from rubricforge.models.rubrics.criteria import CriterionData
 from sqlalchemy import Engine, select
@@ -91,6 +86,10 @@ class JudgeResult:
     tokens_out: int = 0
     latency_ms: int = 0
     cached: bool = False
+
+    def reward_or(self, fallback: float) -> float:
+        """The reward, or `fallback` when the judgment failed (what training uses)."""
+        return self.reward if self.ok and self.reward is not None else fallback
 
 
 @lru_cache(maxsize=64)
@@ -274,14 +273,13 @@ class Judge:
         )
         if "rating" in payload:
             rating = float(payload["rating"])
-            return JudgeResult(ok=True, reward=implicit_reward(rating), rating=rating, **base)
+            reward = aggregate(self.config.aggregation, rating=rating)
+            return JudgeResult(ok=True, reward=reward, rating=rating, **base)
         verdicts = [VerdictResult(bool(m), str(r), True) for m, r in payload["verdicts"]]
         met = [v.met for v in verdicts]
         weights = [c.weight for c in item.criteria]
-        agg = (
-            points_reward if self.config.aggregation is Aggregation.points else rar_explicit_reward
-        )
-        return JudgeResult(ok=True, reward=agg(weights, met), verdicts=verdicts, **base)  # type: ignore[arg-type]
+        reward = aggregate(self.config.aggregation, weights, met)
+        return JudgeResult(ok=True, reward=reward, verdicts=verdicts, **base)  # type: ignore[arg-type]
 
     @staticmethod
     def _payload_of(r: JudgeResult) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from rubricforge.models.core.base import Base, CreatedAt, str_enum
+from rubricforge.models.core.status import Status
 from sqlalchemy import (
     BigInteger,
     DateTime,
@@ -32,14 +33,6 @@ class JudgeMode(str, enum.Enum):
     implicit = "implicit"
     likert = "likert"  # RaR's Direct-Likert baseline: no rubric
     reference_likert = "reference_likert"  # Likert with the reference answer
-
-
-class RunStatus(str, enum.Enum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
 
 
 class Response(CreatedAt, Base):
@@ -64,8 +57,8 @@ class JudgeRun(CreatedAt, Base):
     mode: Mapped[JudgeMode] = mapped_column(str_enum(JudgeMode, "judge_mode"))
     template_hash: Mapped[str] = mapped_column(String(64))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[RunStatus] = mapped_column(
-        str_enum(RunStatus, "judge_run_status"), default=RunStatus.queued
+    status: Mapped[Status] = mapped_column(
+        str_enum(Status, "judge_run_status"), default=Status.queued
     )
     scope: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -1,7 +1,14 @@
 """Reward aggregation, exactly as SPEC.md section 2 gives it. Pure functions.
 
 c_j in {0, 1} is the judge's "met" for criterion j; w_j its signed weight
-(positive = good when met, negative = bad when met).
+(positive = good when met, negative = bad when met). `aggregate` picks the
+formula for a judge's aggregation; callers never choose one by hand.
+
+Every formula is a ratio of weight sums, so it is unchanged when all weights are
+scaled by one factor: the weights are first divided by the largest |w_j|, then
+summed with math.fsum. Huge weights (1e308, whose plain sum overflows to inf
+and gives inf/inf = NaN) and tiny ones score like ordinary ones: a reward is
+always a finite number in [0, 1].
 """
 
 from __future__ import annotations
@@ -27,11 +34,14 @@ class Aggregation(str, Enum):
     implicit = "implicit"  # one 1-10 rating from the whole rubric
 
 
-def _check(weights: Sequence[float], met: Sequence[bool]) -> None:
+def _scaled(weights: Sequence[float], met: Sequence[bool]) -> list[float]:
+    """The weights divided by the largest |w| (all zero stays all zero), checked."""
     if len(weights) != len(met):
         raise ValueError(f"{len(weights)} weights but {len(met)} verdicts")
     if any(not math.isfinite(w) for w in weights):
         raise ValueError("weights must be finite numbers")
+    top = max((abs(w) for w in weights), default=0.0)
+    return [w / top for w in weights] if top > 0 else [0.0 for _ in weights]
 
 
 def points_reward(weights: Sequence[float], met: Sequence[bool]) -> float:
@@ -39,11 +49,11 @@ def points_reward(weights: Sequence[float], met: Sequence[bool]) -> float:
 
     A rubric without positive weights has nothing to earn: the reward is 0.
     """
-    _check(weights, met)
-    possible = sum(w for w in weights if w > 0)
+    scaled = _scaled(weights, met)
+    possible = math.fsum(w for w in scaled if w > 0)
     if possible <= 0:
         return 0.0
-    achieved = sum(w for w, c in zip(weights, met, strict=True) if c)
+    achieved = math.fsum(w for w, c in zip(scaled, met, strict=True) if c)
     return min(1.0, max(0.0, achieved / possible))
 
 
@@ -53,12 +63,12 @@ def rar_explicit_reward(weights: Sequence[float], met: Sequence[bool]) -> float:
     s_j = c_j if w_j > 0 else 1 - c_j;  r = sum_j |w_j| s_j / sum_j |w_j|.
     An empty (or all-zero) rubric gives 0: there is no evidence of quality.
     """
-    _check(weights, met)
-    total = sum(abs(w) for w in weights)
+    scaled = _scaled(weights, met)
+    total = math.fsum(abs(w) for w in scaled)
     if total == 0:
         return 0.0
-    good = sum(abs(w) * (c if w > 0 else not c) for w, c in zip(weights, met, strict=True))
-    return good / total
+    good = math.fsum(abs(w) for w, c in zip(scaled, met, strict=True) if c == (w > 0))
+    return min(1.0, good / total)
 
 
 def category_weights(
@@ -73,3 +83,22 @@ def implicit_reward(rating: float) -> float:
     if not 1 <= rating <= 10:
         raise ValueError(f"rating must be within 1-10, got {rating}")
     return (rating - 1) / 9
+
+
+def aggregate(
+    aggregation: Aggregation,
+    weights: Sequence[float] = (),
+    met: Sequence[bool] = (),
+    *,
+    rating: float | None = None,
+) -> float:
+    """The reward of one judgment: a holistic 1-10 `rating` (implicit and Likert
+    judges) maps to [0, 1]; per-criterion verdicts are aggregated as `aggregation`
+    says: points (HealthBench), otherwise RaR Eq. 1 (`implicit` names the rating,
+    so verdicts under it count as rar_explicit, as the judge always did).
+    Always finite, in [0, 1]."""
+    if rating is not None:
+        return implicit_reward(rating)
+    if aggregation is Aggregation.points:
+        return points_reward(weights, met)
+    return rar_explicit_reward(weights, met)

@@ -19,9 +19,10 @@ from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import NotFoundError, RubricforgeError
+from rubricforge.models.core.status import Status
 from rubricforge.models.data.orm import SnapshotItem
 from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem, JudgeResult
-from rubricforge.models.judging.orm import JudgeRun, Judgment, Response, RunStatus, Verdict
+from rubricforge.models.judging.orm import JudgeRun, Judgment, Response, Verdict
 from rubricforge.models.rubrics.criteria import CriterionData
 from rubricforge.models.rubrics.orm import Criterion, Dataset, Prompt, Rubric
 from sqlalchemy import CursorResult, Engine, insert, select, update
@@ -168,7 +169,7 @@ def run_judge(
             base_url=config.endpoint.base_url,
             mode=config.mode,
             template_hash=judge.template_hash,
-            status=RunStatus.running,
+            status=Status.running,
             scope=scope,
             params={
                 "aggregation": config.aggregation.value,
@@ -206,11 +207,9 @@ def run_judge(
             if on_chunk:
                 on_chunk(totals["done"], len(targets))
     except BaseException as exc:
-        _finish(
-            engine, run_id, RunStatus.failed, totals, config, error=str(exc) or type(exc).__name__
-        )
+        _finish(engine, run_id, Status.failed, totals, config, error=str(exc) or type(exc).__name__)
         raise
-    status = RunStatus.failed if totals["failed"] == len(targets) else RunStatus.succeeded
+    status = Status.failed if totals["failed"] == len(targets) else Status.succeeded
     cost = _finish(engine, run_id, status, totals, config)
     return JudgeRunReport(
         run_id=run_id,
@@ -278,7 +277,7 @@ def _store(
         totals["tout"] += sum(r.tokens_out for r in results)
         touched = s.execute(
             update(JudgeRun)
-            .where(JudgeRun.id == run_id, JudgeRun.status == RunStatus.running)
+            .where(JudgeRun.id == run_id, JudgeRun.status == Status.running)
             .values(
                 done=totals["done"],
                 failed=totals["failed"],
@@ -295,7 +294,7 @@ def _store(
 def _finish(
     engine: Engine,
     run_id: int,
-    status: RunStatus,
+    status: Status,
     totals: dict[str, int],
     config: JudgeConfig,
     error: str | None = None,
@@ -308,7 +307,7 @@ def _finish(
         finished = s.execute(
             update(JudgeRun)
             # A run someone marked abandoned keeps that outcome.
-            .where(JudgeRun.id == run_id, JudgeRun.status == RunStatus.running)
+            .where(JudgeRun.id == run_id, JudgeRun.status == Status.running)
             .values(status=status, finished_at=datetime.now(UTC), error=error, cost_usd=cost)
         )
         if cast(CursorResult[Any], finished).rowcount == 0:

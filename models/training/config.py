@@ -17,16 +17,19 @@ per_device_train_batch_size=12, gradient_accumulation_steps=1, num_processes=8.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import re
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from rubricforge.models.core.errors import RubricforgeError
 from rubricforge.models.judging.orm import JudgeMode
 from rubricforge.models.judging.rewards import Aggregation
 from rubricforge.models.llm.client import DEFAULT_API_KEY_ENV, EndpointConfig
+from rubricforge.models.training.trl_args import check_trl_args, forbidden_paths
+
+MAX_PROCESSES = 4096  # processes (GPUs) one job may span
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 LossType = Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"]
 Scheduler = Literal[
@@ -56,7 +59,7 @@ class JobConfigError(RubricforgeError):
 class JudgeSpec(BaseModel):
     """Which judge scores the completions, and how its verdicts become a reward."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     base_url: str = Field(
         description="Base URL of the OpenAI-compatible judge endpoint, e.g. http://localhost:8000/v1."
@@ -152,32 +155,36 @@ class JudgeSpec(BaseModel):
 
 
 class JobConfig(BaseModel):
-    """One GRPO run: base model, GRPO settings, judge, output. Unknown keys are refused."""
+    """One GRPO run: base model, GRPO settings, judge, run name. Unknown keys, paths
+    and numbers out of range are refused (a worker re-checks at claim)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     model_name_or_path: str = Field(
-        description="Base policy: a local folder on the worker or a Hugging Face hub name "
-        "(RaR: Qwen/Qwen2.5-7B)."
+        max_length=200,
+        description="Base policy, by a name the workers allow (models/training/worker_policy.py):"
+        " a Hugging Face hub id (RaR: Qwen/Qwen2.5-7B) or the name an admin gave a local folder."
+        " Never a path.",
     )
     judge: JudgeSpec = Field(description="The judge whose verdicts are the reward.")
-    output_dir: str | None = Field(
+    run_name: str | None = Field(
         default=None,
-        description="Where the trained model and checkpoints go; default "
-        "RUBRICFORGE_HOME/runs/<job id> on the worker.",
+        description="Optional name of the run's folder: the trained model and checkpoints go to "
+        "<worker runs folder>/<job id>-<run_name> (<job id> alone by default). Not a path.",
     )
     num_generations: int = Field(
-        default=16, ge=2, description="Completions sampled per prompt (RaR: 16 rollouts)."
+        default=16, ge=2, le=1024, description="Completions sampled per prompt (RaR: 16 rollouts)."
     )
     per_device_train_batch_size: int = Field(
-        default=16, ge=1, description="Completions per device per forward/backward pass."
+        default=16, ge=1, le=4096, description="Completions per device per forward/backward pass."
     )
     gradient_accumulation_steps: int = Field(
-        default=6, ge=1, description="Passes accumulated per optimizer step."
+        default=6, ge=1, le=1024, description="Passes accumulated per optimizer step."
     )
     num_processes: int = Field(
         default=1,
         ge=1,
+        le=MAX_PROCESSES,
         description="Processes (GPUs) the run uses, as accelerate's num_processes; the batch "
         "arithmetic below is checked with it.",
     )
@@ -193,27 +200,35 @@ class JobConfig(BaseModel):
     beta: float = Field(
         default=0.0,
         ge=0,
+        le=100,
         description="KL coefficient. 0 (TRL's default) loads no reference model and logs no KL; "
         "0.001 adds a KL penalty as in DeepSeek-R1.",
     )
-    max_steps: int = Field(default=300, ge=1, description="Optimizer steps (RaR: 300).")
-    max_completion_length: int = Field(
-        default=3584, ge=1, description="Longest completion in tokens (RaR: 3584)."
+    max_steps: int = Field(
+        default=300, ge=1, le=10_000_000, description="Optimizer steps (RaR: 300)."
     )
-    temperature: float = Field(default=1.0, gt=0, description="Sampling temperature (RaR: 1.0).")
+    max_completion_length: int = Field(
+        default=3584, ge=1, le=1_048_576, description="Longest completion in tokens (RaR: 3584)."
+    )
+    temperature: float = Field(
+        default=1.0, gt=0, le=100, description="Sampling temperature (RaR: 1.0)."
+    )
     loss_type: LossType = Field(
         default="dapo",
         description="TRL loss normalisation: dapo (TRL's default, no length bias), grpo, "
         "dr_grpo, bnpo, cispo, sapo, luspo, vespo.",
     )
-    logging_steps: int = Field(default=1, ge=1, description="Write metrics every N steps.")
+    logging_steps: int = Field(
+        default=1, ge=1, le=10_000_000, description="Write metrics every N steps."
+    )
     save_steps: int | None = Field(
         default=None,
         ge=1,
+        le=10_000_000,
         description="Checkpoint every N steps so a re-claimed job resumes; None saves only "
         "the final model (and a checkpoint when the worker is stopped by SIGTERM).",
     )
-    seed: int = Field(default=42, description="Random seed.")
+    seed: int = Field(default=42, ge=0, le=2**32 - 1, description="Random seed.")
     bf16: bool | None = Field(
         default=None, description="bfloat16 training; None = on when the GPU supports it."
     )
@@ -240,16 +255,35 @@ class JobConfig(BaseModel):
     )
     trl_args: dict[str, Any] = Field(
         default_factory=dict,
-        description="Any other trl.GRPOConfig argument, passed through as is (checked by TRL "
-        "when the worker starts the run).",
+        description="Other trl.GRPOConfig arguments from an allowlist of plain numbers, flags and "
+        "choices (models/training/trl_args.py), each range-checked.",
     )
 
     @field_validator("model_name_or_path")
     @classmethod
     def _base_model(cls, value: str) -> str:
-        if not value.strip():
+        value = value.strip()
+        if not value:
             raise ValueError(
-                "name the base model: a local folder or a hub name such as Qwen/Qwen2.5-7B"
+                "name the base model: a hub id such as Qwen/Qwen2.5-7B or the name of a local "
+                "model the workers allow"
+            )
+        if not _MODEL_NAME.fullmatch(value) or ".." in value:
+            raise ValueError(
+                f"'{value}' is not a model name: give a hub id such as Qwen/Qwen2.5-7B or the "
+                "name an admin gave a local model folder; paths are not accepted"
+            )
+        return value
+
+    @field_validator("run_name")
+    @classmethod
+    def _run_name(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not _RUN_NAME.fullmatch(value.strip()):
+            raise ValueError(
+                "a run name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or "
+                "digit (e.g. qwen7b-rar); outputs always go under the worker's runs folder"
             )
         return value.strip()
 
@@ -262,6 +296,9 @@ class JobConfig(BaseModel):
                 f"{', '.join(owned)} cannot go in trl_args: set them as top-level fields "
                 "(or leave them to the worker)"
             )
+        problems = check_trl_args(value)
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @model_validator(mode="after")
@@ -311,6 +348,14 @@ def parse_job_config(data: Any) -> JobConfig:
         raise JobConfigError(
             [("config", f"must be a mapping of settings, got {type(data).__name__}")]
         )
+    remote = list(forbidden_paths(data))
+    if remote:
+        raise JobConfigError(
+            [
+                (where, "trust_remote_code is never allowed: a worker runs no code from a model")
+                for where in remote
+            ]
+        )
     try:
         return JobConfig.model_validate(data)
     except ValidationError as exc:
@@ -318,7 +363,12 @@ def parse_job_config(data: Any) -> JobConfig:
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"]) or "config"
             msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
+            if err["type"] == "extra_forbidden" and loc == "output_dir":
+                msg = (
+                    "not a setting: outputs always go under the worker's runs folder; "
+                    "name the run with run_name (e.g. run_name: qwen7b-rar)"
+                )
+            elif err["type"] == "extra_forbidden":
                 msg = "unknown setting; check the spelling (see `rubricforge train submit --help`)"
             elif err["type"] == "missing":
                 msg = "required: " + _field_help(err["loc"])
@@ -334,41 +384,3 @@ def _field_help(loc: tuple[int | str, ...]) -> str:
             model = annotation
     info = model.model_fields.get(str(loc[-1]))
     return (info.description or "") if info else ""
-
-
-def load_config_file(path: Path) -> dict[str, Any]:
-    """A job config from a .json, .yaml or .yml file."""
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise JobConfigError([(str(path), f"cannot read the file: {exc.strerror}")]) from None
-    try:
-        data = yaml.safe_load(raw) if path.suffix.lower() in (".yaml", ".yml") else json.loads(raw)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise JobConfigError([(str(path), f"not valid {path.suffix[1:].upper()}: {exc}")]) from None
-    if not isinstance(data, dict):
-        raise JobConfigError([(str(path), "must hold a mapping of settings")])
-    return data
-
-
-def apply_overrides(data: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
-    """`KEY=VALUE` settings on top of a config; dotted keys reach nested ones
-    (judge.model=gpt-4o-mini). VALUE is read as JSON when it parses (3, 1e-6,
-    true, null), as a string otherwise."""
-    out = json.loads(json.dumps(data))  # a deep copy; the caller's dict stays as it was
-    for assignment in assignments:
-        key, sep, value = assignment.partition("=")
-        if not sep or not key.strip():
-            raise JobConfigError([(assignment, "write settings as KEY=VALUE, e.g. max_steps=300")])
-        try:
-            parsed: Any = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        *parents, leaf = key.strip().split(".")
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise JobConfigError([(key, f"'{part}' is not a group of settings")])
-        node[leaf] = parsed
-    return out

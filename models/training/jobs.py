@@ -1,31 +1,38 @@
 """Training jobs as a researcher sees them: submit, cancel, list, read metrics.
 
-The app and the CLI call these; the trainer worker (trainer/queue.py) claims
-and runs what they queue. Every write leaves an audit entry. No torch here.
+The app and the CLI call these; the trainer worker claims and runs what they
+queue. Every status change goes through models/training/queue.py. Every write
+leaves an audit entry. No torch here.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.errors import NotFoundError, RubricforgeError
+from rubricforge.models.core.status import LIVE, Status
 from rubricforge.models.data.exporter import SnapshotInfo
 from rubricforge.models.data.orm import ExportSnapshot
 from rubricforge.models.judging.prompts import template_hash
+from rubricforge.models.training import queue
 from rubricforge.models.training.config import JobConfig, parse_job_config
 from rubricforge.models.training.gate import AgreementGateError, GatePolicy, measure_agreement
-from rubricforge.models.training.orm import JobStatus, TrainingJob, TrainingMetric
+from rubricforge.models.training.orm import TrainingJob, TrainingMetric
+from rubricforge.models.training.worker_policy import check_at_submit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+# A second identical submit (same user, snapshot and config) this soon is the same job.
+DUPLICATE_WINDOW_S = 10
 # Key of a metric row that holds the step's sample completions, not a number.
 SAMPLES_KEY = "samples"
-FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 
 
 class JobStateError(RubricforgeError):
@@ -37,7 +44,7 @@ class JobInfo:
     id: int
     snapshot_id: int
     snapshot_name: str
-    status: JobStatus
+    status: Status
     cancel_requested: bool
     attempts: int
     max_attempts: int
@@ -97,17 +104,28 @@ def submit_job(
     Raises PermissionDenied (the user may not train), JobConfigError (every problem,
     by field), NotFoundError (snapshot), AgreementGateError (the gate refused, no
     override). Nothing is written unless the job is queued.
+
+    Idempotent for a double click: the same user making the same submission (config,
+    gate bar, override reason) on the same snapshot within DUPLICATE_WINDOW_S gets
+    the job it already queued, if that job is still live.
     """
     require(actor, Action.train)
     cfg = parse_job_config(dict(config))
+    check_at_submit(cfg)
     snapshot = session.get(ExportSnapshot, snapshot_id)
     if snapshot is None:
         raise NotFoundError(
             f"export snapshot {snapshot_id} does not exist; create one with `rubricforge export` "
             "and pass its id"
         )
+    stored = cfg.model_dump(mode="json")
     reason = (override_reason or "").strip()
-    report = measure_agreement(session, snapshot.id, cfg.judge, gate)
+    policy = gate or GatePolicy()
+    submission = _fingerprint(stored, policy, reason)
+    duplicate = _recent_duplicate(session, snapshot.id, submission, actor.id)
+    if duplicate is not None:
+        return duplicate
+    report = measure_agreement(session, snapshot.id, cfg.judge, policy)
     if not report.passed and not reason:
         raise AgreementGateError(report)
     agreement: dict[str, Any] = {**report.to_json(), "override": None}
@@ -118,13 +136,12 @@ def submit_job(
             "user_id": actor.id,
             "at": datetime.now(UTC).isoformat(),
         }
-    stored = cfg.model_dump(mode="json")
     job = TrainingJob(
         snapshot_id=snapshot.id,
         config=stored,
-        status=JobStatus.queued,
+        status=Status.queued,
         max_attempts=cfg.max_attempts,
-        provenance={**_provenance(snapshot, cfg), "agreement": agreement},
+        provenance={**_provenance(snapshot, cfg), "agreement": agreement, "submission": submission},
         created_by_id=actor.id,
     )
     session.add(job)
@@ -156,22 +173,47 @@ def submit_job(
     return job.id
 
 
-def request_cancel(session: Session, job_id: int, *, actor: UserInfo) -> JobStatus:
+def _fingerprint(stored: dict[str, Any], gate: GatePolicy, reason: str) -> str:
+    """What one submission asked for: the config, the gate's bar and the override reason."""
+    asked = {"config": stored, "gate": [gate.min_kappa, gate.min_labels], "reason": reason}
+    return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
+
+
+def _recent_duplicate(
+    session: Session, snapshot_id: int, submission: str, user_id: int | None
+) -> int | None:
+    """The live job the same submission (`_fingerprint`) queued moments ago, if any. Two submits
+    racing (a double click: two reruns) take the same transaction-scoped advisory
+    lock first, so the second one sees the first one's job."""
+    key = func.hashtextextended(f"training.submit:{snapshot_id}:{user_id}", 0)
+    session.execute(select(func.pg_advisory_xact_lock(key)))
+    return session.scalar(
+        select(TrainingJob.id)
+        .where(
+            TrainingJob.snapshot_id == snapshot_id,
+            TrainingJob.created_by_id.is_not_distinct_from(user_id),
+            TrainingJob.provenance["submission"].astext == submission,
+            TrainingJob.status.in_(LIVE),
+            TrainingJob.created_at > func.now() - timedelta(seconds=DUPLICATE_WINDOW_S),
+        )
+        .order_by(TrainingJob.id.desc())
+        .limit(1)
+    )
+
+
+def request_cancel(session: Session, job_id: int, *, actor: UserInfo) -> Status:
     """Cancel a job. A queued job is cancelled at once; a running one is flagged and
     its worker stops after the step in progress. Returns the job's status now."""
     require(actor, Action.train)
-    job = session.execute(
-        select(TrainingJob).where(TrainingJob.id == job_id).with_for_update()
-    ).scalar_one_or_none()
-    if job is None:
-        raise NotFoundError(f"training job {job_id} does not exist")
-    if job.status in FINISHED:
-        raise JobStateError(f"job {job_id} already {job.status.value}; there is nothing to cancel")
-    was = job.status
-    job.cancel_requested = True
-    if job.status is JobStatus.queued:
-        job.status = JobStatus.cancelled
-        job.finished_at = func.now()
+    changed = queue.cancel(session, job_id)
+    if changed is None:
+        status = session.execute(
+            select(TrainingJob.status).where(TrainingJob.id == job_id)
+        ).scalar_one_or_none()
+        if status is None:
+            raise NotFoundError(f"training job {job_id} does not exist")
+        raise JobStateError(f"job {job_id} already {status.value}; there is nothing to cancel")
+    was, now = changed
     audit(
         session,
         actor=actor.username,
@@ -181,7 +223,7 @@ def request_cancel(session: Session, job_id: int, *, actor: UserInfo) -> JobStat
         details={"status_was": was.value},
         user_id=actor.id,
     )
-    return job.status
+    return now
 
 
 def snapshot_choices(session: Session, limit: int = 200) -> list[SnapshotInfo]:
@@ -240,9 +282,7 @@ def _infos(session: Session, *where: Any, limit: int | None = None) -> list[JobI
     ]
 
 
-def list_jobs(
-    session: Session, *, status: JobStatus | None = None, limit: int = 200
-) -> list[JobInfo]:
+def list_jobs(session: Session, *, status: Status | None = None, limit: int = 200) -> list[JobInfo]:
     """Newest first."""
     where = [TrainingJob.status == status] if status is not None else []
     return _infos(session, *where, limit=limit)

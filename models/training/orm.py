@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Any
 
 from rubricforge.models.core.base import Base, CreatedAt, str_enum
+from rubricforge.models.core.status import Status
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
-
-
-class JobStatus(str, enum.Enum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
 
 
 class TrainingJob(CreatedAt, Base):
@@ -26,9 +18,7 @@ class TrainingJob(CreatedAt, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     snapshot_id: Mapped[int] = mapped_column(ForeignKey("export_snapshots.id"), index=True)
     config: Mapped[dict[str, Any]] = mapped_column()
-    status: Mapped[JobStatus] = mapped_column(
-        str_enum(JobStatus, "job_status"), default=JobStatus.queued
-    )
+    status: Mapped[Status] = mapped_column(str_enum(Status, "job_status"), default=Status.queued)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     worker_id: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -21,21 +21,18 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rubricforge.models.core.errors import InvalidInputError, LLMError, RubricforgeError
-from rubricforge.models.data.exporter import load_snapshot_rows
-from rubricforge.models.data.orm import SnapshotItem
+from rubricforge.models.data.snapshot_rows import SnapshotRow, load_snapshot_rows, prompt_text
 from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem
 from rubricforge.models.llm.client import EndpointConfig, LLMClient
-from rubricforge.models.rubrics.criteria import CriterionData
-from rubricforge.models.rubrics.orm import Category
 from rubricforge.models.training.config import JobConfig, parse_job_config
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from tqdm import tqdm
 
 ZERO_SPREAD_TOL = 1e-9  # rewards closer than this count as equal (no advantage)
@@ -128,20 +125,6 @@ def policy_endpoint(
     )
 
 
-def _text(messages: Sequence[Mapping[str, Any]]) -> str:
-    # The prompt as the trainer's reward function shows it to the judge.
-    if len(messages) == 1:
-        return str(messages[0]["content"])
-    return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
-
-
-def _criteria(rubric: Sequence[Mapping[str, Any]]) -> list[CriterionData]:
-    return [
-        CriterionData(c["title"], c["description"], Category(c["category"]), float(c["weight"]))
-        for c in rubric
-    ]
-
-
 async def _generate(
     policy: EndpointConfig,
     prompts: list[list[dict[str, str]]],
@@ -175,22 +158,13 @@ async def _generate(
     return [texts[i * k : (i + 1) * k] for i in range(len(prompts))]
 
 
-def _sample(engine: Engine, snapshot_id: int, settings: PreviewSettings) -> list[dict[str, Any]]:
-    """The sampled rows, each with its prompt id, in snapshot order."""
+def _sample(engine: Engine, snapshot_id: int, settings: PreviewSettings) -> list[SnapshotRow]:
+    """The sampled rows, in snapshot order."""
     rows = load_snapshot_rows(engine, snapshot_id)
     if not rows:
         raise PreviewError(f"snapshot {snapshot_id} has no prompts to preview")
-    with engine.connect() as conn:
-        prompt_ids = dict(
-            conn.execute(
-                select(SnapshotItem.position, SnapshotItem.prompt_id).where(
-                    SnapshotItem.snapshot_id == snapshot_id
-                )
-            ).all()
-        )
     picked = random.Random(settings.seed).sample(range(len(rows)), min(settings.prompts, len(rows)))
-    positions = sorted(picked)
-    return [{**rows[p], "prompt_id": prompt_ids[p]} for p in positions]
+    return [rows[p] for p in sorted(picked)]
 
 
 async def _preview(
@@ -203,7 +177,7 @@ async def _preview(
 ) -> RewardPreview:
     rows = await asyncio.to_thread(_sample, engine, snapshot_id, settings)
     completions = await _generate(
-        policy, [r["messages"] for r in rows], settings.k, settings.concurrency, progress
+        policy, [r.chat() for r in rows], settings.k, settings.concurrency, progress
     )
     spec = cfg.judge
     judge = Judge(
@@ -218,10 +192,10 @@ async def _preview(
     )
     items = [
         JudgeItem(
-            prompt=_text(row["messages"]),
+            prompt=prompt_text(row.chat()),
             response=text,
-            criteria=_criteria(row["rubric"]),
-            reference_answer=row["reference_answer"],
+            criteria=row.criteria(),
+            reference_answer=row.reference_answer,
         )
         for row, texts in zip(rows, completions, strict=True)
         for text in texts
@@ -230,16 +204,14 @@ async def _preview(
     groups = []
     for n, (row, texts) in enumerate(zip(rows, completions, strict=True)):
         scored = results[n * settings.k : (n + 1) * settings.k]
-        rewards = tuple(
-            r.reward if r.ok and r.reward is not None else spec.fallback_reward for r in scored
-        )
+        rewards = tuple(r.reward_or(spec.fallback_reward) for r in scored)
         groups.append(
             GroupPreview(
-                prompt_id=row["prompt_id"],
-                uid=row["uid"],
-                dataset=row["dataset"],
-                question=row["question"][:QUESTION_PREVIEW],
-                criteria=len(row["rubric"]),
+                prompt_id=row.prompt_id,
+                uid=row.uid,
+                dataset=row.dataset,
+                question=row.question[:QUESTION_PREVIEW],
+                criteria=len(row.rubric),
                 rewards=rewards,
                 mean=statistics.fmean(rewards),
                 std=statistics.stdev(rewards),

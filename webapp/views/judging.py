@@ -6,8 +6,8 @@ from __future__ import annotations
 import streamlit as st
 from rubricforge.models.accounts.permissions import Action, UserInfo, can
 from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.core.status import Status
 from rubricforge.models.judging.background import JudgeRunInfo, list_runs, mark_abandoned
-from rubricforge.models.judging.orm import RunStatus
 from rubricforge.models.judging.runs import run_progress
 from rubricforge.webapp.auth import page_user
 from rubricforge.webapp.components.judging import runs_frame, start_form
@@ -48,7 +48,7 @@ def runs_panel(live: bool, user: UserInfo) -> None:
     for run in runs:
         if run.stalled:
             stalled_panel(user, run)
-    running = [r for r in runs if r.status is RunStatus.running and not r.stalled]
+    running = [r for r in runs if r.status is Status.running and not r.stalled]
     if live and not running:
         st.rerun()  # the whole page, so it stops polling
     for run in running:
@@ -80,6 +80,6 @@ else:
 st.subheader("Recent runs", anchor=False)
 with read_session() as session:
     live = any(
-        r.status is RunStatus.running and not r.stalled for r in list_runs(session, limit=RECENT)
+        r.status is Status.running and not r.stalled for r in list_runs(session, limit=RECENT)
     )
 st.fragment(run_every=REFRESH_S if live else None)(runs_panel)(live, user)

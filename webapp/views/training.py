@@ -6,10 +6,10 @@ from __future__ import annotations
 import streamlit as st
 from rubricforge.models.accounts.permissions import Action, UserInfo, can
 from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.core.status import FINISHED, LIVE, Status
 from rubricforge.models.training.config import parse_job_config
 from rubricforge.models.training.gate import AgreementGateError, GatePolicy
 from rubricforge.models.training.jobs import (
-    FINISHED,
     get_job,
     job_metrics,
     last_samples,
@@ -18,7 +18,6 @@ from rubricforge.models.training.jobs import (
     snapshot_choices,
     submit_job,
 )
-from rubricforge.models.training.orm import JobStatus
 from rubricforge.models.training.preview import PreviewSettings, policy_endpoint, preview_rewards
 from rubricforge.webapp.auth import page_user
 from rubricforge.webapp.components.text import flash, show_error, show_flash
@@ -37,6 +36,9 @@ from rubricforge.webapp.db import engine, read_session, write_session
 
 REFRESH_S = 5  # curves of a running job refresh this often
 JOB_KEY, PREVIEW_KEY = "training:job", "training:preview"
+# The override reason's widget, and the flag that empties it on the next run (a
+# widget's value cannot be set once it is drawn): a reason is for one submit only.
+REASON_KEY, CLEAR_REASON_KEY = "training:override_reason", "training:clear_reason"
 
 
 def job_panel(user: UserInfo, job_id: int) -> None:
@@ -51,7 +53,7 @@ def job_panel(user: UserInfo, job_id: int) -> None:
     ):
         cancel(user, job.id)
     show_provenance(job)
-    live = job.status in (JobStatus.queued, JobStatus.running)
+    live = job.status in LIVE
     st.fragment(run_every=REFRESH_S if live else None)(progress)(job.id, live)
 
 
@@ -62,7 +64,7 @@ def cancel(user: UserInfo, job_id: int) -> None:
     except RubricforgeError as exc:
         show_error(exc)
         return
-    if status is JobStatus.cancelled:
+    if status is Status.cancelled:
         flash(f"Job {job_id} cancelled.")
     else:
         flash(f"Job {job_id}: cancel requested; it stops after the current step.")
@@ -104,6 +106,7 @@ def submit(user: UserInfo, snapshot_id: int, text: str, policy: GatePolicy, reas
         show_error(exc)
         return
     st.session_state[JOB_KEY] = job_id
+    st.session_state[CLEAR_REASON_KEY] = True
     flash(f"Job {job_id} queued; a trainer worker (`rubricforge worker`) will pick it up.")
     st.rerun()
 
@@ -129,8 +132,11 @@ def new_job(user: UserInfo) -> None:
     c1, c2 = st.columns(2)
     min_kappa = c1.number_input("Minimum kappa", -1.0, 1.0, 0.6, 0.05)
     min_labels = c2.number_input("Minimum labelled items", 1, 100_000, 30)
+    if st.session_state.pop(CLEAR_REASON_KEY, False):
+        st.session_state[REASON_KEY] = ""
     reason = st.text_area(
         "Override reason",
+        key=REASON_KEY,
         help="Only used when the agreement gate refuses "
         "the job; recorded with the job and in the audit log.",
     )

@@ -1,47 +1,52 @@
-"""The job queue's SQL, in one place.
+"""The training job queue: every status change of a job, its SQL in one place.
+
+The app and the CLI queue and cancel jobs (models/training/jobs.py, `cancel`
+here); the trainer worker claims, renews, finishes, fails and requeues them
+through `Queue`. Torch-free: `models` never imports the trainer.
 
 A job is claimed with one statement (`FOR UPDATE SKIP LOCKED` + `UPDATE ...
 RETURNING`), so two workers never get the same job and none waits on another.
-The claim holds no lock afterwards: ownership is a lease (`lease_expires_at`)
-that the worker's heartbeat renews. A worker that dies stops renewing; once the
-lease has expired the job is claimed again, until `max_attempts` claims have
-been spent, and then it is failed with the reason kept in `error`.
-
+Ownership is then a lease (`lease_expires_at`) that the worker's heartbeat
+renews; once it has expired the job is claimed again, until `max_attempts`
+claims have been spent, and then it is failed with the reason kept in `error`.
 Every statement that changes a job checks `worker_id`, so a worker that lost
-its lease (e.g. it stalled, another worker re-claimed the job) cannot overwrite
-the new owner's state.
+its lease cannot overwrite the new owner's state.
 
-A database that goes away for a while (a restart, a failover) must not cost a
-running job its metrics or its outcome: the writes a job makes (metrics,
-provenance, the outcome) are retried with backoff while the database is
-unreachable, for up to `retry_seconds` (the worker passes its lease: past it
-the job is not ours any more). Each of them can be repeated safely.
+A database outage (a restart, a failover) must not cost a running job its
+metrics or its outcome: those writes are retried with backoff for up to
+`retry_seconds` (the worker passes its lease); each can be repeated safely.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
-from rubricforge.models.training.orm import JobStatus
+from rubricforge.models.core.outage import retrying
+from rubricforge.models.core.sanitize import clean_json, clean_text, has_nul
+from rubricforge.models.core.status import Status
+from rubricforge.models.training.config import MAX_PROCESSES
+from rubricforge.models.training.worker_policy import WorkerPolicy
 from sqlalchemy import Engine, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
 
 log = logging.getLogger("rubricforge.worker")
 T = TypeVar("T")
+# Statuses as the SQL below spells them (constants from the enum, never user input).
+QUEUED, RUNNING = Status.queued.value, Status.running.value
+FAILED, CANCELLED = Status.failed.value, Status.cancelled.value
 
 # Expired leases whose claims are used up: failed, with the reason kept.
 # Expired leases on jobs a user cancelled meanwhile: nobody is left to honour it.
 REAP = text(
-    """
+    f"""
     UPDATE training_jobs t
-    SET status = CASE WHEN t.cancel_requested THEN 'cancelled' ELSE 'failed' END,
+    SET status = CASE WHEN t.cancel_requested THEN '{CANCELLED}' ELSE '{FAILED}' END,
         finished_at = now(),
         error = CASE WHEN t.cancel_requested THEN t.error ELSE format(
             'gave up after %s attempt(s): worker %s stopped renewing its lease (expired %s)%s',
@@ -49,7 +54,7 @@ REAP = text(
             coalesce('; earlier: ' || t.error, '')) END
     WHERE t.id IN (
         SELECT id FROM training_jobs
-        WHERE status = 'running' AND lease_expires_at < now()
+        WHERE status = '{RUNNING}' AND lease_expires_at < now()
           AND (cancel_requested OR attempts >= max_attempts)
         FOR UPDATE SKIP LOCKED
     )
@@ -58,27 +63,36 @@ REAP = text(
 )
 
 CLAIM = text(
-    """
+    f"""
     WITH picked AS (
         SELECT id, status AS was, worker_id AS previous_worker, lease_expires_at AS expired_at
         FROM training_jobs
-        WHERE (status = 'queued'
-               OR (status = 'running' AND lease_expires_at < now() AND attempts < max_attempts))
+        WHERE (status = '{QUEUED}'
+               OR (status = '{RUNNING}' AND lease_expires_at < now() AND attempts < max_attempts))
           AND NOT cancel_requested
-          -- a worker of N processes (GPUs) takes only jobs sized for N
-          AND coalesce((config->>'num_processes')::int, 1) = :processes
+          -- a worker of N processes (GPUs) takes only jobs sized for N; a job whose size
+          -- cannot be read is taken by any worker, which fails it with the reason
+          AND CASE
+              WHEN jsonb_typeof(config) <> 'object' THEN true
+              WHEN NOT config ? 'num_processes' THEN :processes = 1
+              WHEN jsonb_typeof(config->'num_processes') <> 'number' THEN true
+              WHEN (config->>'num_processes')::numeric BETWEEN 1 AND :max_processes
+                   AND (config->>'num_processes')::numeric % 1 = 0
+                  THEN (config->>'num_processes')::numeric = :processes
+              ELSE true
+          END
         ORDER BY created_at, id
         FOR UPDATE SKIP LOCKED
         LIMIT 1
     )
     UPDATE training_jobs t
-    SET status = 'running',
+    SET status = '{RUNNING}',
         worker_id = :worker_id,
         lease_expires_at = now() + make_interval(secs => :lease_seconds),
         heartbeat_at = now(),
         attempts = t.attempts + 1,
         started_at = coalesce(t.started_at, now()),
-        error = CASE WHEN picked.was = 'running' THEN format(
+        error = CASE WHEN picked.was = '{RUNNING}' THEN format(
             'worker %s stopped renewing its lease (expired %s)',
             picked.previous_worker, picked.expired_at) ELSE t.error END
     FROM picked
@@ -89,25 +103,25 @@ CLAIM = text(
 )
 
 HEARTBEAT = text(
-    """
+    f"""
     UPDATE training_jobs
     SET heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => :lease_seconds)
-    WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'
+    WHERE id = :job_id AND worker_id = :worker_id AND status = '{RUNNING}'
     RETURNING cancel_requested
     """
 )
 
 CANCEL_REQUESTED = text(
     "SELECT cancel_requested FROM training_jobs "
-    "WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'"
+    f"WHERE id = :job_id AND worker_id = :worker_id AND status = '{RUNNING}'"
 )
 
 FINISH = text(
-    """
+    f"""
     UPDATE training_jobs
     SET status = :status, finished_at = now(), lease_expires_at = NULL,
         error = :error, output_uri = coalesce(:output_uri, output_uri)
-    WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'
+    WHERE id = :job_id AND worker_id = :worker_id AND status = '{RUNNING}'
     RETURNING id
     """
 )
@@ -115,29 +129,48 @@ FINISH = text(
 # A stopped worker (SIGTERM: preemption, deploy) is not the job's fault: the
 # claim is given back, so it does not count against max_attempts.
 REQUEUE = text(
-    """
+    f"""
     UPDATE training_jobs
-    SET status = 'queued', worker_id = NULL, lease_expires_at = NULL,
+    SET status = '{QUEUED}', worker_id = NULL, lease_expires_at = NULL,
         attempts = greatest(attempts - 1, 0), error = :error
-    WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'
+    WHERE id = :job_id AND worker_id = :worker_id AND status = '{RUNNING}'
     RETURNING id
     """
 )
 
-ADD_PROVENANCE = text(
+# A user's cancel: a queued job ends at once; a running one is flagged, and its
+# worker stops after the step in progress (the heartbeat reads the flag).
+CANCEL = text(
+    f"""
+    WITH target AS (
+        SELECT id, status AS was FROM training_jobs
+        WHERE id = :job_id AND status IN ('{QUEUED}', '{RUNNING}')
+        FOR UPDATE
+    )
+    UPDATE training_jobs t
+    SET cancel_requested = true,
+        status = CASE WHEN target.was = '{QUEUED}' THEN '{CANCELLED}' ELSE t.status END,
+        finished_at = CASE WHEN target.was = '{QUEUED}' THEN now() ELSE t.finished_at END
+    FROM target
+    WHERE t.id = target.id
+    RETURNING target.was, t.status
     """
+)
+
+ADD_PROVENANCE = text(
+    f"""
     UPDATE training_jobs SET provenance = provenance || :extra
-    WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'
+    WHERE id = :job_id AND worker_id = :worker_id AND status = '{RUNNING}'
     """
 ).bindparams(bindparam("extra", type_=JSONB))
 
 # One row per step: a write repeated after a lost connection (its commit may or
 # may not have happened) replaces the row rather than adding a second one.
 INSERT_METRIC = text(
-    """
+    f"""
     WITH owned AS (
         SELECT 1 FROM training_jobs
-        WHERE id = :job_id AND worker_id = :worker_id AND status = 'running'
+        WHERE id = :job_id AND worker_id = :worker_id AND status = '{RUNNING}'
     ), replaced AS (
         DELETE FROM training_metrics
         WHERE job_id = :job_id AND step = :step AND EXISTS (SELECT 1 FROM owned)
@@ -151,13 +184,20 @@ INSERT_METRIC = text(
 # A run restarting from scratch (or from a checkpoint) replaces the curves of the
 # steps it is about to redo, so a re-claimed job has one row per step.
 DROP_METRICS_AFTER = text(
-    """
+    f"""
     DELETE FROM training_metrics
     WHERE job_id = :job_id AND step > :step
       AND EXISTS (SELECT 1 FROM training_jobs
-                  WHERE id = :job_id AND worker_id = :worker_id AND status = 'running')
+                  WHERE id = :job_id AND worker_id = :worker_id AND status = '{RUNNING}')
     """
 )
+
+
+def cancel(session: Session, job_id: int) -> tuple[Status, Status] | None:
+    """Cancel `job_id` in the caller's transaction: (status before, status now), or
+    None when the job is missing or already finished (nothing to cancel)."""
+    row = session.execute(CANCEL, {"job_id": job_id}).first()
+    return (Status(row.was), Status(row.status)) if row else None
 
 
 @dataclass(frozen=True)
@@ -177,18 +217,6 @@ class Beat:
     cancel_requested: bool
 
 
-def unreachable(exc: BaseException) -> bool:
-    """Whether a database error means the server is (for now) out of reach: refused or
-    dropped connections, a server shutting down or starting up."""
-    return isinstance(exc, OperationalError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
-
-
-def _first_line(exc: DBAPIError) -> str:
-    return (str(exc.orig) or type(exc.orig).__name__).strip().splitlines()[0]
-
-
 class Queue:
     """The queue over one engine. Each call is its own short transaction."""
 
@@ -199,41 +227,42 @@ class Queue:
         self._actor = f"worker:{worker_id}"[:100]
 
     def _retrying(self, what: str, call: Callable[[], T]) -> T:
-        """`call()`, again with backoff while the database is unreachable, for up to
-        retry_seconds; then the last error is raised."""
-        deadline = time.monotonic() + self.retry_seconds
-        delay = 0.2
-        while True:
-            try:
-                return call()
-            except DBAPIError as exc:
-                if not unreachable(exc) or time.monotonic() + delay > deadline:
-                    raise
-                log.warning(
-                    "%s: database unreachable (%s); retrying in %.1f s",
-                    what, _first_line(exc), delay,
-                )  # fmt: skip
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+        return retrying(what, call, self.retry_seconds, log)
+
+    def _audit(self, s: Session, action: str, job_id: int, details: dict[str, Any]) -> None:
+        audit(s, actor=self._actor, action=action, entity="training_job", entity_id=job_id,
+              details=details)  # fmt: skip
 
     def reap(self) -> list[tuple[int, str, str | None]]:
         """Fail (or cancel) jobs whose workers died with no claims left."""
         with session_scope(self.engine) as s:
             rows = s.execute(REAP).all()
             for job_id, status, error in rows:
-                audit(
-                    s,
-                    actor=self._actor,
-                    action=f"training.{status}",
-                    entity="training_job",
-                    entity_id=job_id,
-                    details={"error": error, "reason": "lease expired"},
+                self._audit(
+                    s, f"training.{status}", job_id, {"error": error, "reason": "lease expired"}
                 )
             return [(r[0], r[1], r[2]) for r in rows]
 
-    def claim(self, lease_seconds: float, processes: int = 1) -> ClaimedJob | None:
-        """Claim the oldest runnable job sized for `processes`, or None when there is none."""
+    def claim(
+        self, lease_seconds: float, processes: int = 1, *, policy: WorkerPolicy | None = None
+    ) -> ClaimedJob | None:
+        """Claim the oldest runnable job sized for `processes`, or None when there is none.
+
+        With a `policy` (the worker's), a claimed job whose config this worker will not
+        run (unreadable, out of range, a model it does not allow) is marked failed with
+        the reason, and the next job is claimed instead."""
         self.reap()
+        while True:
+            job = self._claim_one(lease_seconds, processes)
+            if job is None or policy is None:
+                return job
+            problem = policy.refusal(job.config)
+            if problem is None:
+                return job
+            log.warning("worker %s: job %s refused: %s", self.worker_id, job.id, problem)
+            self.fail(job.id, f"refused by worker {self.worker_id} at claim: {problem}")
+
+    def _claim_one(self, lease_seconds: float, processes: int) -> ClaimedJob | None:
         with session_scope(self.engine) as s:
             row = s.execute(
                 CLAIM,
@@ -241,6 +270,7 @@ class Queue:
                     "worker_id": self.worker_id,
                     "lease_seconds": lease_seconds,
                     "processes": processes,
+                    "max_processes": MAX_PROCESSES,
                 },
             ).first()
             if row is None:
@@ -252,16 +282,10 @@ class Queue:
                 attempt=row.attempts,
                 max_attempts=row.max_attempts,
                 provenance=row.provenance,
-                reclaimed_from=row.previous_worker if row.was == "running" else None,
+                reclaimed_from=row.previous_worker if row.was == RUNNING else None,
             )
-            audit(
-                s,
-                actor=self._actor,
-                action="training.claim",
-                entity="training_job",
-                entity_id=job.id,
-                details={"attempt": job.attempt, "reclaimed_from": job.reclaimed_from},
-            )
+            details = {"attempt": job.attempt, "reclaimed_from": job.reclaimed_from}
+            self._audit(s, "training.claim", job.id, details)
             return job
 
     def heartbeat(self, job_id: int, lease_seconds: float) -> Beat:
@@ -281,6 +305,10 @@ class Queue:
         return Beat(owned=row is not None, cancel_requested=bool(row and row[0]))
 
     def _execute(self, what: str, statement: Any, params: dict[str, Any]) -> None:
+        if has_nul(params):  # model output with U+0000 would fail the whole write
+            log.warning("%s: NUL characters replaced with U+FFFD", what)
+            params = clean_json(params)
+
         def once() -> None:
             with session_scope(self.engine) as s:
                 s.execute(statement, {"worker_id": self.worker_id, **params})
@@ -309,19 +337,20 @@ class Queue:
     def finish(
         self,
         job_id: int,
-        status: JobStatus,
+        status: Status,
         *,
         error: str | None = None,
         output_uri: str | None = None,
     ) -> bool:
         """Record the outcome; False when this worker no longer owns the job."""
+        error = clean_text(error) if error is not None else None
         return self._retrying(
             f"job {job_id}: outcome {status.value}",
             lambda: self._finish(job_id, status, error, output_uri),
         )
 
     def _finish(
-        self, job_id: int, status: JobStatus, error: str | None, output_uri: str | None
+        self, job_id: int, status: Status, error: str | None, output_uri: str | None
     ) -> bool:
         with session_scope(self.engine) as s:
             done = s.execute(
@@ -335,18 +364,17 @@ class Queue:
                 },
             ).first()
             if done:
-                audit(
-                    s,
-                    actor=self._actor,
-                    action=f"training.{status.value}",
-                    entity="training_job",
-                    entity_id=job_id,
-                    details={"error": error, "output_uri": output_uri},
-                )
+                details = {"error": error, "output_uri": output_uri}
+                self._audit(s, f"training.{status.value}", job_id, details)
             return done is not None
+
+    def fail(self, job_id: int, error: str) -> bool:
+        """The job failed: record why; False when this worker no longer owns it."""
+        return self.finish(job_id, Status.failed, error=error)
 
     def requeue(self, job_id: int, reason: str) -> bool:
         """Give the job back to the queue (the claim does not count as an attempt)."""
+        reason = clean_text(reason)
         return self._retrying(f"job {job_id}: requeue", lambda: self._requeue(job_id, reason))
 
     def _requeue(self, job_id: int, reason: str) -> bool:
@@ -355,12 +383,5 @@ class Queue:
                 REQUEUE, {"job_id": job_id, "worker_id": self.worker_id, "error": reason}
             ).first()
             if done:
-                audit(
-                    s,
-                    actor=self._actor,
-                    action="training.requeue",
-                    entity="training_job",
-                    entity_id=job_id,
-                    details={"reason": reason},
-                )
+                self._audit(s, "training.requeue", job_id, {"reason": reason})
             return done is not None
