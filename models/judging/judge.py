@@ -275,8 +275,11 @@ class Judge:
             rating = float(payload["rating"])
             reward = aggregate(self.config.aggregation, rating=rating)
             return JudgeResult(ok=True, reward=reward, rating=rating, **base)
-        verdicts = [VerdictResult(bool(m), str(r), True) for m, r in payload["verdicts"]]
-        met = [v.met for v in verdicts]
+        met = [bool(m) for m, _ in payload["verdicts"]]
+        verdicts = [
+            VerdictResult(m, str(r), True)
+            for m, (_, r) in zip(met, payload["verdicts"], strict=True)
+        ]
         weights = [c.weight for c in item.criteria]
         reward = aggregate(self.config.aggregation, weights, met)
         return JudgeResult(ok=True, reward=reward, verdicts=verdicts, **base)  # type: ignore[arg-type]
