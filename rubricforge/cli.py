@@ -201,6 +201,9 @@ def serve_cmd(
         "true",
         "--browser.gatherUsageStats",
         "false",
+        # A safety net behind the app's own error boundary (webapp/components/boundary.py).
+        "--client.showErrorDetails",
+        "none",
     ]
     raise typer.Exit(subprocess.call(cmd, env=env))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import streamlit as st
 from rubricforge.models.accounts.permissions import Action, UserInfo, can
 from rubricforge.webapp.auth import current_user, sign_out
+from rubricforge.webapp.components.boundary import run_guarded
 
 st.set_page_config(page_title="rubricforge", layout="wide")
 
@@ -107,9 +108,11 @@ def visible_pages(user: UserInfo) -> list[st.Page]:
 
 user = current_user()
 if user is None:
-    st.navigation([LOGIN], position="hidden").run()
+    page = st.navigation([LOGIN], position="hidden")
+    run_guarded(page.run, page.title)
 else:
     with st.sidebar:
         st.caption(f"Signed in as {user.username} ({user.role.value})")
         st.button("Sign out", on_click=sign_out, icon=":material/logout:")
-    st.navigation(visible_pages(user)).run()
+    page = st.navigation(visible_pages(user))
+    run_guarded(page.run, page.title)
