@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import click
 import typer
 
 from rubricforge.models.core.errors import RubricforgeError
@@ -61,6 +62,8 @@ def user_errors(fn: F) -> F:
         except RubricforgeError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(USER_ERROR) from None
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.Abort, click.ClickException):
+            raise  # typer's own exits and usage errors (some are RuntimeError subclasses)
         except Exception:
             if os.environ.get("RUBRICFORGE_DEBUG"):
                 raise

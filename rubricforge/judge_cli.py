@@ -9,6 +9,8 @@ import typer
 
 from .cli_common import migrated_engine, user_errors
 
+PARTIAL = 3  # exit status of a judge run that finished with some failed judgments
+
 responses_app = typer.Typer(help="Responses to judge: import from JSONL.", no_args_is_help=True)
 
 BaseUrl = Annotated[
@@ -75,7 +77,11 @@ def judge_cmd(
     model: Model = None,
     api_key_env: KeyEnv = None,
 ) -> None:
-    """Run a judge over stored responses; every verdict is kept, identical calls are cached."""
+    """Run a judge over stored responses; every verdict is kept, identical calls are cached.
+
+    Exit status: 0 every response judged, 1 the run failed (no judgment succeeded, or a
+    user's error), 3 the run finished but some judgments failed (they are stored as such).
+    """
     from rubricforge.models.core.errors import RubricforgeError
     from rubricforge.models.judging.judge import JudgeConfig
     from rubricforge.models.judging.orm import JudgeMode
@@ -104,3 +110,20 @@ def judge_cmd(
         progress=True,
     )
     typer.echo(report.summary())
+    if report.run_failed:
+        typer.secho(
+            f"error: judge run {report.run_id} failed: none of its {report.total} judgments "
+            "succeeded (see the run's errors on the Judge runs page); check the endpoint and "
+            "model, then run again.",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(1)
+    if report.failed:
+        typer.secho(
+            f"warning: {report.failed} of {report.total} judgments failed in run "
+            f"{report.run_id}; they are stored as failed, with no reward.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+        raise typer.Exit(PARTIAL)

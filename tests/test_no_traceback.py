@@ -250,3 +250,24 @@ def test_an_unexpected_cli_failure_is_a_short_message_and_a_logged_incident(
     log = (tmp_path / "logs" / "cli.log").read_text()
     incident = result.output.split("(incident ")[1].split(")")[0]
     assert f"incident {incident} in `rubricforge boom`" in log and "KeyError" in log
+
+
+def test_the_cli_boundary_lets_typer_exits_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUBRICFORGE_HOME", str(tmp_path))
+    cli = typer.Typer()
+
+    @cli.command()
+    @user_errors
+    def partial() -> None:
+        raise typer.Exit(3)  # a subclass of RuntimeError: must not become an incident
+
+    @cli.command()
+    @user_errors
+    def aborted() -> None:
+        raise typer.Abort()
+
+    assert CliRunner().invoke(cli, ["partial"]).exit_code == 3
+    assert CliRunner().invoke(cli, ["aborted"]).exit_code == 1
+    assert not (tmp_path / "logs").exists()
