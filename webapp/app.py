@@ -14,6 +14,7 @@ import streamlit as st
 from rubricforge.models.accounts.permissions import Action, UserInfo, can
 from rubricforge.webapp.auth import current_user, sign_out
 from rubricforge.webapp.components.boundary import run_guarded
+from rubricforge.webapp.components.text import escape_md
 
 st.set_page_config(page_title="rubricforge", layout="wide")
 
@@ -112,7 +113,7 @@ if user is None:
     run_guarded(page.run, page.title)
 else:
     with st.sidebar:
-        st.caption(f"Signed in as {user.username} ({user.role.value})")
+        st.caption(escape_md(f"Signed in as {user.username} ({user.role.value})"))
         st.button("Sign out", on_click=sign_out, icon=":material/logout:")
     page = st.navigation(visible_pages(user))
     run_guarded(page.run, page.title)
