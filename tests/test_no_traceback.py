@@ -271,3 +271,15 @@ def test_the_cli_boundary_lets_typer_exits_through(
     assert CliRunner().invoke(cli, ["partial"]).exit_code == 3
     assert CliRunner().invoke(cli, ["aborted"]).exit_code == 1
     assert not (tmp_path / "logs").exists()
+
+
+def test_a_deeply_nested_job_config_is_a_config_problem(tmp_path: Path) -> None:
+    from rubricforge.models.training.config import JobConfigError, load_config_file
+    from rubricforge.webapp.components.training import parse_config_text
+
+    with pytest.raises(JobConfigError, match="nested too deeply"):
+        parse_config_text(DEEP)  # the Training page's config box
+    path = tmp_path / "deep.json"
+    path.write_text(DEEP)
+    with pytest.raises(JobConfigError, match="nested too deeply"):
+        load_config_file(path)  # rubricforge train submit --config
