@@ -3,7 +3,9 @@
 The item is fetched and kept in the session with the moment it was shown; the
 label goes to `submit_label`, which stores it and only then returns the judge's
 verdicts (`LabelReveal`). Seconds spent run from showing the item to committing.
-Experts, researchers and admins draw queues here too.
+Every key press has a visible outcome (components/label_flow.py); a label is
+corrected with Undo or under "Your labels" (audited). Experts, researchers and
+admins draw queues here too.
 """
 
 from __future__ import annotations
