@@ -213,6 +213,9 @@ STREAMLIT_OPTIONS = (
     "false",
     "--client.toolbarMode",
     "viewer",
+    # A safety net behind the app's own error boundary (webapp/components/boundary.py).
+    "--client.showErrorDetails",
+    "none",
 )
 
 

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import functools
+import logging
+import os
+import traceback
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import click
 import typer
 
 from rubricforge.models.core.errors import RubricforgeError
@@ -16,8 +22,38 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+log = logging.getLogger("rubricforge.cli")
+
+# Exit statuses: 1 a user's error (the message says what to fix), 70 our own failure
+# (EX_SOFTWARE: the message gives an incident id, the traceback is in the log).
+USER_ERROR, INTERNAL_ERROR = 1, 70
+
+
+def incident_log() -> Path:
+    """Where the CLI writes the tracebacks it does not show: RUBRICFORGE_HOME/logs."""
+    from rubricforge.models.core.settings import Settings
+
+    return Settings.from_env().home / "logs" / "cli.log"
+
+
+def _log_incident(incident: str, command: str) -> str:
+    """Append the current exception to the incident log; returns where it went."""
+    path = incident_log()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(f"--- incident {incident} in `rubricforge {command}`\n")
+            fh.write(traceback.format_exc())
+        return str(path)
+    except OSError:
+        log.exception("incident %s in `rubricforge %s`", incident, command)
+        return "the log (stderr at debug level)"
+
+
 def user_errors(fn: F) -> F:
-    """Show RubricforgeError as a message and exit 1, never a traceback."""
+    """The CLI's error boundary: a RubricforgeError is its message and exit 1; anything
+    else is a short message with an incident id and exit 70, the traceback goes to the
+    log. Never a traceback on the terminal (set RUBRICFORGE_DEBUG=1 to see one)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -25,8 +61,23 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except RubricforgeError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(USER_ERROR) from None
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.Abort, click.ClickException):
+            raise  # typer's own exits and usage errors (some are RuntimeError subclasses)
+        except Exception:
+            if os.environ.get("RUBRICFORGE_DEBUG"):
+                raise
+            incident = uuid.uuid4().hex[:12]
+            where = _log_incident(incident, fn.__name__.removesuffix("_cmd"))
+            typer.secho(
+                f"error: an unexpected failure stopped this command (incident {incident}); "
+                f"the details are in {where}. Run it again, or report the incident id.",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            raise typer.Exit(INTERNAL_ERROR) from None
 
+    wrapper.guarded = True  # type: ignore[attr-defined]  # tests check every command has it
     return wrapper  # type: ignore[return-value]
 
 

@@ -11,6 +11,8 @@ from rubricforge.models.accounts.permissions import OPERATOR
 
 from .cli_common import migrated_engine, user_errors
 
+PARTIAL = 3  # exit status of a judge run that finished with some failed judgments
+
 responses_app = typer.Typer(help="Responses to judge: import from JSONL.", no_args_is_help=True)
 
 BaseUrl = Annotated[
@@ -83,7 +85,11 @@ def judge_cmd(
     model: Model = None,
     api_key_env: KeyEnv = None,
 ) -> None:
-    """Run a judge over stored responses; every verdict is kept, identical calls are cached."""
+    """Run a judge over stored responses; every verdict is kept, identical calls are cached.
+
+    Exit status: 0 every response judged, 1 the run failed (no judgment succeeded, or a
+    user's error), 3 the run finished but some judgments failed (they are stored as such).
+    """
     from rubricforge.models.core.errors import RubricforgeError
     from rubricforge.models.judging.judge import JudgeConfig
     from rubricforge.models.judging.orm import JudgeMode
@@ -113,3 +119,20 @@ def judge_cmd(
         actor=OPERATOR,
     )
     typer.echo(report.summary())
+    if report.run_failed:
+        typer.secho(
+            f"error: judge run {report.run_id} failed: none of its {report.total} judgments "
+            "succeeded (see the run's errors on the Judge runs page); check the endpoint and "
+            "model, then run again.",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(1)
+    if report.failed:
+        typer.secho(
+            f"warning: {report.failed} of {report.total} judgments failed in run "
+            f"{report.run_id}; they are stored as failed, with no reward.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+        raise typer.Exit(PARTIAL)

@@ -55,6 +55,9 @@ WRITES: dict[str, Action] = {
     "agreement.spotcheck.next_item": Action.label,
     "agreement.spotcheck.reveal": Action.label,
     "agreement.spotcheck.submit_label": Action.label,
+    "agreement.corrections.change_label": Action.label,
+    "agreement.corrections.undo_label": Action.label,
+    "agreement.corrections.my_labels": Action.label,  # one's own labels: labellers only
     "rubrics.versions.assign_prompts": Action.assign_prompts,
     "rubrics.versions.create_rubric": Action.edit_rubric,
     "rubrics.versions.save_version": Action.edit_rubric,
@@ -101,7 +104,7 @@ DUMMY: dict[str, Any] = {
     "assignee_username": "someone", "config": None, "dataset": "d", "endpoint": None,
     "spec": None, "filters": None, "snapshot_id": 1, "concurrency": 1, "run_id": 1, "job_id": 1,
     "path": "/nonexistent.jsonl", "plan": None, "n": 1, "flt": None, "actor": "app",
-    "data": b"", "filename": "upload.jsonl",
+    "data": b"", "filename": "upload.jsonl", "label_id": 1,
 }  # fmt: skip
 
 

@@ -43,6 +43,8 @@ CONTROLS: dict[str, dict[str, Action]] = {
         "Reopen as draft": Action.edit_rubric,
         "Retire": Action.retire_rubric,
         "Redraft with LLM": Action.draft_rubric,
+        "Discard changes": Action.edit_rubric,  # drops unsaved edits (a write control)
+        "Run the rubric check": Action.run_judge,  # spends judge calls
     },
     "training": {"Submit job": Action.train, "Preview rewards": Action.train},
     "judging": {"Start judge run": Action.run_judge},

@@ -13,6 +13,9 @@ from __future__ import annotations
 import streamlit as st
 from rubricforge.models.accounts.permissions import Action, UserInfo, can
 from rubricforge.webapp.auth import current_user, sign_out
+from rubricforge.webapp.components.boundary import run_guarded
+from rubricforge.webapp.components.editing import unsaved_prompts
+from rubricforge.webapp.components.text import escape_md
 
 st.set_page_config(page_title="rubricforge", layout="wide")
 
@@ -32,7 +35,13 @@ PAGES: list[tuple[st.Page, Action | None]] = [
     ),
     # Every role may read rubrics; the editor shows write controls to writers only.
     (
-        st.Page("views/editor.py", title="Editor", icon=":material/edit_note:", url_path="editor"),
+        st.Page(
+            "views/editor.py",
+            # The navigation says when an editor holds edits that are not saved yet.
+            title="Editor · unsaved changes" if unsaved_prompts() else "Editor",
+            icon=":material/edit_note:",
+            url_path="editor",
+        ),
         None,
     ),
     (
@@ -107,9 +116,16 @@ def visible_pages(user: UserInfo) -> list[st.Page]:
 
 user = current_user()
 if user is None:
-    st.navigation([LOGIN], position="hidden").run()
+    page = st.navigation([LOGIN], position="hidden")
+    run_guarded(page.run, page.title)
 else:
     with st.sidebar:
-        st.caption(f"Signed in as {user.username} ({user.role.value})")
+        st.caption(escape_md(f"Signed in as {user.username} ({user.role.value})"))
         st.button("Sign out", on_click=sign_out, icon=":material/logout:")
-    st.navigation(visible_pages(user)).run()
+    page = st.navigation(visible_pages(user))
+    with st.sidebar:  # each editor with unsaved edits, one click away
+        for pid, label in unsaved_prompts().items():
+            link = escape_md(f"Unsaved changes: {label}")
+            query = {"prompt": str(pid)}
+            st.page_link("views/editor.py", label=link, icon=":material/edit:", query_params=query)
+    run_guarded(page.run, page.title)

@@ -12,8 +12,9 @@ Blindness: a `LabelItem` has the prompt, the response and the criterion, and
 no field that could carry a verdict, a rationale, a rating or another
 annotator's label. The judge's side comes only from `reveal`, which refuses
 until this annotator's label is stored; `submit_label` stores the label, then
-calls `reveal`. A stored label cannot be changed afterwards: a second label
-would be given with the verdict in view.
+calls `reveal`. A second `submit_label` on the same item is refused (it would
+be given with the verdict in view); an annotator corrects a label on purpose
+with `models.agreement.corrections` (change or undo, audited).
 
 Who labels: annotators and admins (`Action.label`). Experts are kept out of
 the blind queue on purpose: they wrote the rubrics, and they are the
@@ -325,7 +326,7 @@ def submit_label(
     seconds_spent: float | None = None,
 ) -> LabelReveal:
     """Store the annotator's label (met None / score None = skip), then reveal the
-    judge's verdicts on the item. Labels are final once stored."""
+    judge's verdicts on the item. Corrections go through `corrections`."""
     me = _labeller_id(annotator)
     check_answer(criterion_id, met, score)
     if seconds_spent is not None and not (math.isfinite(seconds_spent) and seconds_spent >= 0):
@@ -348,8 +349,8 @@ def submit_label(
     )
     if stored is None:
         raise InvalidInputError(
-            "you already labelled this item; a label cannot be changed once the judge's "
-            "verdict has been shown"
+            "you already labelled this item; nothing new was stored. To correct your "
+            "label, use Undo or change it under 'Your labels'"
         )
     return reveal(session, annotator, response_id, criterion_id)
 

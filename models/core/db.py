@@ -29,12 +29,22 @@ def resolve_url(settings: Settings | None = None) -> str:
 
 
 @lru_cache(maxsize=8)
-def _engine_for(url: str) -> Engine:
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+def _engine_for(url: str, statement_timeout_ms: int = 0) -> Engine:
+    # PostgreSQL cancels any statement of these connections that runs longer
+    # (0: never), so one costly query cannot hold the server for everyone.
+    connect_args = (
+        {"options": f"-c statement_timeout={statement_timeout_ms}"} if statement_timeout_ms else {}
+    )
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args
+    )
 
 
-def get_engine(url: str | None = None) -> Engine:
-    return _engine_for(normalize_url(url) if url else resolve_url())
+def get_engine(url: str | None = None, *, statement_timeout_s: float = 0) -> Engine:
+    """The engine (pool) of `url` or of the embedded server; statements on its
+    connections are cancelled after `statement_timeout_s` seconds (0: no limit)."""
+    resolved = normalize_url(url) if url else resolve_url()
+    return _engine_for(resolved, round(statement_timeout_s * 1000))
 
 
 @contextmanager

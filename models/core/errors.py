@@ -92,11 +92,23 @@ class LLMRequestError(LLMError):
 class LLMReplyError(LLMError):
     """The model's replies were not valid JSON or broke the schema, every attempt.
 
-    `raw` is the last reply exactly as received, `problems` what was wrong with it.
+    `raw` is the last reply exactly as received, `problems` what was wrong with it;
+    `tokens_in`/`tokens_out` what every attempt cost (each one was paid for).
     """
 
-    def __init__(self, message: str, *, raw: str, problems: str, attempts: int):
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: str,
+        problems: str,
+        attempts: int,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+    ):
         self.raw = raw
         self.problems = problems
         self.attempts = attempts
+        self.tokens_in = tokens_in
+        self.tokens_out = tokens_out
         super().__init__(message)

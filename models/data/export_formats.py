@@ -229,6 +229,13 @@ def check_target(out_dir: Path) -> None:
     """Refuse folders we must not replace, before any work is done."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir} is a file; give a folder to write the snapshot into")
+    # An export replaces its folder as a whole: never the folder we stand in or one above it.
+    target, here = out_dir.resolve(), Path.cwd().resolve()
+    if target == here or target in here.parents or target == target.parent:
+        raise ExportError(
+            f"{out_dir} is the current folder or one above it, which an export would replace; "
+            "give a new folder, e.g. --out ./snapshot; nothing was written"
+        )
     # The files are staged in a folder beside out_dir (see `staging`), so its parent,
     # or the nearest folder that exists above it, must take new entries too.
     above = out_dir.absolute().parent

@@ -57,6 +57,8 @@ def _json_cell(value: object) -> object:
             return json.loads(value)
         except ValueError as exc:
             raise ValueError(f"not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ValueError("not valid JSON (nested too deeply)") from None
     return value
 
 
@@ -220,6 +222,9 @@ def _read_rows(path: Path, file_format: str) -> Iterator[tuple[int, dict[str, An
                     row = json.loads(text)
                 except ValueError as exc:
                     yield number, f"not valid JSON: {exc}"
+                    continue
+                except RecursionError:
+                    yield number, "not valid JSON: nested too deeply"
                     continue
                 if not isinstance(row, dict):
                     yield number, f"expected a JSON object, got {type(row).__name__}"

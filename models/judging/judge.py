@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, create_model, model_validator
 from rubricforge.models.core.errors import LLMReplyError, LLMRequestError
+from rubricforge.models.core.limits import MAX_RATIONALE, cap_text
 from rubricforge.models.judging import prompts as jp
 from rubricforge.models.judging.orm import JudgeMode, LLMCache
 from rubricforge.models.judging.rewards import Aggregation, aggregate
@@ -90,6 +91,24 @@ class JudgeResult:
     def reward_or(self, fallback: float) -> float:
         """The reward, or `fallback` when the judgment failed (what training uses)."""
         return self.reward if self.ok and self.reward is not None else fallback
+
+
+async def _ask(client: LLMClient, messages: Any, schema: type[Any], usage: TokenUsage) -> Any:
+    """client.complete_json, adding what it cost to `usage`: every attempt was paid
+    for, so a reply that stayed invalid adds its tokens too."""
+    try:
+        reply, spent = await client.complete_json(messages, schema)
+    except LLMReplyError as exc:
+        usage.add(TokenUsage(prompt_tokens=exc.tokens_in, completion_tokens=exc.tokens_out))
+        raise
+    usage.add(spent)
+    return reply
+
+
+def _rationale(text: str) -> str:
+    """A judge's rationale as stored: capped, so one runaway reply cannot fill the
+    database (the marker says how much was cut)."""
+    return cap_text(text, MAX_RATIONALE)
 
 
 @lru_cache(maxsize=64)
@@ -230,22 +249,27 @@ class Judge:
         self, client: LLMClient, item: JudgeItem, usage: TokenUsage
     ) -> dict[str, Any]:
         if self.config.per_criterion:
-            replies = await asyncio.gather(
+            # Every call runs to its end, so the spend of each is counted even when one fails.
+            outcomes = await asyncio.gather(
                 *(
-                    client.complete_json(
-                        jp.single_messages(item.prompt, item.response, c), jp.SingleReply
+                    _ask(
+                        client,
+                        jp.single_messages(item.prompt, item.response, c),
+                        jp.SingleReply,
+                        usage,
                     )
                     for c in item.criteria
-                )
+                ),
+                return_exceptions=True,
             )
-            for _, u in replies:
-                usage.add(u)
-            return {"verdicts": [[r.met, r.rationale] for r, _ in replies]}
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            return {"verdicts": [[r.met, _rationale(r.rationale)] for r in outcomes]}  # type: ignore[union-attr]
         messages = jp.explicit_messages(item.prompt, item.response, item.criteria)
-        reply, u = await client.complete_json(messages, _explicit_schema(len(item.criteria)))
-        usage.add(u)
+        reply = await _ask(client, messages, _explicit_schema(len(item.criteria)), usage)
         verdicts = jp.check_explicit(reply, len(item.criteria))  # type: ignore[arg-type]
-        return {"verdicts": [[v.met, v.rationale] for v in verdicts]}
+        return {"verdicts": [[v.met, _rationale(v.rationale)] for v in verdicts]}
 
     async def _rating(
         self, client: LLMClient, item: JudgeItem, usage: TokenUsage
@@ -258,8 +282,7 @@ class Judge:
             if mode is JudgeMode.reference_likert and not ref:
                 raise ValueError("reference-Likert judging needs the prompt's reference answer")
             messages = jp.likert_messages(item.prompt, item.response, ref)
-        reply, u = await client.complete_json(messages, jp.RatingReply)
-        usage.add(u)
+        reply = await _ask(client, messages, jp.RatingReply, usage)
         return {"rating": reply.rating}
 
     def _result(
@@ -277,7 +300,7 @@ class Judge:
             return JudgeResult(ok=True, reward=reward, rating=rating, **base)
         met = [bool(m) for m, _ in payload["verdicts"]]
         verdicts = [
-            VerdictResult(m, str(r), True)
+            VerdictResult(m, _rationale(str(r)), True)
             for m, (_, r) in zip(met, payload["verdicts"], strict=True)
         ]
         weights = [c.weight for c in item.criteria]

@@ -94,6 +94,9 @@ def import_responses(
         except json.JSONDecodeError as exc:
             problems.append((n, f"not valid JSON ({exc.msg})"))
             continue
+        except RecursionError:
+            problems.append((n, "not valid JSON (nested too deeply)"))
+            continue
         except ValidationError as exc:
             err = exc.errors()[0]
             problems.append((n, f"{'.'.join(map(str, err['loc'])) or 'row'}: {err['msg']}"))

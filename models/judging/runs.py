@@ -50,6 +50,11 @@ class JudgeRunReport:
     cost_usd: float | None
     mean_reward: float | None
 
+    @property
+    def run_failed(self) -> bool:
+        """The run's own rule (see run_judge): failed when no judgment succeeded."""
+        return self.failed == self.total
+
     def summary(self) -> str:
         cost = f", ${self.cost_usd:.4f}" if self.cost_usd is not None else ""
         mean = f", mean reward {self.mean_reward:.3f}" if self.mean_reward is not None else ""

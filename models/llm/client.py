@@ -455,6 +455,8 @@ class LLMClient:
             raw=raw,
             problems=problems,
             attempts=attempts,
+            tokens_in=spent.prompt_tokens,
+            tokens_out=spent.completion_tokens,
         )
 
 

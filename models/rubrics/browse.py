@@ -13,6 +13,7 @@ from typing import Final
 
 from rubricforge.models.accounts.orm import User
 from rubricforge.models.core.errors import NotFoundError, RubricforgeError
+from rubricforge.models.core.limits import search_text
 from rubricforge.models.rubrics.orm import (
     Criterion,
     Dataset,
@@ -192,8 +193,7 @@ def _prompt_filters(
         where.append(Prompt.assignee_id == user_id.scalar_subquery())
     if tag:
         where.append(Prompt.tags.contains([tag]))  # @>, which the GIN index serves
-    if text and text.strip():
-        needle = text.strip()
+    if (needle := search_text(text)) is not None:
         where.append(
             or_(
                 Prompt.question.icontains(needle, autoescape=True),

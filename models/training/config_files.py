@@ -21,6 +21,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(raw) if path.suffix.lower() in (".yaml", ".yml") else json.loads(raw)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise JobConfigError([(str(path), f"not valid {path.suffix[1:].upper()}: {exc}")]) from None
+    except RecursionError:
+        raise JobConfigError([(str(path), "nested too deeply to be a job config")]) from None
     if not isinstance(data, dict):
         raise JobConfigError([(str(path), "must hold a mapping of settings")])
     return data

@@ -10,7 +10,9 @@ changes the key, so the expert's edits stay on screen.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -49,6 +51,27 @@ COLUMN_CONFIG: dict[str, Any] = {
 }
 
 
+DRAFTS = "editor:unsaved"  # {prompt id: UnsavedTable}, every prompt with unsaved table edits
+
+
+@dataclass(frozen=True)
+class UnsavedTable:
+    """A prompt's unsaved table: the rows it started from and the user's edits."""
+
+    label: str  # "dataset / uid", for the navigation
+    base: tuple[CriterionData, ...]
+    edits: dict[str, Any]
+
+
+def _drafts() -> dict[int, UnsavedTable]:
+    return st.session_state.setdefault(DRAFTS, {})  # type: ignore[no-any-return]
+
+
+def unsaved_prompts() -> dict[int, str]:
+    """Prompt id -> "dataset / uid" of every prompt whose editor holds unsaved edits."""
+    return {pid: d.label for pid, d in st.session_state.get(DRAFTS, {}).items()}
+
+
 def fetch(prompt_id: int) -> EditorState:
     with read_session() as session:
         return load_editor_state(session, prompt_id)
@@ -82,6 +105,49 @@ class EditorSession:
             ss[self._k("base")] = tuple(state.criteria if base is None else base)
             ss[self._k("gen")] = ss.get(self._k("gen"), 0) + 1
             ss[self._k("source")] = source
+            _drafts().pop(self.prompt_id, None)
+            ss.pop(self._k("unrestorable"), None)
+
+    # --- unsaved edits across navigation ------------------------------------
+    # Streamlit forgets a widget's state once a run does not draw it (another page),
+    # and a data editor's state cannot be written back. So every run of the editor
+    # copies the table's edits into a plain session key (`remember`); coming back,
+    # `restore` makes them the new table's starting rows.
+
+    def remember(self, unsaved: bool, label: str) -> None:
+        """Keep (or forget) this prompt's unsaved table for the next visit."""
+        if unsaved:
+            _drafts()[self.prompt_id] = UnsavedTable(label, self.base, copy.deepcopy(self.edits()))
+        else:
+            _drafts().pop(self.prompt_id, None)
+
+    def restore(self) -> None:
+        """Put back the edits the user left unsaved, if the table lost them."""
+        kept = _drafts().get(self.prompt_id)
+        if kept is None or self.table_key in st.session_state:
+            return
+        ss = st.session_state
+        try:
+            criteria = apply_editor_changes(kept.base, kept.edits)
+        except EditorInputError:
+            # Rows that cannot become criteria cannot start a table: they are shown
+            # to the user (unrestorable) until dismissed, never dropped silently.
+            ss[self._k("unrestorable")] = kept.edits
+            _drafts().pop(self.prompt_id, None)
+            return
+        ss[self._k("base")] = tuple(criteria)
+        ss[self._k("gen")] = ss[self._k("gen")] + 1
+
+    @property
+    def unrestorable(self) -> dict[str, Any] | None:
+        return st.session_state.get(self._k("unrestorable"))
+
+    def dismiss_unrestorable(self) -> None:
+        st.session_state.pop(self._k("unrestorable"), None)
+
+    def discard(self) -> None:
+        """Drop the unsaved edits: the table restarts from the loaded version."""
+        self.load(self.state)
 
     def reload(self) -> None:
         self.load(fetch(self.prompt_id))

@@ -23,16 +23,28 @@ def chosen_prompt() -> int | None:
     raw = st.query_params.get("prompt") or st.session_state.get("prompt_id")
     if raw is None:
         return None
-    try:
-        prompt_id = int(raw)
-    except ValueError:
-        st.error(
-            f"'{escape_md(str(raw))}' is not a prompt id; open a prompt from the Prompts page."
-        )
+    prompt_id = parse_prompt_id(raw)
+    if prompt_id is None:
+        shown = preview(str(raw), 40)
+        st.error(f"'{escape_md(shown)}' is not a prompt id; open a prompt from the Prompts page.")
+        st.session_state.pop("prompt_id", None)
         st.stop()
     st.session_state["prompt_id"] = prompt_id
     st.query_params["prompt"] = str(prompt_id)
     return prompt_id
+
+
+MAX_ID = 2**31 - 1  # ids are PostgreSQL integers: a larger one matches no row
+
+
+def parse_prompt_id(raw: object) -> int | None:
+    """A prompt id from the URL or the session, or None when it cannot be one
+    (not a whole number, not positive, past the column's range)."""
+    text = str(raw).strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ID else None
 
 
 def status_label(value: str | None) -> str:

@@ -2,7 +2,8 @@
 
 Streamlit never renders raw HTML unless asked, but markdown itself can still
 turn a criterion title into a link, an image fetched from elsewhere, or LaTeX.
-Backslash-escaping the characters that start such syntax shows the text as typed.
+Backslash-escaping the characters that start such syntax shows the text as typed;
+bare URLs and e-mail addresses get an invisible word joiner so they stay text.
 """
 
 from __future__ import annotations
@@ -13,11 +14,26 @@ import streamlit as st
 from rubricforge.models.core.errors import RubricforgeError
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>#!$~|{}])")
+# GFM turns bare URLs, www. names and e-mail addresses into links *after* escapes
+# are resolved (a transform on the text), so escaping cannot stop it: an invisible
+# word joiner inside "://", "www." and after "@" breaks the patterns it looks for.
+_AUTOLINK = re.compile(r"(?i)(://|www\.|@)")
+_JOINER = "\u2060"
+
+
+def _break_autolink(match: re.Match[str]) -> str:
+    found = match.group(0)
+    if found == "@":
+        return "@" + _JOINER
+    if found == "://":
+        return ":" + _JOINER + "//"
+    return found[:3] + _JOINER + "."  # www. (any case)
 
 
 def escape_md(text: str) -> str:
-    """Text that st.markdown shows literally; line breaks are kept."""
-    return _MARKDOWN.sub(r"\\\1", text).replace("\n", "  \n")
+    """Text that st.markdown shows literally (no markup, no links); line breaks are kept."""
+    linkless = _AUTOLINK.sub(_break_autolink, text)
+    return _MARKDOWN.sub(r"\\\1", linkless).replace("\n", "  \n")
 
 
 def show_error(exc: RubricforgeError) -> None:

@@ -57,6 +57,8 @@ def parse_config_text(text: str) -> dict[str, Any]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise JobConfigError([("config", f"not valid YAML or JSON: {exc}")]) from None
+    except RecursionError:  # e.g. 100,000 nested brackets
+        raise JobConfigError([("config", "nested too deeply to be a job config")]) from None
     if not isinstance(data, dict):
         raise JobConfigError([("config", "must be a mapping of settings (key: value lines)")])
     return data

@@ -78,6 +78,20 @@ def conflict_panel(
         st.rerun()
 
 
+def unrestorable_panel(ed: EditorSession) -> None:
+    """Edits left unsaved that could not go back into the table (rows with problems):
+    shown as typed, so the user can copy them, until dismissed."""
+    st.warning(
+        "The edits you left unsaved here had rows that cannot become criteria, so the table "
+        "starts from the saved version again. What you typed is below: copy what you need.",
+        icon=":material/warning:",
+    )
+    st.json(ed.unrestorable, expanded=True)
+    if st.button("Dismiss my earlier edits"):
+        ed.dismiss_unrestorable()
+        st.rerun()
+
+
 st.title("Rubric editor")
 user = page_user()
 show_flash()
@@ -88,6 +102,7 @@ if prompt_id is None:
     st.stop()
 
 ed = EditorSession(prompt_id)
+ed.restore()  # edits left unsaved on an earlier visit come back into the table
 state = ed.state
 version = f"version {state.head_version_number}" if state.head_version_number else "no rubric"
 st.subheader(escape_md(f"{state.dataset} / {state.external_id}"), anchor=False)
@@ -112,6 +127,7 @@ with right:
         if state.criteria:
             show_criteria(state.criteria)
             show_findings(lint(state.criteria))
+            rubric_check_panel(user, state.dataset, prompt_id)  # researchers may run the judge
         else:
             st.caption("This prompt has no rubric yet.")
         st.page_link("views/history.py", label="Version history", icon=":material/history:",
@@ -128,6 +144,8 @@ with right:
         show_criteria(state.criteria)
         criteria, bad = list(state.criteria), None
     else:
+        if ed.unrestorable is not None:
+            unrestorable_panel(ed)
         criteria, bad = criteria_table(ed)
     if bad is not None:
         show_error(bad)
@@ -135,12 +153,18 @@ with right:
         show_findings(lint(criteria))
 
     unsaved = criteria is not None and not diff_criteria(state.criteria, criteria).is_empty
+    ed.remember(unsaved or bad is not None, f"{state.dataset} / {state.external_id}")
     if not retired:
         note = st.text_input(
             "Note for this version", placeholder="What changed and why", key=ed.note_key
         )
-        if st.button("Save version", type="primary", disabled=not unsaved or bad is not None):
+        c1, c2, _ = st.columns([1, 1, 3])
+        if c1.button("Save version", type="primary", disabled=not unsaved or bad is not None):
             save(user, ed, criteria or [], note)
+        if c2.button("Discard changes", disabled=not unsaved and bad is None):
+            ed.discard()
+            flash("Your unsaved changes were discarded.")
+            st.rerun()
     if ed.stale is not None:
         conflict_panel(ed, ed.stale, criteria)
     elif unsaved and state.rubric_id is not None and criteria is not None:

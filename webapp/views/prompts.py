@@ -8,6 +8,7 @@ from rubricforge.models.accounts.auth import list_users
 from rubricforge.models.accounts.orm import Role
 from rubricforge.models.accounts.permissions import Action, UserInfo, can
 from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.core.limits import MAX_SEARCH
 from rubricforge.models.rubrics.authoring import assign_prompts
 from rubricforge.models.rubrics.browse import (
     NO_RUBRIC,
@@ -94,7 +95,9 @@ dataset = c1.selectbox("Dataset", [ALL, *names])
 status = c2.selectbox("Rubric status", STATUSES, format_func=status_label)
 assignee = c3.selectbox("Assignee", [ALL, UNASSIGNED, *experts])
 tag = c4.selectbox("Tag", [ALL, *tags])
-text = c5.text_input("Search", placeholder="Words in the question, or a prompt ID")
+text = c5.text_input(
+    "Search", placeholder="Words in the question, or a prompt ID", max_chars=MAX_SEARCH
+)
 size = c6.selectbox("Per page", PAGE_SIZES, index=2)
 filters = {
     "dataset": None if dataset == ALL else dataset,

@@ -3,19 +3,27 @@
 The item is fetched and kept in the session with the moment it was shown; the
 label goes to `submit_label`, which stores it and only then returns the judge's
 verdicts (`LabelReveal`). Seconds spent run from showing the item to committing.
-Experts, researchers and admins draw queues here too.
+Every key press has a visible outcome (components/label_flow.py); a label is
+corrected with Undo or under "Your labels" (audited). Experts, researchers and
+admins draw queues here too.
 """
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 from rubricforge.models.accounts.permissions import Action, UserInfo, can
 from rubricforge.models.agreement.filter_choices import filter_choices
-from rubricforge.models.agreement.spotcheck import LabelItem, list_queues, next_item, submit_label
-from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.agreement.spotcheck import list_queues
 from rubricforge.webapp.auth import page_user
+from rubricforge.webapp.components.label_flow import (
+    REVEAL,
+    current_item,
+    early_key,
+    forget_item,
+    on_label,
+    show_notices,
+    undo_last,
+)
 from rubricforge.webapp.components.labeling import (
     button,
     queue_form,
@@ -23,87 +31,70 @@ from rubricforge.webapp.components.labeling import (
     show_item,
     show_reveal,
 )
-from rubricforge.webapp.components.text import escape_md, show_error, show_flash
-from rubricforge.webapp.db import read_session, write_session
+from rubricforge.webapp.components.own_labels import your_labels
+from rubricforge.webapp.components.text import escape_md, show_flash
+from rubricforge.webapp.db import read_session
 
-QUEUE, ITEM, SHOWN, REVEAL = "spot:queue", "spot:item", "spot:shown_at", "spot:reveal"
-
-
-def current_item(user: UserInfo, queue_id: int) -> LabelItem | None:
-    """The item on screen, or the annotator's next one (shown from now on)."""
-    item = st.session_state.get(ITEM)
-    if item is not None and item.queue_id == queue_id:
-        return item  # type: ignore[no-any-return]
-    with read_session() as session:
-        item = next_item(session, user, queue_id=queue_id)
-    st.session_state[ITEM] = item
-    st.session_state[SHOWN] = time.time()
-    return item
-
-
-def forget_item() -> None:
-    for key in (ITEM, SHOWN, REVEAL):
-        st.session_state.pop(key, None)
-
-
-def commit(user: UserInfo, item: LabelItem, met: bool | None, score: int | None, note: str) -> None:
-    spent = max(0.0, time.time() - st.session_state.get(SHOWN, time.time()))
-    try:
-        with write_session() as session:
-            reveal = submit_label(
-                session,
-                user,
-                item.response_id,
-                item.criterion_id,
-                met,
-                score=score,
-                note=note,
-                seconds_spent=round(spent, 1),
-            )
-    except RubricforgeError as exc:
-        show_error(exc)
-        forget_item()  # e.g. labelled in another tab: the next run fetches a fresh item
-        return
-    st.session_state[REVEAL] = reveal
-    st.rerun()
+QUEUE = "spot:queue"
 
 
 def label_panel(user: UserInfo, queue_id: int) -> None:
+    show_notices()
     reveal = st.session_state.get(REVEAL)
     item = current_item(user, queue_id)
     if item is None:
         st.success("Nothing left for you in this queue. Thank you!", icon=":material/done_all:")
+        undo_button(user, queue_id)
         return
     st.caption(f"Item {item.position} · {item.remaining} left for you, this one included")
     show_item(item)
     st.divider()
     if reveal is not None:
         show_reveal(reveal)
-        if button("Next item", "Enter", type="primary", icon=":material/arrow_forward:"):
-            forget_item()
-            st.rerun()
+        c1, c2 = st.columns([1, 3])
+        with c1:
+            button("Next item", "Enter", type="primary", icon=":material/arrow_forward:",
+                   on_click=forget_item)  # fmt: skip
+        with c2:
+            undo_button(user, queue_id)
+        # Label keys pressed now would be for an item not on screen yet: caught and refused.
+        st.caption("Keys M, N and S work once the next item is shown:")
+        for col, met, key in zip(st.columns(6)[:3], (True, False, None), "MNS", strict=True):
+            with col:
+                button(key, key, key=f"spot:early:{key}", type="tertiary",
+                       on_click=early_key, args=(met,))  # fmt: skip
         return
-    note = st.text_input("Note (optional)", key=f"spot:note:{queue_id}:{item.position}")
+    note_key = f"spot:note:{queue_id}:{item.position}"
+    st.text_input("Note (optional)", key=note_key)
     c1, c2, c3 = st.columns(3)
     if item.criterion is not None:
         with c1:
-            if button("Met", "M", key="spot:met", type="primary", width="stretch"):
-                commit(user, item, True, None, note)
+            button("Met", "M", key="spot:met", type="primary", width="stretch",
+                   **on_label(user, item, True, "Met (M)", note_key))  # fmt: skip
         with c2:
-            if button("Not met", "N", key="spot:not-met", type="primary", width="stretch"):
-                commit(user, item, False, None, note)
+            button("Not met", "N", key="spot:not-met", type="primary", width="stretch",
+                   **on_label(user, item, False, "Not met (N)", note_key))  # fmt: skip
     else:
-        score = c1.slider("Score", 1, 10, 5, key=f"spot:score:{queue_id}:{item.position}")
+        score_key = f"spot:score:{queue_id}:{item.position}"
+        with c1:  # no default: a score is always a choice the annotator made
+            st.segmented_control("Score (1 poor – 10 excellent)", list(range(1, 11)),
+                                 key=score_key)  # fmt: skip
         with c2:
-            if button("Submit score", "Enter", key="spot:score", type="primary"):
-                commit(user, item, None, int(score), note)
+            submit = on_label(user, item, None, "Submit score (Enter)", note_key, score_key)
+            button("Submit score", "Enter", key="spot:score", type="primary", **submit)
     with c3:
-        if button("Skip", "S", key="spot:skip", width="stretch"):
-            commit(user, item, None, None, note)
+        button("Skip", "S", key="spot:skip", width="stretch",
+               **on_label(user, item, None, "Skip (S)", note_key))  # fmt: skip
+    undo_button(user, queue_id)
     st.caption(
         "Keys: M met · N not met · S skip · Enter next. The judge's verdict appears only "
-        "after your label is stored, and a stored label cannot be changed."
+        "after your label is stored; Undo or 'Your labels' corrects a label (audited)."
     )
+
+
+def undo_button(user: UserInfo, queue_id: int) -> None:
+    button("Undo my last label", "U", key="spot:undo", icon=":material/undo:",
+           on_click=undo_last, args=(user, queue_id))  # fmt: skip
 
 
 st.title("Spot-check")
@@ -144,3 +135,4 @@ if queue_id != chosen:
 st.session_state[QUEUE] = queue_id
 st.subheader(escape_md(by_id[queue_id].name), anchor=False)
 label_panel(user, queue_id)
+your_labels(user, queue_id)
