@@ -203,6 +203,7 @@ def serve_cmd(
 
         typer.echo(load_demo(get_engine(url), password=demo_password))
     from rubricforge import webapp
+    from rubricforge.models.data.files import MAX_UPLOAD_MB
 
     entry = Path(webapp.__file__).with_name("app.py")
     env = {**os.environ, "DATABASE_URL": url}
@@ -221,6 +222,8 @@ def serve_cmd(
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--server.maxUploadSize",
+        str(MAX_UPLOAD_MB),
     ]
     raise typer.Exit(subprocess.call(cmd, env=env))
 
