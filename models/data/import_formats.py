@@ -25,16 +25,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, NotRequired, TypeVar
 
-from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+)
 from pydantic import ValidationError as PydanticValidationError
 from rubricforge.models.core.errors import ImportFileError
 from rubricforge.models.rubrics.criteria import (
     CriterionData,
     category_from_weight,
+    count_problem,
     parse_category,
     polarity_flags,
     split_prefix,
     stable_key,
+    weight_problem,
 )
 from rubricforge.models.rubrics.orm import Category
 from typing_extensions import TypedDict
@@ -69,10 +78,25 @@ def _id_to_str(value: object) -> object:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+def _bounded_weight(weight: float) -> float:
+    """The one weight rule (`criteria.weight_problem`), as the editor and drafting apply it."""
+    problem = weight_problem(weight)
+    if problem:
+        raise ValueError(problem)
+    return weight
+
+
+def _bounded_count(items: list[T]) -> list[T]:
+    problem = count_problem(len(items))
+    if problem:
+        raise ValueError(problem)
+    return items
+
+
 JsonCell = Annotated[T, BeforeValidator(_json_cell)]
 Opt = Annotated[T | None, BeforeValidator(_blank_to_none)]
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-Weight = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Weight = Annotated[float, Field(strict=True, allow_inf_nan=False), AfterValidator(_bounded_weight)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 ExternalId = Annotated[
     str, BeforeValidator(_id_to_str), StringConstraints(strip_whitespace=True, max_length=200)
@@ -96,7 +120,7 @@ class RaRRow(TypedDict):
     question_source: NotRequired[Opt[Annotated[str, StringConstraints(max_length=300)]]]
     question: NonBlank
     reference_answer: str
-    rubric: JsonCell[Annotated[list[RaRItem], Field(min_length=1)]]
+    rubric: JsonCell[Annotated[list[RaRItem], Field(min_length=1), AfterValidator(_bounded_count)]]
     rubric_list: NotRequired[Opt[JsonCell[list[str]]]]
     rubric_count: NotRequired[Opt[int]]
 
@@ -122,7 +146,9 @@ class HealthBenchRow(TypedDict):
     __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
     prompt_id: NotRequired[Opt[ExternalId]]
     prompt: JsonCell[Annotated[list[Message], Field(min_length=1)]]
-    rubrics: JsonCell[Annotated[list[HealthBenchItem], Field(min_length=1)]]
+    rubrics: JsonCell[
+        Annotated[list[HealthBenchItem], Field(min_length=1), AfterValidator(_bounded_count)]
+    ]
     example_tags: NotRequired[Opt[JsonCell[list[Tag]]]]
     ideal_completions_data: NotRequired[Opt[JsonCell[IdealCompletions]]]
 
