@@ -80,6 +80,7 @@ class ImportResult:
     dry_run: bool = False  # nothing was written: the counts say what an import would do
     curated_replaced: int = 0  # of rubrics_updated: curated ones replaced on request
     conflicts: list[ImportConflict] = field(default_factory=list)
+    nul_lines: list[int] = field(default_factory=list)  # rows whose NULs became U+FFFD
 
     @property
     def changed(self) -> bool:
@@ -99,6 +100,13 @@ class ImportResult:
             f"{len(self.conflicts)} conflicts left as they are; "
             f"{self.criteria_added} criteria{would} written."
         )
+        if self.nul_lines:
+            shown = ", ".join(map(str, self.nul_lines[:20]))
+            more = " ..." if len(self.nul_lines) > 20 else ""
+            text += (
+                f"\n{len(self.nul_lines)} row(s) held NUL characters, replaced with U+FFFD "
+                f"(lines {shown}{more}); their criteria carry the flag text:nul_replaced."
+            )
         if self.curated_replaced:
             text += (
                 f"\n{self.curated_replaced} curated rubric(s){would} replaced with the file "
@@ -213,6 +221,7 @@ def _import(engine: Engine, path: Path, dataset: str, o: _Options) -> ImportResu
         rows=len(parsed.prompts) + len({line for line, _ in parsed.problems}),
         sha256=_sha256(path),
         dry_run=o.dry_run,
+        nul_lines=parsed.nul_lines,
     )
     with engine.connect() as conn, conn.begin() as tx:
         dataset_id = _lock_dataset(conn, dataset, o.user_id)

@@ -157,6 +157,15 @@ def show_import_result(result: ImportResult) -> None:
         col.metric(label, value)
     shape = {"rar": "RaR", "healthbench": "HealthBench"}.get(result.format, result.format)
     st.caption(escape_md(f"{shape} rows from {result.file_format} · sha256 {result.sha256}"))
+    if result.nul_lines:
+        lines = ", ".join(map(str, result.nul_lines[:20])) + (
+            " …" if len(result.nul_lines) > 20 else ""
+        )
+        st.warning(
+            f"{len(result.nul_lines)} row(s) held NUL characters, which were replaced with "
+            f"U+FFFD (lines {lines}); their criteria carry the flag text:nul_replaced.",
+            icon=":material/warning:",
+        )
     if result.curated_replaced:
         st.warning(
             f"{result.curated_replaced} curated rubric(s) "

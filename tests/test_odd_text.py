@@ -1,0 +1,94 @@
+"""NUL characters and odd input (issue 9): each boundary where text enters
+PostgreSQL replaces NUL with U+FFFD and records it, and a file nested 100,000
+deep is a clear problem on its line, not a RecursionError."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rubricforge.models.core.errors import ImportFileError
+from rubricforge.models.core.text_safety import NUL_REPLACED_FLAG
+from rubricforge.models.data.importer import import_file
+from sqlalchemy import Engine, text
+from test_import import counts, head_criteria, rar_row, write_csv, write_jsonl
+
+
+def prompt_row(engine: Engine, uid: str) -> tuple[str, str, dict[str, Any]]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT question, reference_answer, meta FROM prompts WHERE external_id = :u"),
+            {"u": uid},
+        ).one()
+    return row.question, row.reference_answer, row.meta
+
+
+def test_nul_in_question_reference_and_criterion_is_replaced_and_flagged(
+    engine: Engine, tmp_path: Path
+) -> None:
+    bad = rar_row("b", question="Dose\x00 of X?", reference_answer="5\x00mg")
+    bad["rubric"][1]["description"] = "Checks renal\x00 function."
+    bad["rubric_list"][1] = "Important Criteria: Checks renal\x00 function."
+    result = import_file(engine, write_jsonl(tmp_path / "n.jsonl", [rar_row("a"), bad]), "ds")
+
+    assert result.prompts_added == 2 and result.nul_lines == [2]
+    assert "1 row(s) held NUL characters, replaced with U+FFFD (lines 2)" in result.summary()
+    question, reference, meta = prompt_row(engine, "b")
+    assert (question, reference) == ("Dose\ufffd of X?", "5\ufffdmg")
+    assert "NUL" in meta["text_replaced"]
+    criteria = head_criteria(engine, "ds")["b"]
+    assert criteria[1].description == "Checks renal\ufffd function."
+    assert NUL_REPLACED_FLAG in criteria[1].flags
+    assert NUL_REPLACED_FLAG not in criteria[0].flags
+    assert "text_replaced" not in prompt_row(engine, "a")[2]
+
+
+def test_a_bare_nul_byte_in_a_jsonl_line_is_replaced(engine: Engine, tmp_path: Path) -> None:
+    line = json.dumps(rar_row("a")).replace("first-line", "first\\u0000line")
+    raw = line.replace("Metformin, unless", "Metformin,\x00unless")
+    path = tmp_path / "raw.jsonl"
+    path.write_bytes(raw.encode() + b"\n")
+    result = import_file(engine, path, "ds")
+    assert result.nul_lines == [1]
+    question, reference, _ = prompt_row(engine, "a")
+    assert "\ufffd" in question and reference == "Metformin,\ufffdunless contraindicated."
+
+
+def test_nul_in_a_csv_cell_is_replaced_by_row_number(engine: Engine, tmp_path: Path) -> None:
+    rows = [rar_row("a"), rar_row("b", question="What\x00 now?")]
+    result = import_file(engine, write_csv(tmp_path / "n.csv", rows), "ds")
+    assert result.nul_lines == [3]  # the header is line 1
+    assert prompt_row(engine, "b")[0] == "What\ufffd now?"
+
+
+def test_a_100000_deep_line_is_a_problem_on_its_line(engine: Engine, tmp_path: Path) -> None:
+    deep = '{"question": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    path = tmp_path / "deep.jsonl"
+    path.write_text(json.dumps(rar_row("a")) + "\n" + deep + "\n")
+    before = counts(engine)
+    with pytest.raises(ImportFileError) as err:
+        import_file(engine, path, "ds")
+    assert err.value.problems == [(2, err.value.problems[0][1])]
+    assert "nested too deeply" in err.value.problems[0][1]
+    assert counts(engine) == before
+
+
+def test_a_deeply_nested_csv_cell_is_a_problem_on_its_row(engine: Engine, tmp_path: Path) -> None:
+    rows = [rar_row("a"), rar_row("b")]
+    path = write_csv(tmp_path / "deep.csv", rows)
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    deep_row = rar_row("c")
+    cells = {k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in deep_row.items()}
+    cells["rubric"] = "[" * 100_000 + "]" * 100_000
+    buf = io.StringIO()
+    csv.writer(buf).writerow([cells.get(h, "") for h in header])
+    path.write_text("\n".join(lines) + "\n" + buf.getvalue())
+    with pytest.raises(ImportFileError) as err:
+        import_file(engine, path, "ds")
+    assert [line for line, _ in err.value.problems] == [4]
+    assert "nested too deeply" in err.value.problems[0][1]
