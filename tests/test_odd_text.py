@@ -11,10 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from llm_server import Reply, ScriptedLLM, all_met, rubric_items
 from rubricforge.models.core.errors import ImportFileError
 from rubricforge.models.core.text_safety import NUL_REPLACED_FLAG
 from rubricforge.models.data.importer import import_file
-from sqlalchemy import Engine, text
+from rubricforge.models.judging.judge import JudgeConfig
+from rubricforge.models.judging.orm import Response, Verdict
+from rubricforge.models.judging.responses import generate_responses, import_responses
+from rubricforge.models.judging.runs import run_judge
+from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.rubrics.drafting import draft_dataset
+from sqlalchemy import Engine, select, text
 from test_import import counts, head_criteria, rar_row, write_csv, write_jsonl
 
 
@@ -92,3 +99,74 @@ def test_a_deeply_nested_csv_cell_is_a_problem_on_its_row(engine: Engine, tmp_pa
         import_file(engine, path, "ds")
     assert [line for line, _ in err.value.problems] == [4]
     assert "nested too deeply" in err.value.problems[0][1]
+
+
+# --- model output and response files ---------------------------------------------
+
+
+def endpoint(server: ScriptedLLM, model: str = "m") -> EndpointConfig:
+    return EndpointConfig(base_url=server.base_url, model=model, api_key_env=None,
+                          backoff_initial=0.01, backoff_max=0.05, timeout=5)  # fmt: skip
+
+
+@pytest.fixture
+def med(engine: Engine, tmp_path: Path) -> list[str]:
+    import_file(engine, write_jsonl(tmp_path / "m.jsonl", [rar_row("a"), rar_row("b")]), "med")
+    return ["a", "b"]
+
+
+def test_nul_in_a_draft_reply_is_replaced_and_flagged(
+    engine: Engine, med: list[str], llm_server: ScriptedLLM
+) -> None:
+    reply = rubric_items(8)
+    reply["criteria"][2]["title"] = "Bad\x00 title"
+    reply["criteria"][3]["description"] = reply["criteria"][3]["description"] + "\x00"
+    llm_server.respond_with(lambda body: Reply.json(reply))
+    report = draft_dataset(engine, "med", endpoint(llm_server, "drafter"), concurrency=2)
+    assert (report.drafted, report.failures) == (2, [])
+    criteria = head_criteria(engine, "med")["a"]
+    assert criteria[2].title == "Bad\ufffd title"
+    assert criteria[3].description.endswith("\ufffd")
+    assert [NUL_REPLACED_FLAG in c.flags for c in criteria[:5]] == [False, False, True, True, False]
+
+
+def test_nul_in_a_judge_rationale_keeps_the_run_and_is_counted(
+    engine: Engine, med: list[str], tmp_path: Path, llm_server: ScriptedLLM
+) -> None:
+    rows = [{"prompt_id": u, "text": f"answer {u}", "source": "p"} for u in med]
+    import_responses(engine, write_jsonl(tmp_path / "r.jsonl", rows), "med")
+
+    def nul_rationale(body: dict[str, Any]) -> Reply:
+        verdicts = json.loads(all_met(body).content or "")["verdicts"]
+        return Reply.json({"verdicts": [{**v, "rationale": "bad\x00why"} for v in verdicts]})
+
+    llm_server.respond_with(nul_rationale)
+    report = run_judge(engine, JudgeConfig(endpoint(llm_server)), dataset="med")
+    assert (report.judged, report.failed) == (2, 0)  # nothing paid for is thrown away
+    assert report.nul_replaced == 6 and "held NUL characters" in report.summary()  # 2 x 3
+    with engine.connect() as conn:
+        rationales = set(conn.execute(select(Verdict.rationale)).scalars())
+        audit = conn.execute(
+            text("SELECT details FROM audit_log WHERE action = 'judge_run.succeeded'")
+        ).scalar_one()
+    assert rationales == {"bad\ufffdwhy"}
+    assert audit["nul_replaced"] == 6
+
+
+def test_nul_in_a_responses_file_and_in_generated_responses(
+    engine: Engine, med: list[str], tmp_path: Path, llm_server: ScriptedLLM
+) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text(
+        json.dumps({"prompt_id": "a", "text": "fine", "source": "p"}) + "\n"
+        + json.dumps({"prompt_id": "b", "text": "bad\x00text", "source": "p"}) + "\n"
+    )  # fmt: skip
+    result = import_responses(engine, path, "med")
+    assert result.added == 2 and result.nul_replaced == [2]
+    llm_server.respond_with(lambda body: Reply.text("gen\x00erated"))
+    generated = generate_responses(engine, "med", endpoint(llm_server, "policy"))
+    assert generated.added == 2 and generated.nul_replaced == [1, 2]
+    with engine.connect() as conn:
+        stored = {r.text: r.meta for r in conn.execute(select(Response.text, Response.meta))}
+    assert "text_replaced" in stored["bad\ufffdtext"] and "text_replaced" not in stored["fine"]
+    assert stored["gen\ufffderated"]["text_replaced"].startswith("NUL")

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, create_model, model_validator
 from rubricforge.models.core.errors import LLMReplyError, LLMRequestError
+from rubricforge.models.core.text_safety import clean_text
 from rubricforge.models.judging import prompts as jp
 from rubricforge.models.judging.orm import JudgeMode, LLMCache
 from rubricforge.models.judging.rewards import (
@@ -91,6 +92,20 @@ class JudgeResult:
     tokens_out: int = 0
     latency_ms: int = 0
     cached: bool = False
+    nul_replaced: int = 0  # rationales whose NUL characters became U+FFFD
+
+
+def _clean_verdicts(verdicts: list[list[Any]]) -> dict[str, Any]:
+    """The verdicts payload (cached, then stored) with NULs in rationales replaced
+    (PostgreSQL cannot store them), and how many were, so the run records it."""
+    replaced = 0
+    for v in verdicts:
+        v[1], had = clean_text(v[1])
+        replaced += had
+    payload: dict[str, Any] = {"verdicts": verdicts}
+    if replaced:
+        payload["nul_replaced"] = replaced
+    return payload
 
 
 @lru_cache(maxsize=64)
@@ -240,12 +255,12 @@ class Judge:
             )
             for _, u in replies:
                 usage.add(u)
-            return {"verdicts": [[r.met, r.rationale] for r, _ in replies]}
+            return _clean_verdicts([[r.met, r.rationale] for r, _ in replies])
         messages = jp.explicit_messages(item.prompt, item.response, item.criteria)
         reply, u = await client.complete_json(messages, _explicit_schema(len(item.criteria)))
         usage.add(u)
         verdicts = jp.check_explicit(reply, len(item.criteria))  # type: ignore[arg-type]
-        return {"verdicts": [[v.met, v.rationale] for v in verdicts]}
+        return _clean_verdicts([[v.met, v.rationale] for v in verdicts])
 
     async def _rating(
         self, client: LLMClient, item: JudgeItem, usage: TokenUsage
@@ -275,6 +290,7 @@ class Judge:
             rating = float(payload["rating"])
             return JudgeResult(ok=True, reward=implicit_reward(rating), rating=rating, **base)
         verdicts = [VerdictResult(bool(m), str(r), True) for m, r in payload["verdicts"]]
+        base["nul_replaced"] = int(payload.get("nul_replaced", 0))
         met = [v.met for v in verdicts]
         weights = [c.weight for c in item.criteria]
         agg = (

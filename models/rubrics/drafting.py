@@ -24,6 +24,7 @@ from rubricforge.models.core.errors import (
     LLMError,
     NotFoundError,
 )
+from rubricforge.models.core.text_safety import NUL_REPLACED_FLAG, clean_text
 from rubricforge.models.llm.client import EndpointConfig, LLMClient, Message, TokenUsage, delimit
 from rubricforge.models.rubrics.criteria import (
     CriterionData,
@@ -146,28 +147,31 @@ def to_criteria(reply: DraftReply) -> tuple[list[CriterionData], list[list[str]]
 
     The weight decides the category when the prefix is missing or disagrees with it
     (e.g. "Essential Criteria" with weight -2); the flag records that, so the
-    expert sees it instead of a silent fix.
+    expert sees it instead of a silent fix. A NUL in the reply (PostgreSQL cannot
+    store it) becomes U+FFFD, flagged `text:nul_replaced`.
     """
     criteria: list[CriterionData] = []
     flags: list[list[str]] = []
     for item in reply.criteria:
-        prefixed, body = split_prefix(item.description)
+        title, nul_title = clean_text(item.title)
+        description, nul_description = clean_text(item.description)
+        prefixed, body = split_prefix(description)
         by_weight = category_from_weight(item.weight)
-        extra: list[str] = []
+        extra: list[str] = [NUL_REPLACED_FLAG] if nul_title or nul_description else []
         if prefixed is None:
             extra.append(FLAG_NO_PREFIX)
         elif prefixed is not by_weight:
             extra.append(f"{FLAG_PREFIX_MISMATCH}:{prefixed.value}")
         criteria.append(
             CriterionData(
-                title=item.title,
+                title=title,
                 description=body,
                 category=by_weight,
                 weight=float(item.weight),
                 key=_new_key(),
             )
         )
-        flags.append(polarity_flags(item.title, body, item.weight) + extra)
+        flags.append(polarity_flags(title, body, item.weight) + extra)
     return criteria, flags
 
 
