@@ -1,7 +1,8 @@
 """Reading import files (JSONL, CSV, Parquet) into validated prompts with rubrics.
 
-Pure apart from reading the file: no database. Two row shapes are understood,
-detected per file from the first row:
+Pure apart from reading the file (`models.data.import_reading`): no database.
+Two row shapes are understood (`models.data.import_rows`), detected per file
+from the first row:
 
 - RaR, as published with the paper: question, reference_answer, question_source,
   rubric = [{title, description, weight}], rubric_list = the same criteria as
@@ -19,20 +20,11 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, NotRequired, TypeVar
+from typing import Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    TypeAdapter,
-)
 from pydantic import ValidationError as PydanticValidationError
 from rubricforge.models.core.errors import ImportFileError
 from rubricforge.models.core.text_safety import NUL_REPLACED_FLAG, REPLACEMENT
@@ -42,18 +34,16 @@ from rubricforge.models.data.import_reading import (
     progress_rows,
     read_rows,
 )
+from rubricforge.models.data.import_rows import HB_ROW, RAR_ROW, HealthBenchRow, RaRRow
 from rubricforge.models.rubrics.criteria import (
     CriterionData,
     category_from_weight,
-    count_problem,
     parse_category,
     polarity_flags,
     split_prefix,
     stable_key,
-    weight_problem,
 )
 from rubricforge.models.rubrics.orm import Category
-from typing_extensions import TypedDict
 
 Shape = Literal["rar", "healthbench"]
 Problem = tuple[int, str]
@@ -61,106 +51,6 @@ Problem = tuple[int, str]
 TITLE_WORDS = 6  # HealthBench criteria have no title; RaR titles are 2-4 words
 # "Critical Criteria: ..." has the RaR prefix form but names no category we know.
 _ANY_PREFIX_RE = re.compile(r"^\s*([A-Za-z-]+)\s+Criteri(?:a|on)\s*:", re.I)
-
-T = TypeVar("T")
-
-
-def _json_cell(value: object) -> object:
-    """CSV cells (and some Parquet files) hold lists and objects as JSON strings."""
-    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
-        try:
-            return json.loads(value)
-        except ValueError as exc:
-            raise ValueError(f"not valid JSON ({exc})") from None
-    return value
-
-
-def _blank_to_none(value: object) -> object:
-    """An empty CSV cell means the optional field is absent."""
-    return None if isinstance(value, str) and not value.strip() else value
-
-
-def _id_to_str(value: object) -> object:
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-def _bounded_weight(weight: float) -> float:
-    """The one weight rule (`criteria.weight_problem`), as the editor and drafting apply it."""
-    problem = weight_problem(weight)
-    if problem:
-        raise ValueError(problem)
-    return weight
-
-
-def _bounded_count(items: list[T]) -> list[T]:
-    problem = count_problem(len(items))
-    if problem:
-        raise ValueError(problem)
-    return items
-
-
-JsonCell = Annotated[T, BeforeValidator(_json_cell)]
-Opt = Annotated[T | None, BeforeValidator(_blank_to_none)]
-NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-Weight = Annotated[float, Field(strict=True, allow_inf_nan=False), AfterValidator(_bounded_weight)]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-ExternalId = Annotated[
-    str, BeforeValidator(_id_to_str), StringConstraints(strip_whitespace=True, max_length=200)
-]
-
-
-# Row shapes as TypedDicts: pydantic validates them about five times faster
-# than BaseModels, which is most of the parse time at 300k criteria.
-class RaRItem(TypedDict):
-    title: NonBlank
-    description: NonBlank
-    weight: Weight
-    category: NotRequired[Opt[str]]
-
-
-class RaRRow(TypedDict):
-    # Unknown top-level fields are kept (in Prompt.meta), never dropped.
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
-    uid: NotRequired[Opt[ExternalId]]
-    domain: NotRequired[Opt[str]]
-    question_source: NotRequired[Opt[Annotated[str, StringConstraints(max_length=300)]]]
-    question: NonBlank
-    reference_answer: str
-    rubric: JsonCell[Annotated[list[RaRItem], Field(min_length=1), AfterValidator(_bounded_count)]]
-    rubric_list: NotRequired[Opt[JsonCell[list[str]]]]
-    rubric_count: NotRequired[Opt[int]]
-
-
-class Message(TypedDict):
-    role: NonBlank
-    content: str
-
-
-class HealthBenchItem(TypedDict):
-    criterion: NonBlank
-    points: Weight
-    tags: NotRequired[list[Tag]]
-
-
-class IdealCompletions(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
-    ideal_completion: NotRequired[str | None]
-    ideal_completions_group: NotRequired[str | None]
-
-
-class HealthBenchRow(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
-    prompt_id: NotRequired[Opt[ExternalId]]
-    prompt: JsonCell[Annotated[list[Message], Field(min_length=1)]]
-    rubrics: JsonCell[
-        Annotated[list[HealthBenchItem], Field(min_length=1), AfterValidator(_bounded_count)]
-    ]
-    example_tags: NotRequired[Opt[JsonCell[list[Tag]]]]
-    ideal_completions_data: NotRequired[Opt[JsonCell[IdealCompletions]]]
-
-
-_RAR = TypeAdapter(RaRRow)
-_HB = TypeAdapter(HealthBenchRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,7 +244,7 @@ def _extras(row: dict[str, Any], shape: type) -> dict[str, Any]:
 
 
 def _to_rar(line: int, raw: dict[str, Any], dataset: str) -> ParsedPrompt:
-    row = _RAR.validate_python(raw)
+    row = RAR_ROW.validate_python(raw)
     rubric, rubric_list = row["rubric"], row.get("rubric_list")
     if rubric_list is not None and len(rubric_list) != len(rubric):
         raise ValueError(f"rubric_list has {len(rubric_list)} items but rubric has {len(rubric)}")
@@ -405,7 +295,7 @@ def short_title(text: str) -> str:
 
 
 def _to_hb(line: int, raw: dict[str, Any], dataset: str) -> ParsedPrompt:
-    row = _HB.validate_python(raw)
+    row = HB_ROW.validate_python(raw)
     users = [m["content"] for m in row["prompt"] if m["role"] == "user"]
     if not users or not users[-1].strip():
         raise ValueError("prompt: the conversation has no (non-empty) user message")
