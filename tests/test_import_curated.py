@@ -12,6 +12,7 @@ from rubricforge.models.accounts.orm import Role, User
 from rubricforge.models.accounts.permissions import UserInfo
 from rubricforge.models.data.exporter import ExportFilter, create_snapshot
 from rubricforge.models.data.importer import import_file
+from rubricforge.models.rubrics.append import is_curated
 from rubricforge.models.rubrics.orm import Prompt, Rubric, RubricStatus, RubricVersion
 from rubricforge.models.rubrics.queries import load_editor_state
 from rubricforge.models.rubrics.versions import save_version
@@ -80,6 +81,20 @@ def exported_version(engine: Engine, uid: str, name: str) -> int:
             ),
             {"s": snap.id, "u": uid},
         ).scalar_one()
+
+
+@pytest.mark.parametrize(
+    ("head_source", "approved", "curated"),
+    [
+        ("import", None, False),
+        ("llm", None, False),
+        ("human", None, True),
+        ("merge", None, True),
+        ("import", 7, True),  # an approval, even of an imported version
+    ],
+)
+def test_what_counts_as_curated(head_source: str, approved: int | None, curated: bool) -> None:
+    assert is_curated(head_source, approved) is curated
 
 
 @pytest.fixture
