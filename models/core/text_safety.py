@@ -100,6 +100,6 @@ def _nul_safe(base: type) -> type:
     def dump(self: Any, obj: str) -> Any:
         if NUL in obj:
             obj = obj.replace(NUL, REPLACEMENT)
-        return base.dump(self, obj)
+        return base.dump(self, obj)  # type: ignore[attr-defined]
 
     return type(f"NulSafe{base.__name__}", (base,), {"dump": dump})

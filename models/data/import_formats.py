@@ -251,7 +251,7 @@ def _to_rar(line: int, raw: dict[str, Any], dataset: str) -> ParsedPrompt:
     count = row.get("rubric_count")
     if count is not None and count != len(rubric):
         raise ValueError(f"rubric_count is {count} but rubric has {len(rubric)}")
-    items = []
+    items: list[tuple[str, str, Category, float, tuple[str, ...]]] = []
     for i, item in enumerate(rubric):
         description, weight = item["description"], item["weight"]
         category = None

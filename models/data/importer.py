@@ -299,7 +299,7 @@ def _write(
             (_prompt_row(p, pid, dataset_id) for p, pid in zip(plan.new, prompt_ids, strict=True)),
         )
     need = [*prompt_ids, *(k.prompt_id for k in plan.changed if k.rubric_id is None)]
-    rubric_of = dict(
+    rubric_of: dict[int, int] = dict(
         conn.execute(_NEW_RUBRICS, {"status": "draft", "user": o.user_id, "ids": need}).all()
     )
     # The permission was checked by import_file; append_versions records id and name.

@@ -73,7 +73,7 @@ _RUBRIC_IDS = text(
 def _insert_versions(conn: Connection, drafts: Sequence[tuple[int, Draft]], user: UserInfo) -> None:
     ids = {"prompt_ids": sorted(pid for pid, _ in drafts)}
     conn.execute(_CREATE_RUBRICS, {**ids, "status": RubricStatus.draft.value, "uid": user.id})
-    rubric_of = dict(conn.execute(_RUBRIC_IDS, ids).all())
+    rubric_of: dict[int, int] = {pid: rid for pid, rid in conn.execute(_RUBRIC_IDS, ids)}
     items = [
         NewVersion(
             rubric_of[pid],
