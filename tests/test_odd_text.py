@@ -7,11 +7,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from llm_server import Reply, ScriptedLLM, all_met, rubric_items
+from rubricforge.models.accounts.orm import Role
+from rubricforge.models.accounts.permissions import UserInfo
 from rubricforge.models.core.errors import ImportFileError
 from rubricforge.models.core.text_safety import NUL_REPLACED_FLAG
 from rubricforge.models.data.importer import import_file
@@ -20,8 +23,12 @@ from rubricforge.models.judging.orm import Response, Verdict
 from rubricforge.models.judging.responses import generate_responses, import_responses
 from rubricforge.models.judging.runs import run_judge
 from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.rubrics.criteria import content_hash
 from rubricforge.models.rubrics.drafting import draft_dataset
+from rubricforge.models.rubrics.queries import load_editor_state
+from rubricforge.models.rubrics.versions import save_version
 from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session
 from test_import import counts, head_criteria, rar_row, write_csv, write_jsonl
 
 
@@ -170,3 +177,19 @@ def test_nul_in_a_responses_file_and_in_generated_responses(
         stored = {r.text: r.meta for r in conn.execute(select(Response.text, Response.meta))}
     assert "text_replaced" in stored["bad\ufffdtext"] and "text_replaced" not in stored["fine"]
     assert stored["gen\ufffderated"]["text_replaced"].startswith("NUL")
+
+
+def test_nul_typed_in_the_editor_is_replaced_flagged_and_hashed_as_stored(
+    engine: Engine, med: list[str]
+) -> None:
+    with Session(engine) as s, s.begin():
+        pid = s.execute(text("SELECT id FROM prompts WHERE external_id = 'a'")).scalar_one()
+        state = load_editor_state(s, pid)
+        assert state.rubric_id is not None and state.lock_version is not None
+        edited = [replace(state.criteria[0], title="Names\x00 it"), *state.criteria[1:]]
+        info = save_version(s, UserInfo(None, "cli", Role.admin), state.rubric_id, edited,
+                            expected_lock_version=state.lock_version, note="typo")  # fmt: skip
+    stored = head_criteria(engine, "med")["a"]
+    assert stored[0].title == "Names\ufffd it" and NUL_REPLACED_FLAG in stored[0].flags
+    assert info.content_hash == content_hash(info.criteria)
+    assert info.criteria[0].title == "Names\ufffd it"

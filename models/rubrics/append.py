@@ -6,7 +6,8 @@ The rules live here once:
   deadlock) and compared with what the caller loaded: its `lock_version` (the
   editor) or its head version (the importer); a mismatch is a StaleEditError;
 - a retired rubric is never appended to (reopen it first);
-- criteria obey `models.rubrics.criteria.criteria_problems` (bounds included);
+- criteria obey `models.rubrics.criteria.criteria_problems` (bounds included),
+  and a NUL in their text becomes U+FFFD with the flag `text:nul_replaced`;
 - a version equal to the head is refused (NoChangesError) unless the caller
   asks otherwise (drafting may redraft the same content);
 - the new version becomes the head and the rubric goes (back) to draft; an
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC
 from typing import Any
 
@@ -37,6 +38,7 @@ from rubricforge.models.core.errors import (
     StaleEditError,
     WorkflowError,
 )
+from rubricforge.models.core.text_safety import NUL, NUL_REPLACED_FLAG, clean_text
 from rubricforge.models.rubrics.criteria import CriterionData, content_hash, criteria_problems
 from rubricforge.models.rubrics.orm import RubricStatus, VersionSource
 from sqlalchemy import Connection, text
@@ -78,6 +80,7 @@ class Appended:
     parent_id: int | None
     content_hash: str
     previous_status: RubricStatus
+    criteria: Sequence[CriterionData]  # as stored (NULs replaced)
 
 
 _LOCK = text(
@@ -138,6 +141,7 @@ def append_versions(
             "criteria cannot be saved; nothing was saved:\n  "
             + "\n  ".join(f"rubric {rid}: {p}" for rid, p in bad[:50])
         )
+    items = [_without_nul(i) for i in items]
     rows = {r.id: r for r in conn.execute(_LOCK, {"ids": sorted(ids)})}
     hashes = [content_hash(i.criteria) for i in items]
     _check(conn, items, rows, hashes, allow_unchanged)
@@ -168,7 +172,7 @@ def append_versions(
     status = RubricStatus.draft.value
     conn.execute(_MOVE_HEADS, {"status": status, "uid": user.id, "rids": ids, "vids": vids})
     out = [
-        Appended(i.rubric_id, vid, n, parent, h, RubricStatus(rows[i.rubric_id].status))
+        Appended(i.rubric_id, vid, n, parent, h, RubricStatus(rows[i.rubric_id].status), i.criteria)
         for i, vid, n, parent, h in zip(items, vids, numbers, parents, hashes, strict=True)
     ]
     if audit_action is not None:
@@ -240,6 +244,22 @@ def _check(
             f"nothing to save: the criteria equal the current version {same[0][1]}"
             + (f" (rubric {same[0][0]})" if len(same) > 1 else "")
         )
+
+
+def _without_nul(item: NewVersion) -> NewVersion:
+    """The item with NULs in criterion text replaced by U+FFFD and flagged, so the
+    content hash matches what is stored (the editor's path; imports and drafts
+    have replaced them already)."""
+    if not any(NUL in c.title or NUL in c.description for c in item.criteria):
+        return item
+    flags = item.flags if item.flags is not None else [c.flags for c in item.criteria]
+    criteria, new_flags = [], []
+    for c, f in zip(item.criteria, flags, strict=True):
+        title, t = clean_text(c.title)
+        description, d = clean_text(c.description)
+        criteria.append(replace(c, title=title, description=description))
+        new_flags.append([*f, NUL_REPLACED_FLAG] if t or d else list(f))
+    return replace(item, criteria=criteria, flags=new_flags)
 
 
 def stale_error(conn: Connection, rubric_id: int) -> StaleEditError:

@@ -100,7 +100,7 @@ def _append_one(
     rubric = session.get(Rubric, rubric_id, populate_existing=True)
     version = session.get(RubricVersion, added.version_id)
     assert rubric is not None and version is not None  # just written, same transaction
-    return version_info(session, version, rubric, criteria)
+    return version_info(session, version, rubric, added.criteria)
 
 
 def create_rubric(
