@@ -178,6 +178,24 @@ def test_preview_shows_conflicts_and_only_an_explicit_replace_overwrites_curated
     assert rubric.head_version_id != curated and rubric.approved_version_id == curated
 
 
+def test_preview_reports_nul_lines_and_forgets_itself_when_the_dataset_changes(
+    demo_app_db: str, engine: Engine
+) -> None:
+    rows = [rar_row("a"), rar_row("b", question="Bad\x00 question?")]
+    at = page_as(demo_app_db, "expert1")
+    upload(at, "nul.jsonl", jsonl(rows))
+    widget(at, "text_input", "New dataset name").input("nul-ds")
+    click(at, "Preview")
+    assert shown(at, "warning", "1 row(s) held NUL characters, which were replaced with U+FFFD")
+    assert not widget(at, "button", "Import").disabled
+    widget(at, "text_input", "New dataset name").input("other-ds").run()
+    assert widget(at, "button", "Import").disabled and not at.metric  # preview was for nul-ds
+    widget(at, "text_input", "New dataset name").input("nul-ds").run()
+    click(at, "Preview")
+    click(at, "Import")
+    assert shown(at, "success", "Imported nul.jsonl") and shown(at, "warning", "lines 2")
+
+
 def test_an_upload_over_the_limit_is_refused_and_imports_nothing(engine: Engine) -> None:
     before = counts(engine)
     big = b" " * (MAX_UPLOAD_MB * 2**20 + 1)

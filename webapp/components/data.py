@@ -60,6 +60,9 @@ def import_form(user: UserInfo, datasets: Sequence[str]) -> None:
     token = (upload.file_id, upload.name, upload.size, name) if upload is not None else None
     preview = st.session_state.get(PREVIEW_KEY)
     current = preview is not None and preview[0] == token
+    shown = st.session_state.get(IMPORT_KEY)
+    if isinstance(shown, ImportResult) and shown.dry_run and not current:
+        st.session_state.pop(IMPORT_KEY)  # a preview of another file or dataset
     b1, b2 = st.columns(2)
     if b1.button("Preview", icon=":material/preview:", disabled=upload is None):
         assert upload is not None  # the button is disabled without a file
