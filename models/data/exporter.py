@@ -149,9 +149,7 @@ def _matching(flt: ExportFilter) -> Subquery:
         .select_from(Rubric)
         .join(Prompt, Prompt.id == Rubric.prompt_id)
         .join(Dataset, Dataset.id == Prompt.dataset_id)
-        # The approved version, also while a newer draft awaits review (an edit, or
-        # an import that replaced curated work): it stays exportable until another
-        # version is approved, or the rubric is retired.
+        # Exportable until another version is approved or the rubric retired.
         .where(Rubric.approved_version_id.is_not(None), Rubric.status != RubricStatus.retired)
     )
     if flt.dataset is not None:
