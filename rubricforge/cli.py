@@ -87,11 +87,31 @@ def import_cmd(
         Path, typer.Argument(help="JSONL, CSV or Parquet file (RaR or HealthBench rows)")
     ],
     dataset: Annotated[str, typer.Option(help="Dataset to import into (created if new)")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what the import would do; write nothing")
+    ] = False,
+    replace_curated: Annotated[
+        bool,
+        typer.Option(
+            "--replace-curated",
+            help="Replace rubrics an expert edited or approved with the file's (a new draft "
+            "version; the approved one stays exportable until re-approved)",
+        ),
+    ] = False,
 ) -> None:
-    """Import prompts, reference answers and rubrics. All or nothing."""
+    """Import prompts, reference answers and rubrics. All or nothing; curated
+    rubrics that differ from the file are reported and left alone."""
     from rubricforge.models.data.importer import import_file
 
-    result = import_file(_migrated_engine(), path, dataset, actor=OPERATOR, progress=True)
+    result = import_file(
+        _migrated_engine(),
+        path,
+        dataset,
+        actor=OPERATOR,
+        progress=True,
+        dry_run=dry_run,
+        replace_curated=replace_curated,
+    )
     typer.echo(result.summary())
 
 
@@ -185,6 +205,7 @@ def serve_cmd(
 
         typer.echo(load_demo(get_engine(url), password=demo_password))
     from rubricforge import webapp
+    from rubricforge.models.data.files import MAX_UPLOAD_MB
 
     entry = Path(webapp.__file__).with_name("app.py")
     env = {**os.environ, "DATABASE_URL": url}
@@ -200,6 +221,8 @@ def serve_cmd(
         "--server.address",
         address,
         *STREAMLIT_OPTIONS,
+        "--server.maxUploadSize",
+        str(MAX_UPLOAD_MB),
     ]
     raise typer.Exit(subprocess.call(cmd, env=env))
 

@@ -33,6 +33,7 @@ from rubricforge.models.rubrics.authoring import (
     load_editor_state,
     reject,
     reopen,
+    restore_version,
     retire,
     save_version,
     submit_for_review,
@@ -671,3 +672,45 @@ def test_assign_prompts(world: World) -> None:
         ("emma", "prompt.assign"),
         ("emma", "prompt.assign"),
     ]
+
+
+# --- restore this version ---------------------------------------------------------
+
+
+def two_versions(w: World) -> tuple[Any, Any]:
+    v1 = new_rubric(w)
+    edited = [replace(v1.criteria[0], weight=2.0), *v1.criteria[1:]]
+    v2 = w.do(save_version, w.users["emma"], v1.rubric_id, edited,
+              expected_lock_version=v1.rubric.lock_version, note="lower")  # fmt: skip
+    return v1, v2
+
+
+def test_restore_adds_a_version_equal_to_the_old_one(world: World) -> None:
+    v1, v2 = two_versions(world)
+    lock, why = v2.rubric.lock_version, "the lower weight was wrong"
+    v3 = world.do(restore_version, world.users["omar"], v1.rubric_id, 1,
+                  expected_lock_version=lock, note=why)  # fmt: skip
+    assert (v3.number, v3.parent_id, v3.source) == (3, v2.id, VersionSource.human)
+    assert v3.note == "restored version 1: the lower weight was wrong"
+    assert v3.content_hash == v1.content_hash and v3.is_head
+    assert [c.key for c in v3.criteria] == [c.key for c in v1.criteria]  # labels follow
+    assert world.audit()[-1] == ("omar", "rubric.restore", str(v1.rubric_id))
+
+
+def test_refused_restores_change_nothing(world: World) -> None:
+    v1, v2 = two_versions(world)
+    before = world.snapshot()
+    omar, lock = world.users["omar"], v2.rubric.lock_version
+    with pytest.raises(StaleEditError, match="changed by emma"):
+        world.do(restore_version, omar, v1.rubric_id, 1, expected_lock_version=lock - 1)
+    with pytest.raises(NotFoundError, match="has no version 7"):
+        world.do(restore_version, omar, v1.rubric_id, 7, expected_lock_version=lock)
+    with pytest.raises(NoChangesError, match="equal the current version 2"):
+        world.do(restore_version, omar, v1.rubric_id, 2, expected_lock_version=lock)
+    assert world.snapshot() == before
+    state = world.do(retire, world.users["admin"], v1.rubric_id, expected_lock_version=lock)
+    before = world.snapshot()
+    with pytest.raises(WorkflowError, match="retired; reopen it"):
+        world.do(restore_version, omar, v1.rubric_id, 1, expected_lock_version=state.lock_version)
+    assert world.snapshot() == before
+    assert world.count(RubricVersion) == 2

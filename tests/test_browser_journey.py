@@ -216,6 +216,8 @@ def expert_imports_drafts_and_submits(j: Journey, sample: Path) -> str:
     expect(page.get_by_role("button", name=f"Remove {sample.name}")).to_be_visible()
     wait_idle(page)
     page.get_by_role("textbox", name="New dataset name").fill(DATASET)
+    page.get_by_role("button", name="Preview").click()  # a dry run first: nothing written
+    j.flash(f"Preview of importing {sample.name}")
     page.get_by_role("button", name="Import").click()
     j.flash(f"Imported {sample.name} into dataset “{DATASET}”.")
     added = page.get_by_test_id("stMetric").filter(has_text="Prompts added")
@@ -386,7 +388,12 @@ def expert_revises_the_flagged_criterion(j: Journey, criterion: Criterion) -> tu
 def researcher_trains(j: Journey, model: Path) -> None:
     page = j.page
     with Session(j.engine) as s:
-        approved = s.scalars(select(Rubric.id).where(Rubric.status == RubricStatus.approved)).all()
+        # An approved version stays exportable while a newer one awaits review.
+        approved = s.scalars(
+            select(Rubric.id).where(
+                Rubric.approved_version_id.is_not(None), Rubric.status != RubricStatus.retired
+            )
+        ).all()
     j.as_user("rae")
     j.go("Data", "Data")
     page.get_by_role("tab", name="Export snapshots").click()  # open already: rae may not import

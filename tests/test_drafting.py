@@ -34,17 +34,19 @@ from rubricforge.models.core.errors import (
 )
 from rubricforge.models.llm.client import EndpointConfig
 from rubricforge.models.rubrics.criteria import POLARITY_AVOIDANCE, CriterionData, content_hash
-from rubricforge.models.rubrics.draft_store import save_drafts
-from rubricforge.models.rubrics.drafting import (
+from rubricforge.models.rubrics.draft_reply import (
     FLAG_NO_PREFIX,
     FLAG_PREFIX_MISMATCH,
-    Drafter,
     DraftReply,
+    to_criteria,
+)
+from rubricforge.models.rubrics.draft_store import save_drafts
+from rubricforge.models.rubrics.drafting import (
+    Drafter,
     draft_dataset,
     draft_messages,
     template_hash,
     template_text,
-    to_criteria,
 )
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session

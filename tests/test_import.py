@@ -514,14 +514,7 @@ def test_changed_rubric_appends_a_version_and_moves_the_head(
     path = write_jsonl(tmp_path / "v1.jsonl", [rar_row("a"), rar_row("b")])
     import_file(engine, path, "ds", actor=OPERATOR)
     old = head_criteria(engine, "ds")["a"]
-    with engine.begin() as conn:  # an expert approved "a" meanwhile
-        conn.execute(
-            text(
-                "UPDATE rubrics SET status = 'approved', approved_version_id = head_version_id "
-                "WHERE prompt_id = (SELECT id FROM prompts WHERE external_id = 'a')"
-            )
-        )
-
+    # "a" is an uncurated import (curated rubrics: tests/test_import_curated.py).
     changed = rar_row("a")
     changed["rubric"][0]["weight"] = 4  # same words, new weight
     changed["rubric"][1] = {
@@ -545,14 +538,11 @@ def test_changed_rubric_appends_a_version_and_moves_the_head(
         rubric = s.scalars(select(Rubric).join(Prompt).where(Prompt.external_id == "a")).one()
         head = s.get(RubricVersion, rubric.head_version_id)
         assert head is not None
-        assert (head.number, head.parent_id, head.source) == (
-            2,
-            rubric.approved_version_id,
-            VersionSource.import_,
-        )
-        assert rubric.status == RubricStatus.draft  # back to review
-        assert rubric.approved_version_id is not None  # the approval stays on record
-        assert rubric.lock_version == 2
+        parent = s.get(RubricVersion, head.parent_id)
+        assert parent is not None and parent.number == 1
+        assert (head.number, head.source) == (2, VersionSource.import_)
+        assert rubric.status == RubricStatus.draft
+        assert rubric.lock_version == 3  # created, version 1, version 2: one bump each
     new = head_criteria(engine, "ds")["a"]
     assert [c.weight for c in new] == [4.0, 2.0, -1.0]
     assert new[0].key == old[0].key  # same words: the same criterion

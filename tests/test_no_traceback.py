@@ -209,7 +209,7 @@ def test_import_of_deeply_nested_json_names_the_line(
         app, ["import", str(path), "--dataset", "deep"], env={"DATABASE_URL": db_url}
     )
     assert result.exit_code == 1, result.output
-    assert "line 2: not valid JSON: nested too deeply" in result.output
+    assert "line 2: nested too deeply" in result.output
     assert "Traceback" not in result.output
 
 

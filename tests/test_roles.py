@@ -61,6 +61,7 @@ WRITES: dict[str, Action] = {
     "rubrics.versions.assign_prompts": Action.assign_prompts,
     "rubrics.versions.create_rubric": Action.edit_rubric,
     "rubrics.versions.save_version": Action.edit_rubric,
+    "rubrics.versions.restore_version": Action.edit_rubric,
     "rubrics.workflow.approve": Action.review_rubric,
     "rubrics.workflow.reject": Action.review_rubric,
     "rubrics.workflow.reopen": Action.edit_rubric,
@@ -91,6 +92,10 @@ READS = {
     "accounts.permissions.can",
     "accounts.permissions.require",
 }
+# Building blocks that record the acting user but leave the permission check to
+# their callers, each of which is classified above (the editor, drafting and the
+# importer all append rubric versions through `append_versions`).
+INTERNAL = {"rubrics.append.append_versions"}
 
 # Arguments by parameter name: plausible enough to reach the permission check,
 # which must come before any of them is used.
@@ -104,7 +109,7 @@ DUMMY: dict[str, Any] = {
     "assignee_username": "someone", "config": None, "dataset": "d", "endpoint": None,
     "spec": None, "filters": None, "snapshot_id": 1, "concurrency": 1, "run_id": 1, "job_id": 1,
     "path": "/nonexistent.jsonl", "plan": None, "n": 1, "flt": None, "actor": "app",
-    "data": b"", "filename": "upload.jsonl", "label_id": 1,
+    "data": b"", "filename": "upload.jsonl", "label_id": 1, "number": 1,
 }  # fmt: skip
 
 
@@ -131,7 +136,7 @@ ID_SERVICES = services_with_an_actor(by="user_id")
 
 
 def test_every_service_with_an_actor_is_classified() -> None:
-    assert set(SERVICES) == set(WRITES) | READS
+    assert set(SERVICES) == set(WRITES) | READS | INTERNAL
     assert set(ID_SERVICES) == NOT_ACTORS, "a service acts for someone: take `actor: UserInfo`"
 
 

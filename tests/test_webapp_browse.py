@@ -139,6 +139,23 @@ def test_history_lists_versions_and_diffs_any_two(demo_app_db: str) -> None:
     assert "negative weight" in log["Comment"][2]
 
 
+def test_history_page_restores_a_version_for_an_expert_only(demo_app_db: str) -> None:
+    pid = prompt_id(demo_app_db, "chem-001")
+    reader = app_as(user_id(demo_app_db, "annotator1"), "views/history.py", {"prompt": str(pid)})
+    assert not [b for b in reader.button if b.label == "Restore this version"]
+
+    at = app_as(user_id(demo_app_db, "expert1"), "views/history.py", {"prompt": str(pid)})
+    assert widget(at, "selectbox", "Version to restore").value == 1
+    widget(at, "text_input", "Why (optional)").input("back to the reviewed wording")
+    click(at, "Restore this version")
+    assert shown(at, "success", "Restored version 1 as version 3.")
+    listing = at.dataframe[0].value
+    assert list(listing["Version"]) == [3, 2, 1]
+    assert list(listing["Current"]) == ["✓", "", ""]
+    assert listing["Note"][0] == "restored version 1: back to the reviewed wording"
+    assert list(listing["Approved"]) == ["", "✓", ""]  # the approval stays on record
+
+
 def test_history_of_a_prompt_without_rubric(demo_app_db: str) -> None:
     pid = prompt_id(demo_app_db, "med-007")
     at = app_as(user_id(demo_app_db, "expert1"), "views/history.py", {"prompt": str(pid)})

@@ -19,12 +19,20 @@ from rubricforge.models import AuditEntry
 from rubricforge.models.accounts.permissions import OPERATOR
 from rubricforge.models.core.errors import ImportFileError
 from rubricforge.models.data.exporter import ExportFilter, create_snapshot, write_snapshot
-from rubricforge.models.data.files import import_upload, snapshot_files, upload_name
+from rubricforge.models.data.files import (
+    MAX_UPLOAD_MB,
+    import_upload,
+    snapshot_files,
+    upload_name,
+)
+from rubricforge.models.data.importer import import_file
 from rubricforge.models.data.orm import ExportSnapshot
 from rubricforge.webapp.components.data import FILES_KEY
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
+from test_import import rar_row, write_jsonl
+from test_import_curated import curate, rubric_of
 from webapp_support import app_as, click, has, shown, user_id, values, widget
 
 pytestmark = pytest.mark.db
@@ -71,6 +79,11 @@ def test_expert_imports_a_file_and_importing_it_again_changes_nothing(
     assert widget(at, "button", "Import").disabled  # no file yet
     upload(at, rar_sample.name, data)
     widget(at, "text_input", "New dataset name").input("rar-med")
+    assert widget(at, "button", "Import").disabled  # not before a preview
+    click(at, "Preview")
+    assert shown(at, "info", "Preview of importing")
+    assert metrics(at)["Prompts added"] == str(len(rows))
+    assert counts(engine) == before  # a preview writes nothing
     click(at, "Import")
 
     assert shown(at, "success", f"Imported {rar_sample.name} into dataset “rar-med”.")
@@ -79,6 +92,7 @@ def test_expert_imports_a_file_and_importing_it_again_changes_nothing(
         "Prompts added": str(len(rows)),
         "Unchanged": "0",
         "Rubrics updated": "0",
+        "Conflicts": "0",
         "Criteria added": str(criteria),
         "Pitfalls flagged": metrics(at)["Pitfalls flagged"],
     }
@@ -94,6 +108,8 @@ def test_expert_imports_a_file_and_importing_it_again_changes_nothing(
     # The same file again, into the same dataset: nothing changes but the audit log.
     widget(at, "selectbox", "Dataset").set_value("rar-med").run()
     assert not has(at, "text_input", "New dataset name")
+    assert widget(at, "button", "Import").disabled  # the preview was for the import done
+    click(at, "Preview")
     click(at, "Import")
     assert shown(at, "info", "Nothing changed importing")
     assert metrics(at)["Prompts added"] == "0"
@@ -122,7 +138,8 @@ def test_a_bad_file_names_every_bad_line_and_imports_nothing(
     at = page_as(demo_app_db, "expert1")
     upload(at, "bad rows.jsonl", jsonl(rows))
     widget(at, "text_input", "New dataset name").input("never-made")
-    click(at, "Import")
+    click(at, "Preview")
+    assert widget(at, "button", "Import").disabled  # nothing to import
 
     assert shown(at, "error", "bad rows.jsonl: 3 problem(s); nothing was imported.")
     [problems] = at.dataframe
@@ -130,6 +147,62 @@ def test_a_bad_file_names_every_bad_line_and_imports_nothing(
     assert sneaky in problems.value["Problem"].iloc[2]  # a table cell: never markdown
     assert not at.success and not at.metric
     assert counts(engine) == before  # not even the dataset
+
+
+def test_preview_shows_conflicts_and_only_an_explicit_replace_overwrites_curated_work(
+    demo_app_db: str, engine: Engine, tmp_path: Path
+) -> None:
+    source = write_jsonl(tmp_path / "source.jsonl", [rar_row("a"), rar_row("b")])
+    import_file(engine, source, "cur", actor=OPERATOR)
+    curated = curate(engine, "a", approve_it=True)
+    at = page_as(demo_app_db, "expert1")
+    upload(at, "source.jsonl", source.read_bytes())
+    widget(at, "selectbox", "Dataset").set_value("cur").run()
+    before = counts(engine)
+    click(at, "Preview")
+    assert metrics(at)["Conflicts"] == "1" and metrics(at)["Unchanged"] == "1"
+    assert shown(at, "warning", "1 prompt(s) hold curated work")
+    [conflicts] = at.dataframe
+    assert list(conflicts.value["ID"]) == ["a"]
+    assert counts(engine) == before
+
+    click(at, "Import")  # the box left unticked: the curated rubric stays
+    assert shown(at, "info", "Nothing changed importing")
+    assert rubric_of(engine, "a").head_version_id == curated
+
+    click(at, "Preview")
+    widget(at, "checkbox", "Replace the 1 curated rubric(s) with the file").check().run()
+    click(at, "Import")
+    assert shown(at, "success", "Imported source.jsonl")
+    assert shown(at, "warning", "1 curated rubric(s) replaced with the file")
+    rubric = rubric_of(engine, "a")
+    assert rubric.head_version_id != curated and rubric.approved_version_id == curated
+
+
+def test_preview_reports_nul_lines_and_forgets_itself_when_the_dataset_changes(
+    demo_app_db: str, engine: Engine
+) -> None:
+    rows = [rar_row("a"), rar_row("b", question="Bad\x00 question?")]
+    at = page_as(demo_app_db, "expert1")
+    upload(at, "nul.jsonl", jsonl(rows))
+    widget(at, "text_input", "New dataset name").input("nul-ds")
+    click(at, "Preview")
+    assert shown(at, "warning", "1 row(s) held NUL characters, which were replaced with U+FFFD")
+    assert not widget(at, "button", "Import").disabled
+    widget(at, "text_input", "New dataset name").input("other-ds").run()
+    assert widget(at, "button", "Import").disabled and not at.metric  # preview was for nul-ds
+    widget(at, "text_input", "New dataset name").input("nul-ds").run()
+    click(at, "Preview")
+    click(at, "Import")
+    assert shown(at, "success", "Imported nul.jsonl") and shown(at, "warning", "lines 2")
+
+
+def test_an_upload_over_the_limit_is_refused_and_imports_nothing(engine: Engine) -> None:
+    before = counts(engine)
+    big = b" " * (MAX_UPLOAD_MB * 2**20 + 1)
+    with pytest.raises(ImportFileError, match=f"up to {MAX_UPLOAD_MB} MB"):
+        import_upload(engine, big, "big.jsonl", "ds", actor=OPERATOR)
+    assert counts(engine) == before
 
 
 def test_import_upload_keeps_the_suffix_and_names_the_upload_not_the_temp_copy(

@@ -8,8 +8,13 @@ from functools import lru_cache
 
 from rubricforge.models.core.embedded import EmbeddedServer
 from rubricforge.models.core.settings import Settings
+from rubricforge.models.core.text_safety import install_safety_net
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
+
+# Every connection this process makes stores U+FFFD where a NUL slipped past the
+# boundaries (`models.core.text_safety`) instead of failing the whole write.
+install_safety_net()
 
 
 def normalize_url(url: str) -> str:

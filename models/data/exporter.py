@@ -147,7 +147,8 @@ def _matching(flt: ExportFilter) -> Subquery:
         .select_from(Rubric)
         .join(Prompt, Prompt.id == Rubric.prompt_id)
         .join(Dataset, Dataset.id == Prompt.dataset_id)
-        .where(Rubric.status == RubricStatus.approved, Rubric.approved_version_id.is_not(None))
+        # Exportable until another version is approved or the rubric retired.
+        .where(Rubric.approved_version_id.is_not(None), Rubric.status != RubricStatus.retired)
     )
     if flt.dataset is not None:
         query = query.where(Dataset.name == flt.dataset)

@@ -20,6 +20,9 @@ from rubricforge.models.data.importer import ImportResult, import_file
 from sqlalchemy import Engine
 
 NAME_MAX = 120  # characters of an uploaded file's name we keep
+# The largest upload the app takes (Streamlit's `server.maxUploadSize`, set by
+# `rubricforge serve`, says the same); larger files go through `rubricforge import`.
+MAX_UPLOAD_MB = 256
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 # Zip entries carry this date, so the same snapshot always zips to the same bytes.
@@ -43,17 +46,33 @@ def import_upload(
     dataset: str,
     *,
     actor: UserInfo,
+    dry_run: bool = False,
+    replace_curated: bool = False,
 ) -> ImportResult:
     """Import an uploaded file (its bytes and the name the browser gave, whose suffix
-    says the format) like `import_file`: all or nothing. ImportFileError names the
-    uploaded file, not the temporary copy."""
+    says the format) like `import_file`: all or nothing; `dry_run` and
+    `replace_curated` as there. ImportFileError names the uploaded file, not the
+    temporary copy; a file over MAX_UPLOAD_MB is refused before it is written."""
     require(actor, Action.import_data)
     name = upload_name(filename)
+    if len(data) > MAX_UPLOAD_MB * 2**20:
+        raise ImportFileError(
+            name,
+            [(0, f"the file is {len(data) / 2**20:.0f} MB; the app takes up to {MAX_UPLOAD_MB} "
+                 "MB: import larger files with `rubricforge import`")],
+        )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="rubricforge-upload-") as tmp:
         path = Path(tmp) / name
         path.write_bytes(data)
         try:
-            return import_file(engine, path, dataset, actor=actor)
+            return import_file(
+                engine,
+                path,
+                dataset,
+                actor=actor,
+                dry_run=dry_run,
+                replace_curated=replace_curated,
+            )
         except ImportFileError as exc:
             raise ImportFileError(name, exc.problems) from None
 

@@ -1,7 +1,8 @@
 """Reading import files (JSONL, CSV, Parquet) into validated prompts with rubrics.
 
-Pure apart from reading the file: no database. Two row shapes are understood,
-detected per file from the first row:
+Pure apart from reading the file (`models.data.import_reading`): no database.
+Two row shapes are understood (`models.data.import_rows`), detected per file
+from the first row:
 
 - RaR, as published with the paper: question, reference_answer, question_source,
   rubric = [{title, description, weight}], rubric_list = the same criteria as
@@ -17,17 +18,24 @@ so one run tells the user everything to fix.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
-import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, NotRequired, TypeVar
+from typing import Any, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from rubricforge.models.core.errors import ImportFileError
+from rubricforge.models.core.text_safety import NUL_REPLACED_FLAG, REPLACEMENT
+from rubricforge.models.data.import_reading import (
+    NESTED_TOO_DEEPLY,
+    SUFFIXES,
+    progress_rows,
+    read_rows,
+)
+from rubricforge.models.data.import_rows import HB_ROW, RAR_ROW, HealthBenchRow, RaRRow
 from rubricforge.models.rubrics.criteria import (
     CriterionData,
     category_from_weight,
@@ -37,100 +45,13 @@ from rubricforge.models.rubrics.criteria import (
     stable_key,
 )
 from rubricforge.models.rubrics.orm import Category
-from typing_extensions import TypedDict
 
 Shape = Literal["rar", "healthbench"]
 Problem = tuple[int, str]
 
-SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 TITLE_WORDS = 6  # HealthBench criteria have no title; RaR titles are 2-4 words
 # "Critical Criteria: ..." has the RaR prefix form but names no category we know.
 _ANY_PREFIX_RE = re.compile(r"^\s*([A-Za-z-]+)\s+Criteri(?:a|on)\s*:", re.I)
-
-T = TypeVar("T")
-
-
-def _json_cell(value: object) -> object:
-    """CSV cells (and some Parquet files) hold lists and objects as JSON strings."""
-    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
-        try:
-            return json.loads(value)
-        except ValueError as exc:
-            raise ValueError(f"not valid JSON ({exc})") from None
-        except RecursionError:
-            raise ValueError("not valid JSON (nested too deeply)") from None
-    return value
-
-
-def _blank_to_none(value: object) -> object:
-    """An empty CSV cell means the optional field is absent."""
-    return None if isinstance(value, str) and not value.strip() else value
-
-
-def _id_to_str(value: object) -> object:
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-JsonCell = Annotated[T, BeforeValidator(_json_cell)]
-Opt = Annotated[T | None, BeforeValidator(_blank_to_none)]
-NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-Weight = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-ExternalId = Annotated[
-    str, BeforeValidator(_id_to_str), StringConstraints(strip_whitespace=True, max_length=200)
-]
-
-
-# Row shapes as TypedDicts: pydantic validates them about five times faster
-# than BaseModels, which is most of the parse time at 300k criteria.
-class RaRItem(TypedDict):
-    title: NonBlank
-    description: NonBlank
-    weight: Weight
-    category: NotRequired[Opt[str]]
-
-
-class RaRRow(TypedDict):
-    # Unknown top-level fields are kept (in Prompt.meta), never dropped.
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
-    uid: NotRequired[Opt[ExternalId]]
-    domain: NotRequired[Opt[str]]
-    question_source: NotRequired[Opt[Annotated[str, StringConstraints(max_length=300)]]]
-    question: NonBlank
-    reference_answer: str
-    rubric: JsonCell[Annotated[list[RaRItem], Field(min_length=1)]]
-    rubric_list: NotRequired[Opt[JsonCell[list[str]]]]
-    rubric_count: NotRequired[Opt[int]]
-
-
-class Message(TypedDict):
-    role: NonBlank
-    content: str
-
-
-class HealthBenchItem(TypedDict):
-    criterion: NonBlank
-    points: Weight
-    tags: NotRequired[list[Tag]]
-
-
-class IdealCompletions(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
-    ideal_completion: NotRequired[str | None]
-    ideal_completions_group: NotRequired[str | None]
-
-
-class HealthBenchRow(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
-    prompt_id: NotRequired[Opt[ExternalId]]
-    prompt: JsonCell[Annotated[list[Message], Field(min_length=1)]]
-    rubrics: JsonCell[Annotated[list[HealthBenchItem], Field(min_length=1)]]
-    example_tags: NotRequired[Opt[JsonCell[list[Tag]]]]
-    ideal_completions_data: NotRequired[Opt[JsonCell[IdealCompletions]]]
-
-
-_RAR = TypeAdapter(RaRRow)
-_HB = TypeAdapter(HealthBenchRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,129 +80,103 @@ class ParsedFile:
     file_format: str
     prompts: list[ParsedPrompt] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    nul_lines: list[int] = field(default_factory=list)  # rows whose NULs were replaced
 
 
 def parse_file(path: Path, dataset: str, *, progress: bool = False) -> ParsedFile:
-    """Read and validate every row. Raises ImportFileError for a file that cannot
-    be read or has no rows; bad rows are returned in `problems` so the caller can
-    add its own (e.g. conflicts with the database) and report them together."""
+    """Read and validate every row, streaming: a row is converted as it is read, so
+    the raw rows are never all in memory. Raises ImportFileError for a file that
+    cannot be read or has no rows; bad rows are returned in `problems` so the
+    caller can add its own (e.g. conflicts with the database) and report them
+    together. NUL characters are replaced (`nul_lines` says where)."""
     file_format = SUFFIXES.get(path.suffix.lower())
     if file_format is None:
         raise ImportFileError(
             str(path), [(0, f"unsupported file type '{path.suffix}': use .jsonl, .csv or .parquet")]
         )
+    nul_lines: dict[int, int] = {}
+    out: ParsedFile | None = None
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
     try:
-        rows = list(_progress(_read_rows(path, file_format), progress))
+        for line, raw in progress_rows(read_rows(path, file_format, nul_lines), progress):
+            if isinstance(raw, str):  # the reader's own complaint about this line
+                problems.append((line, raw))
+                continue
+            if out is None:
+                out = ParsedFile(shape=_shape_of(path, line, raw), file_format=file_format)
+            prompt = _convert(out.shape, line, raw, dataset, problems, line in nul_lines)
+            if prompt is None:
+                continue
+            first = seen.setdefault(prompt.external_id, line)
+            if first != line:
+                problems.append(
+                    (line, f"duplicate id '{prompt.external_id}' (first on line {first})")
+                )
+                continue
+            out.prompts.append(prompt)
     except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
         # pyarrow's ArrowInvalid is a ValueError: a corrupt or non-Parquet file.
         raise ImportFileError(str(path), [(0, f"cannot read the file: {exc}")]) from None
-    if not rows:
-        raise ImportFileError(str(path), [(0, "the file has no rows")])
-    shape = _detect_shape(path, rows)
-    out = ParsedFile(shape=shape, file_format=file_format)
-    seen: dict[str, int] = {}
-    for line, raw in rows:
-        if isinstance(raw, str):  # the reader's own complaint about this line
-            out.problems.append((line, raw))
-            continue
-        try:
-            prompt = _to_rar(line, raw, dataset) if shape == "rar" else _to_hb(line, raw, dataset)
-        except PydanticValidationError as exc:
-            out.problems.append((line, _describe(exc)))
-            continue
-        except ValueError as exc:
-            out.problems.append((line, str(exc)))
-            continue
-        first = seen.setdefault(prompt.external_id, line)
-        if first != line:
-            out.problems.append(
-                (line, f"duplicate id '{prompt.external_id}' (first on line {first})")
-            )
-            continue
-        out.prompts.append(prompt)
+    if out is None:
+        # No row parsed at all: the per-line problems say why.
+        raise ImportFileError(str(path), problems or [(0, "the file has no rows")])
+    out.problems = problems
+    out.nul_lines = sorted(nul_lines)
     return out
 
 
-# --- reading ----------------------------------------------------------------
+def _convert(
+    shape: Shape,
+    line: int,
+    raw: dict[str, Any],
+    dataset: str,
+    problems: list[Problem],
+    had_nul: bool,
+) -> ParsedPrompt | None:
+    try:
+        prompt = _to_rar(line, raw, dataset) if shape == "rar" else _to_hb(line, raw, dataset)
+    except PydanticValidationError as exc:
+        problems.append((line, _describe(exc)))
+        return None
+    except ValueError as exc:
+        problems.append((line, str(exc)))
+        return None
+    except RecursionError:
+        problems.append((line, NESTED_TOO_DEEPLY))
+        return None
+    return _mark_replaced(prompt) if had_nul else prompt
 
 
-def _read_rows(path: Path, file_format: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """(line, row) pairs; a str instead of a row is a problem with that line."""
-    if file_format == "jsonl":
-        with path.open("rb") as fh:
-            for number, data in enumerate(fh, start=1):
-                try:
-                    # Decoded line by line, so bad bytes are reported on their line.
-                    text = data.decode("utf-8-sig" if number == 1 else "utf-8")
-                except UnicodeDecodeError as exc:
-                    yield number, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
-                    continue
-                if not text.strip():
-                    continue
-                try:
-                    row = json.loads(text)
-                except ValueError as exc:
-                    yield number, f"not valid JSON: {exc}"
-                    continue
-                except RecursionError:
-                    yield number, "not valid JSON: nested too deeply"
-                    continue
-                if not isinstance(row, dict):
-                    yield number, f"expected a JSON object, got {type(row).__name__}"
-                    continue
-                yield number, row
-    elif file_format == "csv":
-        # The default 128 KiB cell limit is too small for long reference answers.
-        csv.field_size_limit(2**31 - 1)
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None:
-                return
-            for number, cells in enumerate(reader, start=2):
-                if len(cells) != len(header):
-                    yield number, f"has {len(cells)} cells, the header has {len(header)}"
-                    continue
-                yield number, dict(zip(header, cells, strict=True))
-    else:
-        import pyarrow.parquet as pq
-
-        for index, row in enumerate(pq.read_table(path).to_pylist()):
-            yield index + 1, row
+def _mark_replaced(prompt: ParsedPrompt) -> ParsedPrompt:
+    """A row whose NULs were replaced: its criteria with U+FFFD get the flag, and
+    the prompt's meta says so (the editor and lint show both)."""
+    flags = [
+        [*f, NUL_REPLACED_FLAG] if REPLACEMENT in c.title + c.description else f
+        for c, f in zip(prompt.criteria, prompt.flags, strict=True)
+    ]
+    meta = {**prompt.meta, "text_replaced": "NUL characters replaced with U+FFFD on import"}
+    return dataclasses.replace(prompt, flags=flags, meta=meta)
 
 
-def _progress(
-    rows: Iterator[tuple[int, dict[str, Any] | str]], enabled: bool
-) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    if not enabled:
-        return rows
-    from tqdm import tqdm
-
-    return iter(tqdm(rows, desc="reading", unit=" rows", leave=False))
-
-
-def _detect_shape(path: Path, rows: list[tuple[int, dict[str, Any] | str]]) -> Shape:
-    for line, raw in rows:
-        if isinstance(raw, str):
-            continue
-        if "rubrics" in raw and "prompt" in raw:
-            return "healthbench"
-        if "question" in raw or "rubric" in raw:
-            return "rar"
-        raise ImportFileError(
-            str(path),
-            [
-                (
-                    line,
-                    "unknown row shape (fields: "
-                    + ", ".join(sorted(raw)[:12])
-                    + "); expected RaR rows (question, reference_answer, rubric) or "
-                    "HealthBench rows (prompt, rubrics)",
-                )
-            ],
-        )
-    # No row parsed at all: the per-line problems say why.
-    raise ImportFileError(str(path), [(line, str(raw)) for line, raw in rows])
+def _shape_of(path: Path, line: int, raw: dict[str, Any]) -> Shape:
+    """The file's row shape, from its first row that parsed."""
+    if "rubrics" in raw and "prompt" in raw:
+        return "healthbench"
+    if "question" in raw or "rubric" in raw:
+        return "rar"
+    raise ImportFileError(
+        str(path),
+        [
+            (
+                line,
+                "unknown row shape (fields: "
+                + ", ".join(sorted(raw)[:12])
+                + "); expected RaR rows (question, reference_answer, rubric) or "
+                "HealthBench rows (prompt, rubrics)",
+            )
+        ],
+    )
 
 
 def _describe(exc: PydanticValidationError) -> str:
@@ -350,14 +245,14 @@ def _extras(row: dict[str, Any], shape: type) -> dict[str, Any]:
 
 
 def _to_rar(line: int, raw: dict[str, Any], dataset: str) -> ParsedPrompt:
-    row = _RAR.validate_python(raw)
+    row = RAR_ROW.validate_python(raw)
     rubric, rubric_list = row["rubric"], row.get("rubric_list")
     if rubric_list is not None and len(rubric_list) != len(rubric):
         raise ValueError(f"rubric_list has {len(rubric_list)} items but rubric has {len(rubric)}")
     count = row.get("rubric_count")
     if count is not None and count != len(rubric):
         raise ValueError(f"rubric_count is {count} but rubric has {len(rubric)}")
-    items = []
+    items: list[tuple[str, str, Category, float, tuple[str, ...]]] = []
     for i, item in enumerate(rubric):
         description, weight = item["description"], item["weight"]
         category = None
@@ -401,7 +296,7 @@ def short_title(text: str) -> str:
 
 
 def _to_hb(line: int, raw: dict[str, Any], dataset: str) -> ParsedPrompt:
-    row = _HB.validate_python(raw)
+    row = HB_ROW.validate_python(raw)
     users = [m["content"] for m in row["prompt"] if m["role"] == "user"]
     if not users or not users[-1].strip():
         raise ValueError("prompt: the conversation has no (non-empty) user message")

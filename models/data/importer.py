@@ -10,13 +10,19 @@ What a row does:
   "import"), head pointing at it;
 - known id, same question and reference answer, same rubric content: nothing;
 - known id, same question and reference answer, different rubric: a new version
-  appended (head moves, status back to draft; an approval stays on record);
+  appended (head moves, status back to draft), unless the rubric holds curated
+  work (an expert's edit or an approval, `models.rubrics.append.is_curated`):
+  then the prompt is reported as a conflict and left as it is, unless the caller
+  asks to replace curated rubrics with the file (a new draft version; the
+  approved version stays exportable until another one is approved). A retired
+  rubric is always a conflict (reopen it first);
 - known id with a different question or reference answer: a bad row. We never
   overwrite a prompt silently; the user picks a new id or a new dataset.
 Other prompt fields of a known id (source, tags, meta) are left as they are.
 
 Every run writes exactly one audit entry ("import", with counts and the file's
 sha256), also a re-import that changes nothing, so the log shows who ran it.
+A dry run plans the same way, reports what it would do and writes nothing.
 """
 
 from __future__ import annotations
@@ -44,46 +50,18 @@ from rubricforge.models.data.import_formats import (
     criterion_keys,
     parse_file,
 )
+from rubricforge.models.data.import_result import ImportConflict, ImportResult
+from rubricforge.models.rubrics.append import (
+    CURATED_SOURCES,
+    NewVersion,
+    append_versions,
+    is_curated,
+)
+from rubricforge.models.rubrics.append import pg_array as _array
 from rubricforge.models.rubrics.criteria import CriterionData, content_hash
 from rubricforge.models.rubrics.orm import RubricStatus, VersionSource
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
-
-
-@dataclass
-class ImportResult:
-    dataset: str
-    format: str  # row shape: "rar" | "healthbench"
-    file: str = ""  # the file's name
-    file_format: str = ""  # "jsonl" | "csv" | "parquet"
-    rows: int = 0
-    prompts_added: int = 0
-    prompts_unchanged: int = 0
-    rubrics_updated: int = 0  # existing prompts that got a new rubric version
-    criteria_added: int = 0
-    pitfalls_flagged: int = 0  # imported negative-weight criteria with a polarity flag
-    sha256: str = ""
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.prompts_added or self.rubrics_updated)
-
-    def summary(self) -> str:
-        shape = {"rar": "RaR", "healthbench": "HealthBench"}.get(self.format, self.format)
-        text = (
-            f"Imported {self.file} ({self.rows} {shape} rows) into dataset '{self.dataset}': "
-            f"{self.prompts_added} prompts added, {self.rubrics_updated} rubrics updated "
-            f"(new version), {self.prompts_unchanged} unchanged; "
-            f"{self.criteria_added} criteria written."
-        )
-        if not self.changed:
-            text += " Nothing changed."
-        if self.pitfalls_flagged:
-            text += (
-                f"\n{self.pitfalls_flagged} pitfall(s) worded as avoidances (or with title and "
-                "description disagreeing) carry a negative weight: check their polarity."
-            )
-        return text
 
 
 @dataclass
@@ -95,6 +73,7 @@ class _Known:
     rubric_id: int | None  # None: the prompt has no rubric yet
     head_id: int | None
     number: int  # of the version to append
+    curated: bool = False  # replacing curated work, as asked
 
 
 @dataclass
@@ -103,18 +82,7 @@ class _Plan:
     changed: list[_Known] = field(default_factory=list)
     unchanged: int = 0
     problems: list[Problem] = field(default_factory=list)
-
-
-@dataclass
-class _Version:
-    """A rubric version to write, with the ids it links."""
-
-    prompt: ParsedPrompt
-    criteria: list[CriterionData]
-    id: int
-    rubric_id: int
-    number: int
-    parent_id: int | None
+    conflicts: list[ImportConflict] = field(default_factory=list)
 
 
 def import_file(
@@ -124,17 +92,22 @@ def import_file(
     *,
     actor: UserInfo,
     progress: bool = False,
+    dry_run: bool = False,
+    replace_curated: bool = False,
 ) -> ImportResult:
     """Import RaR or HealthBench rows from a JSONL, CSV or Parquet file into
     `dataset` (created if new). Raises ImportFileError listing every bad row
-    (nothing is written), StaleEditError if a rubric was edited meanwhile."""
+    (nothing is written), StaleEditError if a rubric was edited meanwhile.
+    Curated rubrics that differ from the file are reported in `conflicts` and
+    left alone unless `replace_curated`; `dry_run` writes nothing at all."""
     require(actor, Action.import_data)
     path = Path(path)
     dataset = dataset.strip()
     if not dataset or len(dataset) > 200:
         raise ImportFileError(str(path), [(0, "the dataset name must be 1 to 200 characters")])
     with _gc_paused():
-        return _import(engine, path, dataset, actor, progress)
+        options = _Options(actor, progress, dry_run, replace_curated)
+        return _import(engine, path, dataset, options)
 
 
 @contextmanager
@@ -151,10 +124,16 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _import(
-    engine: Engine, path: Path, dataset: str, actor: UserInfo, progress: bool
-) -> ImportResult:
-    parsed = parse_file(path, dataset, progress=progress)
+@dataclass(frozen=True)
+class _Options:
+    actor: UserInfo
+    progress: bool
+    dry_run: bool
+    replace_curated: bool
+
+
+def _import(engine: Engine, path: Path, dataset: str, o: _Options) -> ImportResult:
+    parsed = parse_file(path, dataset, progress=o.progress)
     result = ImportResult(
         dataset=dataset,
         format=parsed.shape,
@@ -162,15 +141,21 @@ def _import(
         file_format=parsed.file_format,
         rows=len(parsed.prompts) + len({line for line, _ in parsed.problems}),
         sha256=_sha256(path),
+        dry_run=o.dry_run,
+        nul_lines=parsed.nul_lines,
     )
-    with engine.begin() as conn:
-        dataset_id = _lock_dataset(conn, dataset, actor.id)
-        plan = _plan(conn, dataset_id, parsed)
+    with engine.connect() as conn, conn.begin() as tx:
+        dataset_id = _lock_dataset(conn, dataset, o.actor.id)
+        plan = _plan(conn, dataset_id, parsed, o.replace_curated)
         problems = sorted(parsed.problems + plan.problems)
         if problems:
             raise ImportFileError(str(path), problems)  # rolls back, dataset included
+        _count(plan, result)
+        if o.dry_run:
+            tx.rollback()  # the dataset too, if the import would have created it
+            return result
         try:
-            _write(conn, dataset_id, plan, result, actor.id, f"imported from {path.name}", progress)
+            _write(conn, dataset_id, plan, result.dataset, path.name, o)
         except psycopg.errors.UniqueViolation:
             # Someone added the same ids outside an import (which would have waited
             # for our lock on the dataset) after we looked.
@@ -181,12 +166,17 @@ def _import(
         with Session(bind=conn) as session:
             audit(
                 session,
-                actor=actor.username,
-                user_id=actor.id,
+                actor=o.actor.username,
+                user_id=o.actor.id,
                 action="import",
                 entity="dataset",
                 entity_id=dataset_id,
-                details={**dataclasses.asdict(result), "path": str(path.resolve())},
+                details={
+                    **dataclasses.asdict(result),
+                    "conflicts": [c.external_id for c in result.conflicts],
+                    "replaced": [k.prompt.external_id for k in plan.changed if k.curated],
+                    "path": str(path.resolve()),
+                },
             )
             session.flush()
     return result
@@ -219,6 +209,7 @@ _EXISTING = text(
     # md5 rather than the texts: a re-import of 20k prompts moves 40 MB less.
     "SELECT p.external_id, p.id AS prompt_id, md5(p.question) AS q, "
     "md5(p.reference_answer) AS a, r.id AS rubric_id, r.head_version_id, hv.content_hash, "
+    "r.status, r.approved_version_id, hv.source AS head_source, hv.number AS head_number, "
     "(SELECT max(number) FROM rubric_versions v WHERE v.rubric_id = r.id) AS last_number "
     "FROM prompts p LEFT JOIN rubrics r ON r.prompt_id = p.id "
     "LEFT JOIN rubric_versions hv ON hv.id = r.head_version_id "
@@ -226,7 +217,7 @@ _EXISTING = text(
 )
 
 
-def _plan(conn: Connection, dataset_id: int, parsed: ParsedFile) -> _Plan:
+def _plan(conn: Connection, dataset_id: int, parsed: ParsedFile, replace_curated: bool) -> _Plan:
     plan = _Plan()
     ids = [p.external_id for p in parsed.prompts]
     existing = {r.external_id: r for r in conn.execute(_EXISTING, {"d": dataset_id, "ids": ids})}
@@ -245,107 +236,101 @@ def _plan(conn: Connection, dataset_id: int, parsed: ParsedFile) -> _Plan:
             )
         elif row.content_hash == content_hash(prompt.criteria):
             plan.unchanged += 1
+        elif row.status == RubricStatus.retired.value:
+            plan.conflicts.append(
+                ImportConflict(
+                    prompt.line,
+                    prompt.external_id,
+                    row.prompt_id,
+                    "its rubric is retired and differs from the file; reopen it to import",
+                )
+            )
+        elif is_curated(row.head_source, row.approved_version_id) and not replace_curated:
+            plan.conflicts.append(
+                ImportConflict(prompt.line, prompt.external_id, row.prompt_id, _curated(row))
+            )
         else:
             number = (row.last_number or 0) + 1
+            curated = is_curated(row.head_source, row.approved_version_id)
             plan.changed.append(
-                _Known(prompt, row.prompt_id, row.rubric_id, row.head_version_id, number)
+                _Known(prompt, row.prompt_id, row.rubric_id, row.head_version_id, number, curated)
             )
     return plan
 
 
+def _curated(row: Any) -> str:
+    what = []
+    if row.head_source in CURATED_SOURCES:
+        what.append(f"version {row.head_number} was edited by an expert")
+    if row.approved_version_id is not None:
+        what.append("it has an approved version" if row.status != "approved" else "approved")
+    return f"the file differs from the curated rubric ({', '.join(what)})"
+
+
+def _count(plan: _Plan, result: ImportResult) -> None:
+    changed = [k.prompt for k in plan.changed]
+    result.criteria_added = sum(len(p.criteria) for p in itertools.chain(plan.new, changed))
+    result.pitfalls_flagged = sum(p.pitfalls_flagged for p in itertools.chain(plan.new, changed))
+    result.prompts_added = len(plan.new)
+    result.rubrics_updated = len(plan.changed)
+    result.curated_replaced = sum(k.curated for k in plan.changed)
+    result.prompts_unchanged = plan.unchanged
+    result.conflicts = plan.conflicts
+
+
 def _write(
-    conn: Connection,
-    dataset_id: int,
-    plan: _Plan,
-    result: ImportResult,
-    user_id: int | None,
-    note: str,
-    progress: bool,
+    conn: Connection, dataset_id: int, plan: _Plan, dataset: str, file: str, o: _Options
 ) -> None:
+    """Prompts by COPY, their rubrics (head NULL), then every version through
+    `append_versions`, which locks the known rubrics and checks nobody moved
+    their head since we planned."""
     raw = conn.connection.driver_connection
     assert isinstance(raw, psycopg.Connection), "the importer needs the psycopg driver"
     with raw.cursor() as cur:
-        _check_heads(cur, plan)
         old_keys = _old_keys(cur, [k.head_id for k in plan.changed if k.head_id is not None])
         prompt_ids = _nextvals(cur, "prompts", len(plan.new))
-        n_rubrics = len(plan.new) + sum(k.rubric_id is None for k in plan.changed)
-        rubric_ids = iter(_nextvals(cur, "rubrics", n_rubrics))
-        version_ids = iter(_nextvals(cur, "rubric_versions", len(plan.new) + len(plan.changed)))
-
-        versions: list[_Version] = []
-        new_rubrics: list[tuple[int, int, int]] = []  # rubric id, prompt id, head id
-        moved: list[tuple[int, int]] = []  # existing rubric id, its new head id
-        for prompt, pid in zip(plan.new, prompt_ids, strict=True):
-            rid, vid = next(rubric_ids), next(version_ids)
-            new_rubrics.append((rid, pid, vid))
-            versions.append(_Version(prompt, prompt.criteria, vid, rid, 1, None))
-        for k in plan.changed:
-            vid = next(version_ids)
-            if k.rubric_id is None:
-                rid = next(rubric_ids)
-                new_rubrics.append((rid, k.prompt_id, vid))
-            else:
-                rid = k.rubric_id
-                moved.append((rid, vid))
-            criteria = _carry_keys(k, old_keys.get(k.head_id or 0, {}), result.dataset)
-            versions.append(_Version(k.prompt, criteria, vid, rid, k.number, k.head_id))
-
         _copy(
             cur,
             "COPY prompts (id, dataset_id, external_id, question, reference_answer, "
             "messages, source, tags, meta) FROM STDIN",
             (_prompt_row(p, pid, dataset_id) for p, pid in zip(plan.new, prompt_ids, strict=True)),
         )
-        cur.execute(
-            _RUBRICS_AND_VERSIONS,
-            {
-                "status": RubricStatus.draft.value,
-                "source": VersionSource.import_.value,
-                "note": note,
-                "user": user_id,
-                "r_id": [r[0] for r in new_rubrics],
-                "r_prompt": [r[1] for r in new_rubrics],
-                "r_head": [r[2] for r in new_rubrics],
-                "v_id": [v.id for v in versions],
-                "v_rubric": [v.rubric_id for v in versions],
-                "v_number": [v.number for v in versions],
-                "v_parent": [v.parent_id for v in versions],
-                "v_hash": [content_hash(v.criteria) for v in versions],
-            },
+    need = [*prompt_ids, *(k.prompt_id for k in plan.changed if k.rubric_id is None)]
+    rubric_of: dict[int, int] = dict(
+        conn.execute(_NEW_RUBRICS, {"status": "draft", "user": o.actor.id, "ids": need}).all()
+    )
+    user = o.actor  # the permission was checked by import_file
+    note = f"imported from {file}"
+    items = [
+        NewVersion(rubric_of[pid], p.criteria, VersionSource.import_, note=note, flags=p.flags)
+        for p, pid in zip(plan.new, prompt_ids, strict=True)
+    ]
+    for k in plan.changed:
+        items.append(
+            NewVersion(
+                k.rubric_id or rubric_of[k.prompt_id],
+                _carry_keys(k, old_keys.get(k.head_id or 0, {}), dataset),
+                VersionSource.import_,
+                note=f"replaced with the file {file} (curated work kept in history)"
+                if k.curated
+                else note,
+                flags=k.prompt.flags,  # wording and sign only: they hold for carried keys too
+                expected_head_id=k.head_id,
+                check_head=k.rubric_id is not None,
+            )
         )
-        _copy(
-            cur,
-            "COPY criteria (version_id, position, key, title, description, category, "
-            "weight, tags, flags) FROM STDIN",
-            _criteria_rows(versions, progress),
-        )
-        cur.execute(
-            "UPDATE rubrics r SET head_version_id = u.vid, status = %s, "
-            "lock_version = r.lock_version + 1, updated_at = now(), updated_by_id = %s "
-            "FROM unnest(%s::int[], %s::int[]) AS u(rid, vid) WHERE r.id = u.rid",
-            (RubricStatus.draft.value, user_id, [m[0] for m in moved], [m[1] for m in moved]),
-        )
-    result.criteria_added += sum(len(v.criteria) for v in versions)
-    result.pitfalls_flagged += sum(v.prompt.pitfalls_flagged for v in versions)
-    result.prompts_added = len(plan.new)
-    result.rubrics_updated = len(plan.changed)
-    result.prompts_unchanged = plan.unchanged
+    try:
+        append_versions(conn, user, items, audit_action=None, progress=o.progress)
+    except StaleEditError:
+        raise StaleEditError(
+            "rubrics were edited while the import ran; nothing was imported, run the import again"
+        ) from None
 
 
-# One statement, because rubrics and versions point at each other (head, and
-# rubric_id) and neither foreign key is deferrable: both are checked at its end.
-_RUBRICS_AND_VERSIONS = """
-WITH new_rubrics AS (
-    INSERT INTO rubrics (id, prompt_id, status, head_version_id, lock_version, updated_by_id)
-    SELECT r.id, r.prompt_id, %(status)s, r.head, 1, %(user)s
-    FROM unnest(%(r_id)s::int[], %(r_prompt)s::int[], %(r_head)s::int[]) AS r(id, prompt_id, head)
+_NEW_RUBRICS = text(
+    "INSERT INTO rubrics (prompt_id, status, lock_version, updated_by_id) "
+    "SELECT unnest(CAST(:ids AS int[])), :status, 1, :user RETURNING prompt_id, id"
 )
-INSERT INTO rubric_versions
-    (id, rubric_id, number, parent_id, source, note, created_by_id, content_hash)
-SELECT v.id, v.rubric_id, v.number, v.parent, %(source)s, %(note)s, %(user)s, v.hash
-FROM unnest(%(v_id)s::int[], %(v_rubric)s::int[], %(v_number)s::int[], %(v_parent)s::int[],
-            %(v_hash)s::text[]) AS v(id, rubric_id, number, parent, hash)
-"""
 
 
 def _prompt_row(p: ParsedPrompt, prompt_id: int, dataset_id: int) -> tuple[Any, ...]:
@@ -353,27 +338,6 @@ def _prompt_row(p: ParsedPrompt, prompt_id: int, dataset_id: int) -> tuple[Any, 
     meta = json.dumps(p.meta, ensure_ascii=False, default=str)
     return (prompt_id, dataset_id, p.external_id, p.question, p.reference_answer, messages,
             p.source, _array(p.tags), meta)  # fmt: skip
-
-
-def _criteria_rows(versions: list[_Version], progress: bool) -> Iterator[tuple[Any, ...]]:
-    from tqdm import tqdm
-
-    with tqdm(total=len(versions), desc="writing", unit=" rubrics", disable=not progress) as bar:
-        for v in versions:
-            vid = v.id
-            # Flags depend on wording and sign only, so they hold for carried keys too.
-            for position, c, flags in zip(itertools.count(), v.criteria, v.prompt.flags):
-                yield (vid, position, c.key, c.title, c.description, c.category.value,
-                       c.weight, _array(c.tags) if c.tags else "{}",
-                       _array(flags) if flags else "{}")  # fmt: skip
-            bar.update()
-
-
-def _array(items: Sequence[str]) -> str:
-    """A Postgres array literal: psycopg's generic list dumper is several
-    times slower, and there are two lists per criterion."""
-    quoted = (s.replace("\\", "\\\\").replace('"', '\\"') for s in items)
-    return "{" + ",".join(f'"{q}"' for q in quoted) + "}"
 
 
 def _nextvals(cur: psycopg.Cursor[Any], table: str, n: int) -> list[int]:
@@ -393,24 +357,6 @@ def _copy(cur: psycopg.Cursor[Any], statement: str, rows: Iterable[Sequence[Any]
     with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
         for row in rows:
             copy.write_row(row)
-
-
-def _check_heads(cur: psycopg.Cursor[Any], plan: _Plan) -> None:
-    """Lock the rubrics we are about to version and make sure nobody moved
-    their head since we planned (an editor saving meanwhile)."""
-    expected = {k.rubric_id: k.head_id for k in plan.changed if k.rubric_id is not None}
-    if not expected:
-        return
-    cur.execute(
-        "SELECT id, head_version_id FROM rubrics WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-        (list(expected),),
-    )
-    moved = [rid for rid, head in cur.fetchall() if expected[rid] != head]
-    if moved:
-        raise StaleEditError(
-            f"{len(moved)} rubric(s) were edited while the import ran (e.g. rubric "
-            f"{moved[0]}); nothing was imported, run the import again"
-        )
 
 
 def _old_keys(cur: psycopg.Cursor[Any], head_ids: list[int]) -> dict[int, dict[str, str]]:

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, create_model, model_validator
 from rubricforge.models.core.errors import LLMReplyError, LLMRequestError
 from rubricforge.models.core.limits import MAX_RATIONALE, cap_text
+from rubricforge.models.core.text_safety import clean_text
 from rubricforge.models.judging import prompts as jp
 from rubricforge.models.judging.orm import JudgeMode, LLMCache
 from rubricforge.models.judging.rewards import Aggregation, aggregate
@@ -87,10 +88,25 @@ class JudgeResult:
     tokens_out: int = 0
     latency_ms: int = 0
     cached: bool = False
+    nul_replaced: int = 0  # rationales whose NUL characters became U+FFFD
 
     def reward_or(self, fallback: float) -> float:
         """The reward, or `fallback` when the judgment failed (what training uses)."""
         return self.reward if self.ok and self.reward is not None else fallback
+
+
+def _clean_verdicts(verdicts: list[list[Any]]) -> dict[str, Any]:
+    """The verdicts payload (cached, then stored) with NULs in rationales replaced
+    (PostgreSQL cannot store them), and how many were, so the run records it."""
+    replaced = 0
+    for v in verdicts:
+        text, had = clean_text(v[1])
+        v[1] = _rationale(text)
+        replaced += had
+    payload: dict[str, Any] = {"verdicts": verdicts}
+    if replaced:
+        payload["nul_replaced"] = replaced
+    return payload
 
 
 async def _ask(client: LLMClient, messages: Any, schema: type[Any], usage: TokenUsage) -> Any:
@@ -265,11 +281,11 @@ class Judge:
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
                     raise outcome
-            return {"verdicts": [[r.met, _rationale(r.rationale)] for r in outcomes]}  # type: ignore[union-attr]
+            return _clean_verdicts([[r.met, r.rationale] for r in outcomes])  # type: ignore[union-attr]
         messages = jp.explicit_messages(item.prompt, item.response, item.criteria)
         reply = await _ask(client, messages, _explicit_schema(len(item.criteria)), usage)
         verdicts = jp.check_explicit(reply, len(item.criteria))  # type: ignore[arg-type]
-        return {"verdicts": [[v.met, _rationale(v.rationale)] for v in verdicts]}
+        return _clean_verdicts([[v.met, v.rationale] for v in verdicts])
 
     async def _rating(
         self, client: LLMClient, item: JudgeItem, usage: TokenUsage
@@ -298,6 +314,7 @@ class Judge:
             rating = float(payload["rating"])
             reward = aggregate(self.config.aggregation, rating=rating)
             return JudgeResult(ok=True, reward=reward, rating=rating, **base)
+        base["nul_replaced"] = int(payload.get("nul_replaced", 0))
         met = [bool(m) for m, _ in payload["verdicts"]]
         verdicts = [
             VerdictResult(m, _rationale(str(r)), True)

@@ -13,6 +13,7 @@ from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import ImportFileError, LLMError, NotFoundError
+from rubricforge.models.core.text_safety import clean_text, scrub
 from rubricforge.models.judging.orm import Response
 from rubricforge.models.llm.client import EndpointConfig, LLMClient
 from rubricforge.models.rubrics.orm import Dataset, Prompt
@@ -57,12 +58,26 @@ class ResponsesResult:
     added: int = 0
     unchanged: int = 0
     sources: dict[str, int] = field(default_factory=dict)
+    nul_replaced: list[int] = field(default_factory=list)  # lines (or samples) with NULs
 
     def summary(self) -> str:
         by = ", ".join(f"{k}: {v}" for k, v in sorted(self.sources.items()))
-        return (
+        text = (
             f"{self.dataset}: {self.added} responses added, {self.unchanged} already there ({by})"
         )
+        if self.nul_replaced:
+            text += (
+                f"; {len(self.nul_replaced)} held NUL characters, stored as U+FFFD "
+                f"(meta.text_replaced): {', '.join(map(str, self.nul_replaced[:20]))}"
+            )
+        return text
+
+
+TEXT_REPLACED = "NUL characters replaced with U+FFFD"
+
+
+def _replaced_note(replaced: bool) -> dict[str, str]:
+    return {"text_replaced": TEXT_REPLACED} if replaced else {}
 
 
 def _prompt_ids(engine: Engine, dataset: str) -> dict[str, int]:
@@ -82,6 +97,7 @@ def import_responses(
     prompts = _prompt_ids(engine, dataset)
     rows: list[ResponseRow] = []
     problems: list[tuple[int, str]] = []
+    nul_lines: dict[int, int] = {}  # index in rows -> line
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -90,7 +106,8 @@ def import_responses(
         if not line.strip():
             continue
         try:
-            row = ResponseRow.model_validate(json.loads(line))
+            data, replaced = scrub(json.loads(line.replace("\x00", "\ufffd")))
+            row = ResponseRow.model_validate(data)
         except json.JSONDecodeError as exc:
             problems.append((n, f"not valid JSON ({exc.msg})"))
             continue
@@ -104,21 +121,26 @@ def import_responses(
         if row.prompt_id not in prompts:
             problems.append((n, f"prompt '{row.prompt_id}' is not in dataset '{dataset}'"))
             continue
+        if replaced or "\x00" in line:
+            nul_lines[len(rows)] = n
         rows.append(row)
     if not rows and not problems:
         problems.append((0, "the file has no responses"))
     if problems:
         raise ImportFileError(str(path), problems)
-    result = ResponsesResult(dataset)
+    result = ResponsesResult(dataset, nul_replaced=sorted(nul_lines.values()))
     values = [
         {
             "prompt_id": prompts[r.prompt_id],
             "text": r.text,
             "source": r.source,
             "content_hash": content_hash(r.text),
-            "meta": r.model_extra or {},
+            "meta": {
+                **(r.model_extra or {}),
+                **({"text_replaced": TEXT_REPLACED} if i in nul_lines else {}),
+            },
         }
-        for r in rows
+        for i, r in enumerate(rows)
     ]
     with session_scope(engine) as s:
         added = 0
@@ -184,8 +206,10 @@ def generate_responses(
         bar.close()
         return out
 
-    samples = [(pid, text) for pid, text in asyncio.run(sample()) if text.strip()]
+    replies = [(pid, *clean_text(text)) for pid, text in asyncio.run(sample())]
+    samples = [(pid, text, nul) for pid, text, nul in replies if text.strip()]
     result = ResponsesResult(dataset, sources={endpoint.model: len(samples)})
+    result.nul_replaced = [i for i, (_, _, nul) in enumerate(samples, 1) if nul]
     with session_scope(engine) as s:
         values = [
             {
@@ -193,9 +217,9 @@ def generate_responses(
                 "text": text,
                 "source": endpoint.model,
                 "content_hash": content_hash(text),
-                "meta": {"generated": True},
+                "meta": {"generated": True, **_replaced_note(nul)},
             }
-            for pid, text in samples
+            for pid, text, nul in samples
         ]
         if values:
             res = s.execute(

@@ -49,6 +49,7 @@ class JudgeRunReport:
     tokens_out: int
     cost_usd: float | None
     mean_reward: float | None
+    nul_replaced: int = 0  # rationales whose NUL characters became U+FFFD
 
     @property
     def run_failed(self) -> bool:
@@ -62,6 +63,10 @@ class JudgeRunReport:
             f"judge run {self.run_id}: {self.judged}/{self.total} judged "
             f"({self.cached} from cache), {self.failed} failed{mean}; "
             f"{self.tokens_in} + {self.tokens_out} tokens{cost}"
+        ) + (
+            f"; {self.nul_replaced} rationale(s) held NUL characters, stored as U+FFFD"
+            if self.nul_replaced
+            else ""
         )
 
 
@@ -199,7 +204,7 @@ def run_judge(
             entity_id=run_id,
             details={"model": config.endpoint.model, "mode": config.mode.value, **scope},
         )
-    totals = {"done": 0, "failed": 0, "cached": 0, "tin": 0, "tout": 0}
+    totals = {"done": 0, "failed": 0, "cached": 0, "tin": 0, "tout": 0, "nul_replaced": 0}
     rewards: list[float] = []
     try:
         if on_start:
@@ -226,6 +231,7 @@ def run_judge(
         tokens_out=totals["tout"],
         cost_usd=cost,
         mean_reward=sum(rewards) / len(rewards) if rewards else None,
+        nul_replaced=totals["nul_replaced"],
     )
 
 
@@ -278,6 +284,7 @@ def _store(
         totals["done"] += len(chunk)
         totals["failed"] += sum(not r.ok for r in results)
         totals["cached"] += sum(r.cached for r in results)
+        totals["nul_replaced"] += sum(r.nul_replaced for r in results)
         totals["tin"] += sum(r.tokens_in for r in results)
         totals["tout"] += sum(r.tokens_out for r in results)
         touched = s.execute(

@@ -1,6 +1,7 @@
 """Rubric authoring: the one import point for pages, the CLI and drafting.
 
-Writes (`models.rubrics.versions`): create_rubric, save_version, assign_prompts.
+Writes (`models.rubrics.versions`): create_rubric, save_version, restore_version,
+assign_prompts.
 Review (`models.rubrics.workflow`): submit_for_review, approve, reject, reopen, retire.
 Reads (`models.rubrics.queries`): load_editor_state, get_version, list_versions,
 list_reviews, diff_versions. Pure helpers live in `models.rubrics.lint`,
@@ -24,6 +25,7 @@ from rubricforge.models.rubrics.versions import (
     assign_prompts,
     clean_criteria,
     create_rubric,
+    restore_version,
     save_version,
 )
 from rubricforge.models.rubrics.workflow import approve, reject, reopen, retire, submit_for_review
@@ -44,6 +46,7 @@ __all__ = [
     "load_editor_state",
     "reject",
     "reopen",
+    "restore_version",
     "retire",
     "save_version",
     "submit_for_review",

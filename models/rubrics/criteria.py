@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import uuid
 from collections.abc import Iterable, Sequence
@@ -156,6 +157,49 @@ class CriterionData:
     @property
     def polarity(self) -> str:
         return polarity(self.weight)
+
+
+# Bounds for every way criteria come in (editor, import, drafting): a weight of
+# 1e308 makes every reward meaningless, and a 10,000-criterion rubric is a mistake.
+MAX_WEIGHT = 100.0
+MAX_CRITERIA = 100
+
+
+def weight_problem(weight: object) -> str | None:
+    """Why `weight` cannot be a criterion's weight, or None if it can."""
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
+        return f"weight {weight!r} is not a number"
+    if abs(weight) > MAX_WEIGHT:
+        return f"weight {weight:g} is outside -{MAX_WEIGHT:g}..{MAX_WEIGHT:g}"
+    return None
+
+
+def count_problem(count: int) -> str | None:
+    if count > MAX_CRITERIA:
+        return f"{count} criteria: a rubric has at most {MAX_CRITERIA}"
+    return None
+
+
+def criteria_problems(criteria: Sequence[CriterionData]) -> list[str]:
+    """Every reason these criteria cannot be stored, each naming the criterion
+    ("#3: weight 1e+308 is outside -100..100"); empty if they can."""
+    if not criteria:
+        return ["a rubric needs at least one criterion"]
+    problems = [p for p in [count_problem(len(criteria))] if p]
+    seen: set[str] = set()
+    for i, c in enumerate(criteria, start=1):
+        blank = [name for name in ("title", "description") if not getattr(c, name).strip()]
+        if blank:
+            problems.append(f"#{i}: {' and '.join(blank)} blank")
+        if not isinstance(c.category, Category):
+            problems.append(f"#{i}: category {c.category!r} is not a Category")
+        weight = weight_problem(c.weight)
+        if weight:
+            problems.append(f"#{i}: {weight}")
+        if c.key in seen:
+            problems.append(f"#{i}: key {c.key} repeats an earlier criterion")
+        seen.add(c.key)
+    return problems
 
 
 def content_hash(criteria: Sequence[CriterionData]) -> str:

@@ -2,7 +2,8 @@
 
 The template lives here, in one versioned place; its hash is stored on every
 version it drafts, so a result can be traced to the exact text that made it.
-`Drafter` turns a question and its reference answer into criteria;
+`Drafter` turns a question and its reference answer into criteria (the reply's
+schema: `models.rubrics.draft_reply`);
 `draft_dataset` drafts every prompt of a dataset that lacks a draft by this
 template and model, and saves each as a new rubric version.
 """
@@ -11,12 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from rubricforge.models.accounts.permissions import OPERATOR, Action, UserInfo, require
 from rubricforge.models.core.errors import (
     InvalidInputError,
@@ -27,9 +26,10 @@ from rubricforge.models.core.errors import (
 from rubricforge.models.llm.client import EndpointConfig, LLMClient, Message, TokenUsage, delimit
 from rubricforge.models.rubrics.criteria import (
     CriterionData,
-    category_from_weight,
-    polarity_flags,
-    split_prefix,
+)
+from rubricforge.models.rubrics.draft_reply import (
+    DraftReply,
+    to_criteria,
 )
 from rubricforge.models.rubrics.draft_store import save_drafts
 from rubricforge.models.rubrics.orm import Dataset, Prompt, Rubric, RubricStatus, RubricVersion
@@ -104,77 +104,6 @@ def draft_messages(question: str, reference_answer: str) -> list[Message]:
         reference_answer=delimit("reference_answer", reference_answer or "(none given)"),
     )
     return [{"role": "system", "content": DRAFT_SYSTEM}, {"role": "user", "content": user}]
-
-
-# --- The reply's schema ---------------------------------------------------------
-
-FLAG_NO_PREFIX = "draft:no_category_prefix"
-FLAG_PREFIX_MISMATCH = "draft:prefix_disagrees_with_weight"
-
-
-class DraftItem(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    title: str = Field(min_length=1)
-    description: str = Field(min_length=1)
-    weight: float = Field(ge=-2, le=5)
-
-    @field_validator("weight")
-    @classmethod
-    def _nonzero(cls, weight: float) -> float:
-        if weight == 0:
-            raise ValueError("weight 0 counts for nothing; use 1 to 5, or -1/-2 for a pitfall")
-        return weight
-
-    @model_validator(mode="after")
-    def _body_after_prefix(self) -> DraftItem:
-        if not split_prefix(self.description)[1]:
-            raise ValueError("description has a category prefix but nothing to check")
-        return self
-
-
-class DraftReply(BaseModel):
-    """What the model must return: 7-20 RaR rubric items."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    criteria: list[DraftItem] = Field(min_length=7, max_length=20)
-
-
-def to_criteria(reply: DraftReply) -> tuple[list[CriterionData], list[list[str]]]:
-    """Criteria and, per criterion, its flags (polarity, and where the category came from).
-
-    The weight decides the category when the prefix is missing or disagrees with it
-    (e.g. "Essential Criteria" with weight -2); the flag records that, so the
-    expert sees it instead of a silent fix.
-    """
-    criteria: list[CriterionData] = []
-    flags: list[list[str]] = []
-    for item in reply.criteria:
-        prefixed, body = split_prefix(item.description)
-        by_weight = category_from_weight(item.weight)
-        extra: list[str] = []
-        if prefixed is None:
-            extra.append(FLAG_NO_PREFIX)
-        elif prefixed is not by_weight:
-            extra.append(f"{FLAG_PREFIX_MISMATCH}:{prefixed.value}")
-        criteria.append(
-            CriterionData(
-                title=item.title,
-                description=body,
-                category=by_weight,
-                weight=float(item.weight),
-                key=_new_key(),
-            )
-        )
-        flags.append(polarity_flags(item.title, body, item.weight) + extra)
-    return criteria, flags
-
-
-def _new_key() -> str:
-    """A fresh criterion key, as CriterionData makes them (16 hex digits). Not uuid4:
-    its os.urandom call costs more than the rest of a draft's parsing together."""
-    return f"{random.getrandbits(64):016x}"
 
 
 @dataclass(frozen=True)

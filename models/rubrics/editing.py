@@ -21,7 +21,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rubricforge.models.core.errors import EditorInputError
-from rubricforge.models.rubrics.criteria import CriterionData, parse_category
+from rubricforge.models.rubrics.criteria import (
+    CriterionData,
+    count_problem,
+    parse_category,
+    weight_problem,
+)
 from rubricforge.models.rubrics.orm import Category
 
 TEXT_COLUMNS = ("title", "description")
@@ -130,6 +135,9 @@ def _parse(row: _Row, problems: list[str]) -> tuple[float, CriterionData] | None
     weight = _number(row.values.get("weight"))
     if weight is None:
         bad.append(f"weight {row.values.get('weight')!r} is not a number")
+    elif (out_of_bounds := weight_problem(weight)) is not None:
+        bad.append(out_of_bounds)
+        weight = None
     position = _number(row.position)
     if position is None:
         bad.append(f"position {row.position!r} is not a number")
@@ -160,6 +168,9 @@ def apply_editor_changes(
         if parsed is not None:
             position, criterion = parsed
             keyed.append(((position, not row.moved, row.order), criterion))
+    too_many = count_problem(len(keyed))
+    if too_many:
+        problems.append(f"{too_many}: remove some rows")
     if problems:
         raise EditorInputError(problems)
     keyed.sort(key=lambda kc: kc[0])

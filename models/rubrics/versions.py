@@ -18,25 +18,17 @@ Review transitions live in `models.rubrics.workflow`, reads in `models.rubrics.q
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC
 from typing import Any
 
 from rubricforge.models.accounts.orm import Role, User
 from rubricforge.models.accounts.permissions import Action, UserInfo, require
-from rubricforge.models.core.audit import AuditEntry, audit
-from rubricforge.models.core.errors import (
-    InvalidInputError,
-    NoChangesError,
-    NotFoundError,
-    StaleEditError,
-    WorkflowError,
-)
-from rubricforge.models.rubrics.criteria import CriterionData, content_hash
+from rubricforge.models.core.audit import AuditEntry
+from rubricforge.models.core.errors import InvalidInputError, NotFoundError, StaleEditError
+from rubricforge.models.rubrics.append import NewVersion, append_versions, stale_error
+from rubricforge.models.rubrics.criteria import CriterionData, criteria_problems
 from rubricforge.models.rubrics.orm import (
-    Category,
     Criterion,
     Prompt,
     Rubric,
@@ -44,8 +36,8 @@ from rubricforge.models.rubrics.orm import (
     RubricVersion,
     VersionSource,
 )
-from rubricforge.models.rubrics.queries import VersionInfo, username_of, version_info
-from sqlalchemy import ARRAY, Integer, any_, bindparam, func, insert, select, update
+from rubricforge.models.rubrics.queries import VersionInfo, version_info
+from sqlalchemy import ARRAY, Integer, any_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 
@@ -56,39 +48,18 @@ def lock_rubric(session: Session, rubric_id: int, expected_lock_version: int) ->
     if rubric is None:
         raise NotFoundError(f"no rubric with id {rubric_id}")
     if rubric.lock_version != expected_lock_version:
-        who = username_of(session, rubric.updated_by_id) or "an import or the CLI"
-        when = rubric.updated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        head = (
-            session.get(RubricVersion, rubric.head_version_id) if rubric.head_version_id else None
-        )
-        raise StaleEditError(
-            f"rubric {rubric_id} was changed by {who} at {when} after you loaded it "
-            f"(it is now {rubric.status.value}, version {head.number if head else '-'}). "
-            "Nothing was saved. Reload it, merge your edits into the current version, and "
-            "save again."
-        )
+        raise stale_error(session.connection(), rubric_id)
     return rubric
 
 
 def clean_criteria(criteria: Sequence[CriterionData]) -> list[CriterionData]:
     """The criteria as they will be stored (text stripped, weight a float), or
-    InvalidInputError if they cannot be: none at all, blank text, a weight that
-    is not a finite number, or two rows sharing a key."""
+    InvalidInputError if they cannot be (`criteria_problems`: none at all, more
+    than the maximum, blank text, a weight that is not a bounded number, or two
+    rows sharing a key)."""
     if not criteria:
         raise InvalidInputError("a rubric needs at least one criterion; nothing was saved")
-    problems = []
-    seen: set[str] = set()
-    for i, c in enumerate(criteria, start=1):
-        blank = [name for name in ("title", "description") if not getattr(c, name).strip()]
-        if blank:
-            problems.append(f"#{i}: {' and '.join(blank)} blank")
-        if not isinstance(c.category, Category):
-            problems.append(f"#{i}: category {c.category!r} is not a Category")
-        if isinstance(c.weight, bool) or not math.isfinite(c.weight):
-            problems.append(f"#{i}: weight {c.weight!r} is not a number")
-        if c.key in seen:
-            problems.append(f"#{i}: key {c.key} repeats an earlier criterion")
-        seen.add(c.key)
+    problems = criteria_problems(criteria)
     if problems:
         raise InvalidInputError(
             "criteria cannot be saved; nothing was saved:\n  " + "\n  ".join(problems)
@@ -99,76 +70,37 @@ def clean_criteria(criteria: Sequence[CriterionData]) -> list[CriterionData]:
     ]
 
 
-def _add_version(
+def _append_one(
     session: Session,
     actor: UserInfo,
-    rubric: Rubric,
-    criteria: Sequence[CriterionData],
+    rubric_id: int,
+    criteria: list[CriterionData],
     *,
+    expected_lock_version: int,
+    action: str,
     note: str,
     source: VersionSource,
-    llm_model: str | None,
-    template_hash: str | None,
-) -> RubricVersion:
-    number = session.scalar(select(func.max(RubricVersion.number)).filter_by(rubric_id=rubric.id))
-    version = RubricVersion(
-        rubric_id=rubric.id,
-        number=(number or 0) + 1,
-        parent_id=rubric.head_version_id,
-        source=source,
-        note=note.strip(),
-        created_by_id=actor.id,
+    llm_model: str | None = None,
+    template_hash: str | None = None,
+    audit_extra: dict[str, Any] | None = None,
+) -> VersionInfo:
+    """One version through `append_versions`, then the ORM view of it."""
+    session.flush()
+    item = NewVersion(
+        rubric_id,
+        criteria,
+        source,
+        note=note,
         llm_model=llm_model,
         template_hash=template_hash,
-        content_hash=content_hash(criteria),
+        expected_lock_version=expected_lock_version,
+        audit=audit_extra or {},
     )
-    session.add(version)
-    session.flush()
-    session.add_all(
-        Criterion(
-            version_id=version.id,
-            position=position,
-            key=c.key,
-            title=c.title,
-            description=c.description,
-            category=c.category,
-            weight=c.weight,
-            tags=list(c.tags),
-            flags=c.flags,
-        )
-        for position, c in enumerate(criteria)
-    )
-    rubric.head_version_id = version.id
-    rubric.status = RubricStatus.draft
-    rubric.updated_by_id = actor.id
-    session.flush()
-    return version
-
-
-def _audit_version(
-    session: Session,
-    actor: UserInfo,
-    action: str,
-    rubric: Rubric,
-    version: RubricVersion,
-    **extra: Any,
-) -> None:
-    audit(
-        session,
-        actor=actor.username,
-        user_id=actor.id,
-        action=action,
-        entity="rubric",
-        entity_id=rubric.id,
-        details={
-            "version_id": version.id,
-            "number": version.number,
-            "source": version.source.value,
-            "note": version.note,
-            "content_hash": version.content_hash,
-            **extra,
-        },
-    )
+    (added,) = append_versions(session.connection(), actor, [item], audit_action=action)
+    rubric = session.get(Rubric, rubric_id, populate_existing=True)
+    version = session.get(RubricVersion, added.version_id)
+    assert rubric is not None and version is not None  # just written, same transaction
+    return version_info(session, version, rubric, added.criteria)
 
 
 def create_rubric(
@@ -197,18 +129,19 @@ def create_rubric(
     rubric = Rubric(prompt_id=prompt_id, status=RubricStatus.draft, updated_by_id=actor.id)
     session.add(rubric)
     session.flush()
-    version = _add_version(
+    return _append_one(
         session,
         actor,
-        rubric,
+        rubric.id,
         criteria,
+        expected_lock_version=rubric.lock_version,
+        action="rubric.create",
         note=note,
         source=source,
         llm_model=llm_model,
         template_hash=template_hash,
+        audit_extra={"prompt_id": prompt_id},
     )
-    _audit_version(session, actor, "rubric.create", rubric, version, prompt_id=prompt_id)
-    return version_info(session, version, rubric, criteria)
 
 
 def save_version(
@@ -223,7 +156,8 @@ def save_version(
     llm_model: str | None = None,
     template_hash: str | None = None,
 ) -> VersionInfo:
-    """Save `criteria` as the rubric's next immutable version and make it the head.
+    """Save `criteria` as the rubric's next immutable version and make it the head
+    (`models.rubrics.append`: stale, retired and unchanged saves are refused).
 
     The rubric goes (back) to draft: an in-review rubric needs submitting again,
     and an approved one keeps its approval on record (`approved_version_id` and
@@ -231,34 +165,55 @@ def save_version(
     """
     require(actor, Action.edit_rubric)
     criteria = clean_criteria(criteria)
-    rubric = lock_rubric(session, rubric_id, expected_lock_version)
-    if rubric.status is RubricStatus.retired:
-        raise WorkflowError(f"rubric {rubric_id} is retired; reopen it before editing")
-    head = session.get(RubricVersion, rubric.head_version_id) if rubric.head_version_id else None
-    if head is not None and head.content_hash == content_hash(criteria):
-        raise NoChangesError(
-            f"nothing to save: the criteria equal the current version {head.number}"
-        )
-    previous_status = rubric.status
-    version = _add_version(
+    return _append_one(
         session,
         actor,
-        rubric,
+        rubric_id,
         criteria,
+        expected_lock_version=expected_lock_version,
+        action="rubric.save_version",
         note=note,
         source=source,
         llm_model=llm_model,
         template_hash=template_hash,
     )
-    _audit_version(
+
+
+def restore_version(
+    session: Session,
+    actor: UserInfo,
+    rubric_id: int,
+    number: int,
+    *,
+    expected_lock_version: int,
+    note: str = "",
+) -> VersionInfo:
+    """A new version equal to version `number` of the rubric (its criteria with
+    their keys, so labels and revision requests follow them), made the head like
+    any edit. Nothing is deleted: the versions in between stay in the history."""
+    require(actor, Action.edit_rubric)
+    old = session.scalar(select(RubricVersion).filter_by(rubric_id=rubric_id, number=number))
+    if old is None:
+        raise NotFoundError(f"rubric {rubric_id} has no version {number}; nothing was restored")
+    rows = session.scalars(
+        select(Criterion).filter_by(version_id=old.id).order_by(Criterion.position)
+    ).all()
+    criteria = [
+        CriterionData(c.title, c.description, c.category, c.weight, key=c.key, tags=tuple(c.tags))
+        for c in rows
+    ]
+    text = f"restored version {number}" + (f": {note.strip()}" if note.strip() else "")
+    return _append_one(
         session,
         actor,
-        "rubric.save_version",
-        rubric,
-        version,
-        previous_status=previous_status.value,
+        rubric_id,
+        clean_criteria(criteria),
+        expected_lock_version=expected_lock_version,
+        action="rubric.restore",
+        note=text,
+        source=VersionSource.human,
+        audit_extra={"restored_from": number},
     )
-    return version_info(session, version, rubric, criteria)
 
 
 def assign_prompts(

@@ -1,27 +1,32 @@
 """Version history: every version of a rubric, a readable diff between any two,
-and the review log."""
+"restore this version" (a new version equal to an old one, for editors), and
+the review log."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+from rubricforge.models.accounts.permissions import Action, can
+from rubricforge.models.core.errors import RubricforgeError
 from rubricforge.models.rubrics.authoring import (
     diff_versions,
     list_reviews,
     list_versions,
     load_editor_state,
+    restore_version,
 )
 from rubricforge.webapp.auth import page_user
 from rubricforge.webapp.components.checks import flips_panel
 from rubricforge.webapp.components.prompt_view import chosen_prompt, status_label
 from rubricforge.webapp.components.rubric import show_diff, version_label
-from rubricforge.webapp.components.text import escape_md
-from rubricforge.webapp.db import read_session
+from rubricforge.webapp.components.text import escape_md, flash, show_error, show_flash
+from rubricforge.webapp.db import read_session, write_session
 
 TIME = "%Y-%m-%d %H:%M"
 
 st.title("Version history")
 user = page_user()
+show_flash()
 prompt_id = chosen_prompt()
 if prompt_id is None:
     st.info("Choose a prompt on the Prompts page, then press “Version history”.")
@@ -78,6 +83,26 @@ else:
         diff = diff_versions(session, by_number[older].id, by_number[newer].id)
     show_diff(diff, f"version {older}", f"version {newer}")
     flips_panel(user, by_number[older].id, by_number[newer].id)
+
+older_versions = [v for v in versions if not v.is_head]
+if can(user, Action.edit_rubric) and older_versions:
+    with st.expander("Restore a version", icon=":material/history:"):
+        restorable = {v.number: v for v in older_versions}
+        number = st.selectbox("Version to restore", list(restorable),
+                              format_func=lambda n: version_label(restorable[n]))  # fmt: skip
+        note = st.text_input("Why (optional)", max_chars=500, key="history:restore-note")
+        st.caption("Adds a new version equal to it; every version stays in the history.")
+        if st.button("Restore this version", icon=":material/restore:"):
+            try:
+                with write_session() as session:
+                    info = restore_version(session, user, state.rubric_id, number,
+                                           expected_lock_version=state.lock_version or 0,
+                                           note=note)  # fmt: skip
+            except RubricforgeError as exc:
+                show_error(exc)
+            else:
+                flash(f"Restored version {number} as version {info.number}.")
+                st.rerun()
 
 st.markdown("**Review log**")
 if not reviews:
