@@ -184,7 +184,8 @@ def serve_cmd(
         typer.echo(load_demo(get_engine(url), password=demo_password))
     from rubricforge import webapp
 
-    entry = Path(webapp.__file__).with_name("app.py")
+    # server.py: the app plus the routes that set the HttpOnly session cookie.
+    entry = Path(webapp.__file__).with_name("server.py")
     env = {**os.environ, "DATABASE_URL": url}
     typer.echo(f"rubricforge on http://{address}:{port}")
     cmd = [
@@ -456,11 +457,13 @@ def train_preview(
     for low, high, n in p.histogram():
         typer.echo(f"  {low:.1f}-{high:.1f} {'#' * round(30 * n / top):30} {n}")
     typer.echo(f"{'uid':24}  {'mean':>5}  {'std':>5}  zero  fails  rewards / editor link")
+    # A full link: opened signed out, it lands on that prompt after sign-in.
+    app_url = os.environ.get("RUBRICFORGE_APP_URL", "http://127.0.0.1:8501").rstrip("/")
     for g in p.groups:
         shown = " ".join(f"{r:.2f}" for r in g.rewards)
         typer.echo(
             f"{g.uid[:24]:24}  {g.mean:5.2f}  {g.std:5.3f}  {'yes' if g.zero_spread else 'no':4}  "
-            f"{g.judge_failures:5}  {shown}  editor?prompt={g.prompt_id}"
+            f"{g.judge_failures:5}  {shown}  {app_url}/editor?prompt={g.prompt_id}"
         )
 
 

@@ -84,6 +84,10 @@ NOT_ACTORS = {
     "accounts.auth.get_active_user",
     "rubrics.queries.username_of",
     "accounts.permissions.require_user_id",
+    # The user's own sign-in session, opened after `authenticate` and ended on
+    # disable or a new password (their callers check who may do that).
+    "accounts.sessions.begin_session",
+    "accounts.auth.revoke_user_sessions",
 }
 # Reads open to every signed-in role (the user only personalises the answer), and
 # the permission checks themselves.

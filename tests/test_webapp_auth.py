@@ -88,7 +88,7 @@ def test_a_disabled_account_cannot_sign_in_and_is_signed_out(demo_app_db: str) -
     eng.dispose()
     at.run()  # the next click
     assert at.title[0].value == "Sign in to rubricforge"
-    assert shown(at, "warning", "Your account was disabled or removed, so you were signed out.")
+    assert shown(at, "warning", "Your session ended")
     assert "user_id" not in at.session_state
     sign_in(at, "expert2", PASSWORD)
     assert shown(at, "error", "Wrong username or password, or the account is disabled.")

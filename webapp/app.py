@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import streamlit as st
 from rubricforge.models.accounts.permissions import Action, UserInfo, can
-from rubricforge.webapp.auth import current_user, sign_out
+from rubricforge.webapp.auth import current_user, follow_redirect, sign_out
+from rubricforge.webapp.login_form import requested_path, show_login
 
 st.set_page_config(page_title="rubricforge", layout="wide")
 
@@ -106,8 +107,15 @@ def visible_pages(user: UserInfo) -> list[st.Page]:
 
 
 user = current_user()
+follow_redirect()
 if user is None:
-    st.navigation([LOGIN], position="hidden").run()
+    # Every page is known while signed out, so a deep link is not "page not found":
+    # its address stays, the sign-in form shows there, and sign-in returns to it.
+    page = st.navigation([LOGIN, *(p for p, _ in PAGES)], position="hidden")
+    if page is LOGIN:
+        page.run()
+    else:
+        show_login(requested_path(page.url_path))
 else:
     with st.sidebar:
         st.caption(f"Signed in as {user.username} ({user.role.value})")

@@ -11,16 +11,16 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from rubricforge.models.accounts.orm import Role, User
+from rubricforge.models.accounts.orm import Role, User, UserSession
 from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.errors import InvalidInputError, NotFoundError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -151,7 +151,8 @@ def set_password(session: Session, username: str, password: str, *, actor: UserI
     user = _find(session, username, for_update=True)
     check_password(password)
     user.password_hash = hash_password(password)
-    _log(session, actor, "user.passwd", user)
+    revoked = revoke_user_sessions(session, user.id)
+    _log(session, actor, "user.passwd", user, sessions_revoked=revoked)
 
 
 def _set_active(session: Session, username: str, active: bool, *, actor: UserInfo) -> bool:
@@ -169,6 +170,8 @@ def _set_active(session: Session, username: str, active: bool, *, actor: UserInf
                 f"{user.username} is the last active admin; add or enable another admin first"
             )
     user.is_active = active
+    if not active:
+        revoke_user_sessions(session, user.id)
     _log(session, actor, "user.enable" if active else "user.disable", user)
     return True
 
@@ -208,6 +211,16 @@ def authenticate(session: Session, username: str, password: str) -> UserInfo | N
         user.password_hash = hash_password(password)
     _log(session, _info(user), "user.login", user, rehashed=rehash)
     return _info(user)
+
+
+def revoke_user_sessions(session: Session, user_id: int) -> int:
+    """End every sign-in session of a user (disabled, or a new password); how many."""
+    result = session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC), handoff_hash=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def get_active_user(session: Session, user_id: int) -> UserInfo | None:
