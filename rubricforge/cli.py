@@ -206,7 +206,9 @@ def serve_cmd(
     raise typer.Exit(subprocess.call(cmd, env=env))
 
 
-user_app = typer.Typer(help="Accounts: add, change password, disable, list.", no_args_is_help=True)
+user_app = typer.Typer(
+    help="Accounts: add, change password, disable, unlock, list.", no_args_is_help=True
+)
 app.add_typer(user_app, name="user")
 
 PasswordOption = Annotated[
@@ -278,6 +280,20 @@ def user_enable(username: str) -> None:
     with session_scope(_migrated_engine()) as session:
         changed = enable_user(session, username, actor=OPERATOR)
     typer.echo(f"{'enabled' if changed else 'already enabled:'} {username.strip().lower()}")
+
+
+@user_app.command("unlock")
+@user_errors
+def user_unlock(username: str) -> None:
+    """Clear USERNAME's lock after too many failed sign-ins."""
+    from rubricforge.models.accounts.permissions import OPERATOR
+    from rubricforge.models.accounts.throttle import unlock
+    from rubricforge.models.core.db import session_scope
+
+    with session_scope(_migrated_engine()) as session:
+        cleared = unlock(session, username, actor=OPERATOR)
+    name = username.strip().lower()
+    typer.echo(f"unlocked {name}" if cleared else f"{name} was not locked")
 
 
 @user_app.command("list")

@@ -40,6 +40,7 @@ WRITES: dict[str, Action] = {
     "accounts.auth.disable_user": Action.manage_users,
     "accounts.auth.enable_user": Action.manage_users,
     "accounts.auth.set_password": Action.manage_users,
+    "accounts.throttle.unlock": Action.manage_users,
     "rubrics.draft_store.save_drafts": Action.draft_rubric,
     "rubrics.drafting.draft_dataset": Action.draft_rubric,
     "llm.endpoints.check_endpoint": Action.manage_endpoints,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from rubricforge.models.accounts.auth import disable_user
 from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.models.accounts.throttle import ACCOUNT_LIMIT
 from rubricforge.models.core.audit import AuditEntry
 from rubricforge.models.core.db import session_scope
 from sqlalchemy import create_engine, select
@@ -77,6 +78,16 @@ def test_a_wrong_password_signs_in_nobody(demo_app_db: str) -> None:
     sign_in(at, "nobody", PASSWORD)
     assert "user_id" not in at.session_state
     assert audit_actions(demo_app_db) == [("user.login_failed", "expert1")]
+
+
+def test_repeated_failures_lock_the_account_with_a_message(demo_app_db: str) -> None:
+    at = app_as(None)
+    for _ in range(ACCOUNT_LIMIT):
+        sign_in(at, "expert1", "wrong password")
+    sign_in(at, "expert1", PASSWORD)
+    assert at.title[0].value == "Sign in to rubricforge"
+    assert shown(at, "error", "Too many failed sign-ins for this account")
+    assert "user_id" not in at.session_state
 
 
 def test_a_disabled_account_cannot_sign_in_and_is_signed_out(demo_app_db: str) -> None:

@@ -10,9 +10,19 @@ from urllib.parse import urlencode
 
 import streamlit as st
 from rubricforge.models.accounts.auth import authenticate, list_users
+from rubricforge.models.core.errors import RubricforgeError
 from rubricforge.webapp.auth import NOTICE_KEY, sign_in, sign_out, sso_configured, sso_email
 from rubricforge.webapp.components.text import escape_md
 from rubricforge.webapp.db import read_session, write_session
+
+
+def _address() -> str | None:
+    """The browser's network address, for the per-address throttle (None if unknown)."""
+    try:
+        address = st.context.ip_address
+    except Exception:  # no browser request behind this run (AppTest)
+        return None
+    return address if isinstance(address, str) and address else None
 
 
 def requested_path(url_path: str) -> str:
@@ -40,9 +50,13 @@ def show_login(next_path: str = "/") -> None:
         password = st.text_input("Password", type="password", autocomplete="current-password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        # A write: sign-ins and refused attempts go to the audit log.
-        with write_session() as session:
-            user = authenticate(session, username, password)
+        # A write: sign-ins, refused attempts and the throttle's counts are stored.
+        try:
+            with write_session() as session:
+                user = authenticate(session, username, password, address=_address())
+        except RubricforgeError as exc:  # locked: too many failures
+            st.error(escape_md(str(exc)))
+            return
         if user is None:
             st.error(
                 "Wrong username or password, or the account is disabled. "

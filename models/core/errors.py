@@ -100,3 +100,8 @@ class LLMReplyError(LLMError):
         self.problems = problems
         self.attempts = attempts
         super().__init__(message)
+
+
+class SignInLockedError(RubricforgeError):
+    """Too many failed sign-ins for an account or a network address: wait, or an
+    admin unlocks it."""
