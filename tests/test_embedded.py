@@ -4,6 +4,7 @@ left running for later commands until `rubricforge db stop`."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,81 @@ def test_database_url_wins_over_embedded(tmp_path: Path, db_url: str) -> None:
     assert not (tmp_path / "pgdata").exists(), (
         "no embedded server may start when DATABASE_URL is set"
     )
+
+
+def _connect(port: int, **kw: object) -> None:
+    import psycopg
+
+    psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", **kw).close()
+
+
+def test_the_server_asks_every_client_for_its_secret(tmp_path: Path) -> None:
+    import psycopg
+    import pytest
+
+    server = EmbeddedServer(tmp_path / "home")
+    try:
+        url = server.ensure_running()
+        port = server.port()
+        assert port is not None
+        secret = server.secret_file.read_text().strip()
+        assert f"postgres:{secret}@127.0.0.1:{port}/" in url
+        assert stat.S_IMODE(server.secret_file.stat().st_mode) == 0o600
+        assert not server._trusts()
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            _connect(port)
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            _connect(port, password="guessed")
+        _connect(port, password=secret)
+        # Through the unix socket in the data folder too.
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(host=str(server.pgdata), port=port, user="postgres", dbname="postgres")
+    finally:
+        server.stop()
+
+
+def test_a_data_folder_that_trusted_everyone_is_switched_to_passwords(tmp_path: Path) -> None:
+    import psycopg
+    import pytest
+
+    server = EmbeddedServer(tmp_path / "home")
+    server.home.mkdir(parents=True)
+    server._prepare_permissions()
+    res = server._run(server._bin("initdb"), "-D", str(server.pgdata), "--auth=trust",
+                      "-U", "postgres")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert server._trusts(), "made as an older rubricforge did"
+    try:
+        url = server.ensure_running()
+        assert not server._trusts()
+        port = server.port()
+        assert port is not None
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            _connect(port)
+        _connect(port, password=server.secret())
+        assert url == server.url(port)
+    finally:
+        server.stop()
+
+
+def test_stop_and_start_keep_the_url_unless_the_port_was_taken(tmp_path: Path) -> None:
+    import socket
+
+    home = tmp_path / "home"
+    server = EmbeddedServer(home)
+    try:
+        first = server.ensure_running()
+        result = CliRunner().invoke(app, ["db", "stop"], env=_env(home))
+        assert result.exit_code == 0 and "stopped" in result.output
+        assert resolve_url(Settings(database_url=None, home=home)) == first, "same port"
+
+        port = server.port()
+        assert port is not None and server.saved_port() == port
+        server.stop()
+        with socket.socket() as squatter:  # another program took the port meanwhile
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
+            moved = server.ensure_running()
+        assert moved != first and server.saved_port() == server.port() != port
+    finally:
+        server.stop()

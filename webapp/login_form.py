@@ -15,14 +15,24 @@ from rubricforge.webapp.auth import NOTICE_KEY, sign_in, sign_out, sso_configure
 from rubricforge.webapp.components.text import escape_md
 from rubricforge.webapp.db import read_session, write_session
 
+LOOPBACK = {"127.0.0.1", "::1"}
+
 
 def _address() -> str | None:
-    """The browser's network address, for the per-address throttle (None if unknown)."""
+    """The browser's network address, for the per-address throttle (None if unknown).
+
+    Behind a reverse proxy on this machine (a loopback peer) it is the last
+    X-Forwarded-For entry, the one the proxy itself added (docs/deployment.md)."""
     try:
         address = st.context.ip_address
+        forwarded = st.context.headers.get("X-Forwarded-For")
     except Exception:  # no browser request behind this run (AppTest)
         return None
-    return address if isinstance(address, str) and address else None
+    if not isinstance(address, str) or not address:
+        return None
+    if address in LOOPBACK and isinstance(forwarded, str) and forwarded.strip():
+        return forwarded.split(",")[-1].strip()[:128] or address
+    return address
 
 
 def requested_path(url_path: str) -> str:
