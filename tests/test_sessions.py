@@ -135,3 +135,20 @@ def test_signing_key_is_kept_private(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert mode == 0o600
     monkeypatch.setenv("RUBRICFORGE_SECRET_KEY", "shared-by-replicas")
     assert signing_key(tmp_path) == b"shared-by-replicas"
+
+
+def test_ended_sessions_are_cleared_away(session: Session, alice: UserInfo) -> None:
+    from rubricforge.models.accounts.orm import UserSession
+    from sqlalchemy import func, select
+
+    old = signed_in(session, alice)
+    old_id = session_id_of(KEY, old)
+    assert old_id is not None
+    revoke_session(session, old_id)
+    live = signed_in(session, alice)
+    session.commit()
+    begin_session(session, int(alice.id), now=datetime.now(UTC) + timedelta(days=2))
+    session.commit()
+    ids = set(session.scalars(select(UserSession.id)).all())
+    assert old_id not in ids and session_id_of(KEY, live) in ids
+    assert session.scalar(select(func.count()).select_from(UserSession)) == 2

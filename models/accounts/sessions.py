@@ -27,7 +27,7 @@ from rubricforge.models.accounts.auth import get_active_user
 from rubricforge.models.accounts.orm import UserSession
 from rubricforge.models.accounts.permissions import UserInfo
 from rubricforge.models.core.errors import InvalidInputError
-from sqlalchemy import select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 SESSION_LIFETIME = timedelta(days=7)
@@ -94,11 +94,25 @@ def begin_session(
     """Open a session for a user who just proved who they are (the caller's
     check: `authenticate` or single sign-on); returns its id and the one-time
     handoff code the browser exchanges for its cookie."""
+    now = _now(now)
+    # Housekeeping: sessions that ended a day ago, and codes nobody claimed, go.
+    session.execute(
+        delete(UserSession).where(
+            or_(
+                UserSession.expires_at < now - timedelta(days=1),
+                UserSession.revoked_at < now - timedelta(days=1),
+                and_(
+                    UserSession.token_hash.is_(None),
+                    UserSession.created_at < now - timedelta(days=1),
+                ),
+            )
+        )
+    )
     code = secrets.token_urlsafe(32)
     row = UserSession(
         user_id=user_id,
         handoff_hash=_sha256(code),
-        expires_at=_now(now) + SESSION_LIFETIME,
+        expires_at=now + SESSION_LIFETIME,
     )
     session.add(row)
     session.flush()
