@@ -42,6 +42,11 @@ def sign_in(at: AppTest, username: str, password: str) -> AppTest:
     at.button[0].click()  # the form's submit button
     at.run()
     assert not at.exception, at.exception
+    if "user_id" in at.session_state:
+        # Signed in: that run sent the browser to /api/session for its cookie and
+        # stopped; the browser comes back (here: the next run).
+        assert at.caption[0].value == "One moment…" and not at.title
+        at.run()
     return at
 
 
@@ -65,7 +70,9 @@ def test_signing_in_and_out(demo_app_db: str) -> None:
     assert at.session_state["user_id"] == user_id(demo_app_db, "expert1")
     assert at.title[0].value == "Overview"
     assert [c.value for c in at.sidebar.caption] == ["Signed in as expert1 (expert)"]
-    at.sidebar.button[0].click().run()
+    at.sidebar.button[0].click().run()  # sends the browser to /api/signout
+    assert not at.title
+    at.run()
     assert at.title[0].value == "Sign in to rubricforge"
     assert "user_id" not in at.session_state
     assert audit_actions(demo_app_db) == [("user.login", "expert1")]
@@ -149,6 +156,7 @@ def test_single_sign_on_maps_the_email_to_a_username(demo_app_db: str) -> None:
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.secrets.update(AUTH_SECRETS)
     at.user = {"is_logged_in": True, "email": "Maya.Okafor@clinic.example"}
+    at.run()  # signed in: the browser goes for its session cookie
     at.run()
     assert at.session_state["user_id"] == uid and at.title[0].value == "Overview"
 

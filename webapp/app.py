@@ -107,7 +107,8 @@ def visible_pages(user: UserInfo) -> list[st.Page]:
 
 
 user = current_user()
-follow_redirect()
+if follow_redirect():  # to /api/session or /api/signout, which set or clear the cookie
+    st.stop()
 if user is None:
     # Every page is known while signed out, so a deep link is not "page not found":
     # its address stays, the sign-in form shows there, and sign-in returns to it.

@@ -15,8 +15,6 @@ nobody and says so.
 
 from __future__ import annotations
 
-import json
-
 import streamlit as st
 from rubricforge.models.accounts.auth import get_active_user, list_users, normalize_username
 from rubricforge.models.accounts.permissions import Action, UserInfo, can
@@ -74,16 +72,31 @@ def sign_out(notice: str | None = None) -> None:
         st.logout()
 
 
-def follow_redirect() -> None:
-    """Send the browser where sign-in or sign-out asked (once), with a link for
-    a browser that runs no script."""
+def follow_redirect() -> bool:
+    """Send the browser where sign-in or sign-out asked (once); whether it did.
+    The caller stops the run then: the page reloads in a moment.
+
+    Through the message st.login and st.logout use to send the browser to their
+    own routes (Streamlit has no public redirect): no HTML or script of ours on
+    the page. Should a later Streamlit drop it, a button does the same.
+    """
     url = st.session_state.pop(REDIRECT_KEY, None)
-    if url:
-        st.html(
-            f"<p>Continuing… <a href={json.dumps(url)} target=_self>continue</a></p>"
-            f"<script>window.location.replace({json.dumps(url)})</script>",
-            unsafe_allow_javascript=True,
-        )
+    if not url:
+        return False
+    st.caption("One moment…")
+    try:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        msg = ForwardMsg()
+        msg.auth_redirect.url = url
+    except (ImportError, AttributeError, ValueError):
+        st.link_button("Continue", url, type="primary")
+        return True
+    if ctx is not None:
+        ctx.enqueue(msg)
+    return True
 
 
 def sso_configured() -> bool:
