@@ -186,7 +186,9 @@ def serve_cmd(
 
     # server.py: the app plus the routes that set the HttpOnly session cookie.
     entry = Path(webapp.__file__).with_name("server.py")
-    env = {**os.environ, "DATABASE_URL": url}
+    # The embedded server's URL is not handed down: the app resolves it itself, and so
+    # follows the server should it move to another port (models.core.db).
+    env = dict(os.environ)
     typer.echo(f"rubricforge on http://{address}:{port}")
     cmd = [
         sys.executable,

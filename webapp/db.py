@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 @st.cache_resource(show_spinner=False)
 def engine() -> Engine:
-    """DATABASE_URL (set by `rubricforge serve`), else the embedded server."""
+    """DATABASE_URL when set, else the embedded server of RUBRICFORGE_HOME (whose port
+    each new connection re-reads, see models.core.db)."""
     url = os.environ.get("DATABASE_URL")
     return get_engine(url) if url else get_engine()
 
