@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from browser import StreamlitApp, chromium, sign_in, sign_out
 from playwright.sync_api import Page, expect
+from rubricforge.models.accounts.orm import UserSession
 from rubricforge.models.rubrics.orm import Prompt
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
@@ -36,11 +37,16 @@ def session_cookie(page: Page) -> dict | None:  # type: ignore[type-arg]
     return next((c for c in page.context.cookies() if c["name"] == COOKIE), None)
 
 
-def test_reload_keeps_the_user_signed_in(page: Page, app: StreamlitApp) -> None:
+def test_reload_keeps_the_user_signed_in(page: Page, app: StreamlitApp, demo_app_db: str) -> None:
     sign_in(page, app, "expert1", PASSWORD)
     cookie = session_cookie(page)
     assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     assert page.evaluate("document.cookie").find(COOKIE) == -1, "scripts cannot read it"
+    eng = create_engine(demo_app_db)
+    with Session(eng) as s:
+        bound = s.scalars(select(UserSession.browser_hash)).all()
+    eng.dispose()
+    assert len(bound) == 1 and bound[0], "the code was bound to this browser"
 
     page.reload()
     expect(page.get_by_text("Signed in as expert1")).to_be_visible()

@@ -152,3 +152,36 @@ def test_ended_sessions_are_cleared_away(session: Session, alice: UserInfo) -> N
     ids = set(session.scalars(select(UserSession.id)).all())
     assert old_id not in ids and session_id_of(KEY, live) in ids
     assert session.scalar(select(func.count()).select_from(UserSession)) == 2
+
+
+def test_only_the_browser_that_signed_in_can_claim_the_code(
+    session: Session, alice: UserInfo
+) -> None:
+    _, code = begin_session(session, int(alice.id), browser="browser-a-secret")
+    session.commit()
+    for other in (None, "browser-b-secret"):
+        with pytest.raises(InvalidInputError, match="expired or was already used"):
+            claim_handoff(session, KEY, code, browser=other)
+        session.rollback()
+    token, _ = claim_handoff(session, KEY, code, browser="browser-a-secret")
+    session.commit()
+    assert session_user(session, KEY, token) == alice
+
+
+def test_the_browser_secret_is_the_token_inside_streamlits_xsrf_cookie() -> None:
+    from rubricforge.webapp.session_routes import browser_secret, safe_next
+    from streamlit.web.server.starlette.starlette_app_utils import (
+        generate_xsrf_token_string,
+    )
+
+    token = bytes(range(16))
+    # Streamlit re-masks the cookie each time it sets it; the token stays.
+    first, second = (generate_xsrf_token_string(token, 1) for _ in range(2))
+    assert first != second
+    assert browser_secret(first) == browser_secret(second) == token.hex()
+    for bad in (None, "", "garbage", "2|zz|00|1", "1|00|00|1"):
+        assert browser_secret(bad) is None
+    # Where sign-in may send the browser next: only paths of this site.
+    assert safe_next("/editor?prompt=16") == "/editor?prompt=16"
+    for bad in ("//evil.example/x", "https://evil.example", "/\\evil", "editor", None, "/a b"):
+        assert safe_next(bad) == "/"

@@ -26,7 +26,14 @@ from rubricforge.models.accounts.sessions import (
     session_user,
 )
 from rubricforge.webapp.db import read_session, write_session
-from rubricforge.webapp.session_routes import COOKIE, SIGNOUT_PATH, key, session_url
+from rubricforge.webapp.session_routes import (
+    COOKIE,
+    SIGNOUT_PATH,
+    XSRF_COOKIE,
+    browser_secret,
+    key,
+    session_url,
+)
 
 USER_KEY = "user_id"
 SESSION_KEY = "session_id"  # this tab's session, before (and besides) its cookie
@@ -35,9 +42,9 @@ REDIRECT_KEY = "auth_redirect"  # where the browser goes next (to set or clear t
 ENDED_KEY = "auth_cookie_ended"  # this tab signed out: its cookie no longer counts
 
 
-def _cookie() -> str | None:
+def _cookie(name: str = COOKIE) -> str | None:
     try:
-        value = st.context.cookies.get(COOKIE)
+        value = st.context.cookies.get(name)
     except Exception:  # no browser request behind this run (AppTest)
         return None
     return value if isinstance(value, str) else None
@@ -47,7 +54,8 @@ def sign_in(user: UserInfo, next_path: str = "/") -> None:
     """Open a server-side session for `user` and send the browser to set its
     cookie, then on to `next_path`."""
     with write_session() as session:
-        session_id, code = begin_session(session, int(user.id))
+        browser = browser_secret(_cookie(XSRF_COOKIE))
+        session_id, code = begin_session(session, int(user.id), browser=browser)
     # A fresh session state: nothing one user left (edits, selections) reaches the next.
     for k in list(st.session_state):
         del st.session_state[k]

@@ -33,6 +33,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 COOKIE = "rubricforge_session"
+XSRF_COOKIE = "_streamlit_xsrf"  # Streamlit's own; not HttpOnly, same-site only
 SESSION_PATH = "/api/session"
 SIGNOUT_PATH = "/api/signout"
 # A page of this app: one absolute path, no scheme or host (no open redirect).
@@ -43,6 +44,24 @@ _log = logging.getLogger(__name__)
 @cache
 def key() -> bytes:
     return signing_key(Settings.from_env().home)
+
+
+def browser_secret(xsrf_cookie: str | None) -> str | None:
+    """The token inside Streamlit's XSRF cookie (`2|mask|masked token|time`; the
+    mask changes each time the cookie is set, the token does not), as hex; None
+    when there is no such cookie (XSRF protection off)."""
+    if not isinstance(xsrf_cookie, str):
+        return None
+    parts = xsrf_cookie.strip("\"'").split("|")
+    if len(parts) != 4 or parts[0] != "2":
+        return None
+    try:
+        mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+    except ValueError:
+        return None
+    if not masked or len(mask) != 4:
+        return None
+    return bytes(b ^ mask[i % 4] for i, b in enumerate(masked)).hex()
 
 
 def safe_next(target: str | None) -> str:
@@ -56,9 +75,9 @@ def session_url(code: str, next_path: str) -> str:
     return f"{SESSION_PATH}?code={quote(code, safe='')}&next={quote(safe_next(next_path), safe='')}"
 
 
-def _claim(code: str) -> tuple[str, int]:
+def _claim(code: str, browser: str | None) -> tuple[str, int]:
     with Session(get_engine()) as session, session.begin():
-        token, expires_at = claim_handoff(session, key(), code)
+        token, expires_at = claim_handoff(session, key(), code, browser=browser)
     return token, max(0, int((expires_at - datetime.now(UTC)).total_seconds()))
 
 
@@ -81,7 +100,8 @@ def _page(message: str, status: int) -> HTMLResponse:
 async def claim_session(request: Request) -> Response:
     code = request.query_params.get("code", "")
     try:
-        token, max_age = await run_in_threadpool(_claim, code)
+        browser = browser_secret(request.cookies.get(XSRF_COOKIE))
+        token, max_age = await run_in_threadpool(_claim, code, browser)
     except RubricforgeError as exc:
         return _page(str(exc), 400)
     except Exception:  # the database is down: a message, the detail in the server log

@@ -40,6 +40,9 @@ class UserSession(CreatedAt, Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     handoff_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # SHA-256 of the browser's XSRF token at sign-in: only that browser may claim the
+    # code (a sign-in link sent to someone else signs nobody in). NULL: XSRF is off.
+    browser_hash: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

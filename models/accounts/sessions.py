@@ -89,11 +89,12 @@ def parse_token(key: bytes, token: str, *, now: datetime | None = None) -> tuple
 
 
 def begin_session(
-    session: Session, user_id: int, *, now: datetime | None = None
+    session: Session, user_id: int, *, browser: str | None = None, now: datetime | None = None
 ) -> tuple[int, str]:
     """Open a session for a user who just proved who they are (the caller's
     check: `authenticate` or single sign-on); returns its id and the one-time
-    handoff code the browser exchanges for its cookie."""
+    handoff code the browser exchanges for its cookie. `browser`: a secret of the
+    browser that signed in (its XSRF token), which the claim must show again."""
     now = _now(now)
     # Housekeeping: sessions that ended a day ago, and codes nobody claimed, go.
     session.execute(
@@ -112,6 +113,7 @@ def begin_session(
     row = UserSession(
         user_id=user_id,
         handoff_hash=_sha256(code),
+        browser_hash=_sha256(browser) if browser else None,
         expires_at=now + SESSION_LIFETIME,
     )
     session.add(row)
@@ -120,10 +122,16 @@ def begin_session(
 
 
 def claim_handoff(
-    session: Session, key: bytes, code: str, *, now: datetime | None = None
+    session: Session,
+    key: bytes,
+    code: str,
+    *,
+    browser: str | None = None,
+    now: datetime | None = None,
 ) -> tuple[str, datetime]:
-    """Exchange a handoff code (once, within HANDOFF_SECONDS) for the session's
-    token and its expiry. InvalidInputError when the code is unknown, used or old."""
+    """Exchange a handoff code (once, within HANDOFF_SECONDS, from the browser that
+    signed in) for the session's token and its expiry. InvalidInputError when the
+    code is unknown, used, old, or brought by another browser."""
     now = _now(now)
     row = session.scalar(
         select(UserSession).where(UserSession.handoff_hash == _sha256(code or "")).with_for_update()
@@ -133,6 +141,7 @@ def claim_handoff(
         or row.revoked_at is not None
         or row.created_at < now - timedelta(seconds=HANDOFF_SECONDS)
         or get_active_user(session, row.user_id) is None
+        or (row.browser_hash is not None and row.browser_hash != _sha256(browser or ""))
     ):
         raise InvalidInputError("This sign-in link has expired or was already used. Sign in again.")
     secret = secrets.token_urlsafe(32)
