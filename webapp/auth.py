@@ -40,6 +40,7 @@ SESSION_KEY = "session_id"  # this tab's session, before (and besides) its cooki
 NOTICE_KEY = "auth_notice"  # why the user was signed out, shown once on the login page
 REDIRECT_KEY = "auth_redirect"  # where the browser goes next (to set or clear the cookie)
 ENDED_KEY = "auth_cookie_ended"  # this tab signed out: its cookie no longer counts
+SEEN_KEY = "auth_seen"  # this tab was signed in (so a session that ends is explained)
 
 
 def _cookie(name: str = COOKIE) -> str | None:
@@ -72,11 +73,12 @@ def sign_out(notice: str | None = None) -> None:
     for k in list(st.session_state):
         del st.session_state[k]
     st.session_state[ENDED_KEY] = True
+    sso = sso_configured() and st.user.is_logged_in
     if notice:
         st.session_state[NOTICE_KEY] = notice
-    else:  # a sign-out the user asked for: also delete the cookie in the browser
+    elif not sso:  # a sign-out the user asked for: also delete the cookie in the browser
         st.session_state[REDIRECT_KEY] = SIGNOUT_PATH
-    if sso_configured() and st.user.is_logged_in:
+    if sso:  # st.logout sends the browser to the provider (our cookie is revoked already)
         st.logout()
 
 
@@ -149,6 +151,7 @@ def current_user() -> UserInfo | None:
         if token:
             user = session_user(session, key(), token)
             if user is not None:
+                st.session_state[SEEN_KEY] = True
                 return user
         if session_id is not None:
             user = pending_session_user(session, int(session_id))
@@ -157,8 +160,11 @@ def current_user() -> UserInfo | None:
         else:
             user = None
     if user is not None:
+        st.session_state[SEEN_KEY] = True
         return user
-    if token or session_id is not None or user_id is not None:
+    # A session that ended while this tab used it: say so. A stale cookie at a fresh
+    # page load (expired, signed out elsewhere) just shows the sign-in form.
+    if session_id is not None or user_id is not None or (token and st.session_state.get(SEEN_KEY)):
         sign_out(
             "Your session ended (signed out elsewhere, expired, a new password, or the "
             "account was disabled), so you were signed out. Sign in again."
