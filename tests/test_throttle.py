@@ -147,3 +147,15 @@ def test_demo_accounts_have_a_hash_each(engine: Engine) -> None:
     with Session(engine) as s:
         hashes = s.scalars(select(User.password_hash)).all()
     assert len(hashes) == 6 and len(set(hashes)) == 6
+
+
+def test_old_counts_are_cleared_away(session: Session) -> None:
+    from rubricforge.models.accounts.orm import LoginThrottle
+
+    long_ago = datetime.now(UTC) - timedelta(days=1)
+    for i in range(3):
+        record_failure(session, f"guess{i}", "10.1.1.1", now=long_ago)
+    session.commit()
+    fail(session, 1)
+    keys = set(session.scalars(select(LoginThrottle.key)).all())
+    assert keys == {"alice", "10.0.0.1"}

@@ -17,7 +17,7 @@ from rubricforge.models.accounts.orm import LoginThrottle, User
 from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.errors import InvalidInputError, SignInLockedError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -73,6 +73,13 @@ def record_failure(
 ) -> list[str]:
     """Count a failed sign-in; the kinds ("account", "address") it locked."""
     now = _now(now)
+    # Housekeeping: counts past their window and ended locks go (guessed names too).
+    session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.window_start < now - WINDOW - LOCKOUT,
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now),
+        )
+    )
     locked = []
     for kind, key in _keys(username, address):
         session.execute(
