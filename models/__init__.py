@@ -1,7 +1,7 @@
 """rubricforge's domain: the ORM models (every table, so Alembic sees them all)
 and the services over them. Imports neither streamlit nor torch."""
 
-from rubricforge.models.accounts.orm import Role, User
+from rubricforge.models.accounts.orm import LoginThrottle, Role, User, UserSession
 from rubricforge.models.agreement.orm import HumanLabel, SpotCheckItem, SpotCheckQueue
 from rubricforge.models.core.audit import AuditEntry, audit
 from rubricforge.models.core.base import Base
@@ -42,6 +42,7 @@ __all__ = [
     "JudgeMode",
     "JudgeRun",
     "Judgment",
+    "LoginThrottle",
     "LLMCache",
     "LLMEndpoint",
     "Prompt",
@@ -60,6 +61,7 @@ __all__ = [
     "TrainingJob",
     "TrainingMetric",
     "User",
+    "UserSession",
     "VersionSource",
     "Verdict",
     "audit",

@@ -207,8 +207,11 @@ def serve_cmd(
     from rubricforge import webapp
     from rubricforge.models.data.files import MAX_UPLOAD_MB
 
-    entry = Path(webapp.__file__).with_name("app.py")
-    env = {**os.environ, "DATABASE_URL": url}
+    # server.py: the app plus the routes that set the HttpOnly session cookie.
+    entry = Path(webapp.__file__).with_name("server.py")
+    # The embedded server's URL is not handed down: the app resolves it itself, and so
+    # follows the server should it move to another port (models.core.db).
+    env = dict(os.environ)
     typer.echo(f"rubricforge on http://{address}:{port}")
     cmd = [
         sys.executable,
@@ -242,7 +245,9 @@ STREAMLIT_OPTIONS = (
 )
 
 
-user_app = typer.Typer(help="Accounts: add, change password, disable, list.", no_args_is_help=True)
+user_app = typer.Typer(
+    help="Accounts: add, change password, disable, unlock, list.", no_args_is_help=True
+)
 app.add_typer(user_app, name="user")
 
 PasswordOption = Annotated[
@@ -314,6 +319,20 @@ def user_enable(username: str) -> None:
     with session_scope(_migrated_engine()) as session:
         changed = enable_user(session, username, actor=OPERATOR)
     typer.echo(f"{'enabled' if changed else 'already enabled:'} {username.strip().lower()}")
+
+
+@user_app.command("unlock")
+@user_errors
+def user_unlock(username: str) -> None:
+    """Clear USERNAME's lock after too many failed sign-ins."""
+    from rubricforge.models.accounts.permissions import OPERATOR
+    from rubricforge.models.accounts.throttle import unlock
+    from rubricforge.models.core.db import session_scope
+
+    with session_scope(_migrated_engine()) as session:
+        cleared = unlock(session, username, actor=OPERATOR)
+    name = username.strip().lower()
+    typer.echo(f"unlocked {name}" if cleared else f"{name} was not locked")
 
 
 @user_app.command("list")
@@ -492,11 +511,13 @@ def train_preview(
     for low, high, n in p.histogram():
         typer.echo(f"  {low:.1f}-{high:.1f} {'#' * round(30 * n / top):30} {n}")
     typer.echo(f"{'uid':24}  {'mean':>5}  {'std':>5}  zero  fails  rewards / editor link")
+    # A full link: opened signed out, it lands on that prompt after sign-in.
+    app_url = os.environ.get("RUBRICFORGE_APP_URL", "http://127.0.0.1:8501").rstrip("/")
     for g in p.groups:
         shown = " ".join(f"{r:.2f}" for r in g.rewards)
         typer.echo(
             f"{g.uid[:24]:24}  {g.mean:5.2f}  {g.std:5.3f}  {'yes' if g.zero_spread else 'no':4}  "
-            f"{g.judge_failures:5}  {shown}  editor?prompt={g.prompt_id}"
+            f"{g.judge_failures:5}  {shown}  {app_url}/editor?prompt={g.prompt_id}"
         )
 
 

@@ -59,15 +59,15 @@ def free_port() -> int:
 
 
 class StreamlitApp:
-    """`streamlit run webapp/app.py` in a subprocess; its output goes to a log file
-    (shown when it fails to start)."""
+    """`streamlit run webapp/server.py` (the app and its cookie routes) in a
+    subprocess; its output goes to a log file (shown when it fails to start)."""
 
     def __init__(self, env: Mapping[str, str], log: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         cmd = [
-            sys.executable, "-m", "streamlit", "run", str(REPO / "webapp" / "app.py"),
+            sys.executable, "-m", "streamlit", "run", str(REPO / "webapp" / "server.py"),
             "--server.port", str(self.port), "--server.address", "127.0.0.1",
             *STREAMLIT_OPTIONS, "--server.fileWatcherType", "none",
         ]  # fmt: skip

@@ -128,7 +128,8 @@ class Journey:
         return path
 
     def go(self, link: str, heading: str) -> None:
-        # Through the navigation: a fresh page load would be a new, signed-out session.
+        # Through the navigation, as a user would (a reload keeps the session, but
+        # starts a new Streamlit session state).
         self.page.get_by_role("link", name=link, exact=True).click()
         expect(self.page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         wait_idle(self.page)
@@ -137,6 +138,10 @@ class Journey:
         if self.page.get_by_role("button", name="Sign out").count():
             sign_out(self.page)
         sign_in(self.page, self.app, username, PASSWORD)
+        # A reload keeps the session (its HttpOnly cookie): still signed in, same user.
+        self.page.reload()
+        expect(self.page.get_by_text(f"Signed in as {username}")).to_be_visible()
+        wait_idle(self.page)
 
     def flash(self, text: str) -> None:
         expect(self.page.get_by_text(text).first).to_be_visible()

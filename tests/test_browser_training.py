@@ -40,11 +40,11 @@ def _free_port() -> int:
 
 @pytest.fixture
 def served_app(db_url: str, tmp_path: Path) -> Iterator[str]:
-    """`streamlit run webapp/app.py` on the test database; its base URL."""
+    """`streamlit run webapp/server.py` on the test database; its base URL."""
     port = _free_port()
     log = (tmp_path / "streamlit.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "webapp" / "app.py"),
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "webapp" / "server.py"),
          "--server.port", str(port), "--server.address", "127.0.0.1", *STREAMLIT_OPTIONS],
         cwd=REPO, env={**os.environ, "DATABASE_URL": db_url}, stdout=log, stderr=log,
     )  # fmt: skip

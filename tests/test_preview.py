@@ -168,6 +168,7 @@ def test_cli_prints_the_table(
     from rubricforge.cli import app
 
     monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.delenv("RUBRICFORGE_APP_URL", raising=False)
     scripted = Scripted(llm_server)
     cfg = tmp_path / "job.json"
     cfg.write_text(json.dumps(scripted.config()))
@@ -194,7 +195,9 @@ def test_cli_prints_the_table(
     assert "zero-spread groups: 1 of 3 (33%)" in run.output
     lines = [line for line in run.output.splitlines() if line.strip().startswith("med-")]
     assert [line.split()[0] for line in lines] == ["med-000", "med-002", "med-001"]
-    assert "yes" in lines[0] and f"prompt={world.prompts[0].prompt_id}" in lines[0]
+    # A full link to the app (`serve`'s default address), which works signed out too.
+    link = f"http://127.0.0.1:8501/editor?prompt={world.prompts[0].prompt_id}"
+    assert "yes" in lines[0] and link in lines[0]
     bad = CliRunner().invoke(
         app,
         [

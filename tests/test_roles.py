@@ -40,6 +40,7 @@ WRITES: dict[str, Action] = {
     "accounts.auth.disable_user": Action.manage_users,
     "accounts.auth.enable_user": Action.manage_users,
     "accounts.auth.set_password": Action.manage_users,
+    "accounts.throttle.unlock": Action.manage_users,
     "rubrics.draft_store.save_drafts": Action.draft_rubric,
     "rubrics.drafting.draft_dataset": Action.draft_rubric,
     "llm.endpoints.check_endpoint": Action.manage_endpoints,
@@ -83,6 +84,10 @@ NOT_ACTORS = {
     "core.audit.audit",
     "accounts.auth.get_active_user",
     "rubrics.queries.username_of",
+    # The user's own sign-in session, opened after `authenticate` and ended on
+    # disable or a new password (their callers check who may do that).
+    "accounts.sessions.begin_session",
+    "accounts.auth.revoke_user_sessions",
 }
 # Reads open to every signed-in role (the user only personalises the answer), and
 # the permission checks themselves.

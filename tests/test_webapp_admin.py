@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from llm_server import Reply, ScriptedLLM
 from rubricforge.models.accounts.auth import authenticate, list_users
+from rubricforge.models.accounts.throttle import ACCOUNT_LIMIT
 from rubricforge.models.llm.endpoints import list_endpoints
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
@@ -73,6 +74,17 @@ def test_disable_enable_and_reset_a_password(demo_app_db: str) -> None:
     assert shown(at, "success", "Set a new password for expert2.")
     assert can_sign_in(demo_app_db, "expert2", "a brand new one")
     assert not can_sign_in(demo_app_db, "expert2", PASSWORD)
+
+
+def test_a_locked_account_is_shown_and_unlocked(demo_app_db: str) -> None:
+    for _ in range(ACCOUNT_LIMIT):
+        assert not can_sign_in(demo_app_db, "expert1", "wrong password")
+    at = admin_page(demo_app_db)
+    assert list(at.dataframe[1].value["Name or address"]) == ["expert1"]
+    click(at, "Unlock account")
+    assert shown(at, "success", "Unlocked expert1")
+    assert not has(at, "button", "Unlock account")
+    assert can_sign_in(demo_app_db, "expert1", PASSWORD)
 
 
 def test_the_last_admin_cannot_be_disabled(demo_app_db: str) -> None:

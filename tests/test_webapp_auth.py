@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from rubricforge.models.accounts.auth import disable_user
 from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.models.accounts.throttle import ACCOUNT_LIMIT
 from rubricforge.models.core.audit import AuditEntry
 from rubricforge.models.core.db import session_scope
 from sqlalchemy import create_engine, select
@@ -41,6 +42,11 @@ def sign_in(at: AppTest, username: str, password: str) -> AppTest:
     at.button[0].click()  # the form's submit button
     at.run()
     assert not at.exception, at.exception
+    if "user_id" in at.session_state:
+        # Signed in: that run sent the browser to /api/session for its cookie and
+        # stopped; the browser comes back (here: the next run).
+        assert at.caption[0].value == "One moment…" and not at.title
+        at.run()
     return at
 
 
@@ -64,7 +70,9 @@ def test_signing_in_and_out(demo_app_db: str) -> None:
     assert at.session_state["user_id"] == user_id(demo_app_db, "expert1")
     assert at.title[0].value == "Overview"
     assert [c.value for c in at.sidebar.caption] == ["Signed in as expert1 (expert)"]
-    at.sidebar.button[0].click().run()
+    at.sidebar.button[0].click().run()  # sends the browser to /api/signout
+    assert not at.title
+    at.run()
     assert at.title[0].value == "Sign in to rubricforge"
     assert "user_id" not in at.session_state
     assert audit_actions(demo_app_db) == [("user.login", "expert1")]
@@ -79,6 +87,16 @@ def test_a_wrong_password_signs_in_nobody(demo_app_db: str) -> None:
     assert audit_actions(demo_app_db) == [("user.login_failed", "expert1")]
 
 
+def test_repeated_failures_lock_the_account_with_a_message(demo_app_db: str) -> None:
+    at = app_as(None)
+    for _ in range(ACCOUNT_LIMIT):
+        sign_in(at, "expert1", "wrong password")
+    sign_in(at, "expert1", PASSWORD)
+    assert at.title[0].value == "Sign in to rubricforge"
+    assert shown(at, "error", "Too many failed sign-ins for this account")
+    assert "user_id" not in at.session_state
+
+
 def test_a_disabled_account_cannot_sign_in_and_is_signed_out(demo_app_db: str) -> None:
     at = sign_in(app_as(None), "expert2", PASSWORD)
     assert at.title[0].value == "Overview"
@@ -88,7 +106,7 @@ def test_a_disabled_account_cannot_sign_in_and_is_signed_out(demo_app_db: str) -
     eng.dispose()
     at.run()  # the next click
     assert at.title[0].value == "Sign in to rubricforge"
-    assert shown(at, "warning", "Your account was disabled or removed, so you were signed out.")
+    assert shown(at, "warning", "Your session ended")
     assert "user_id" not in at.session_state
     sign_in(at, "expert2", PASSWORD)
     assert shown(at, "error", "Wrong username or password, or the account is disabled.")
@@ -138,6 +156,7 @@ def test_single_sign_on_maps_the_email_to_a_username(demo_app_db: str) -> None:
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.secrets.update(AUTH_SECRETS)
     at.user = {"is_logged_in": True, "email": "Maya.Okafor@clinic.example"}
+    at.run()  # signed in: the browser goes for its session cookie
     at.run()
     assert at.session_state["user_id"] == uid and at.title[0].value == "Overview"
 

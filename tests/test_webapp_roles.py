@@ -37,7 +37,11 @@ ACCOUNTS = {
 # (navigation, filters, "Sign out").
 CONTROLS: dict[str, dict[str, Action]] = {
     "prompts": {"Assign": Action.assign_prompts},
-    "data": {"Import": Action.import_data, "Create snapshot": Action.export},
+    "data": {
+        "Preview": Action.import_data,  # a dry run, in the import form
+        "Import": Action.import_data,
+        "Create snapshot": Action.export,
+    },
     "editor": {
         "Save version": Action.edit_rubric,
         "Reopen as draft": Action.edit_rubric,

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import streamlit as st
 from rubricforge.models.accounts.permissions import Action, UserInfo, can
-from rubricforge.webapp.auth import current_user, sign_out
+from rubricforge.webapp.auth import current_user, follow_redirect, sign_out
 from rubricforge.webapp.components.boundary import run_guarded
 from rubricforge.webapp.components.editing import unsaved_prompts
 from rubricforge.webapp.components.text import escape_md
+from rubricforge.webapp.login_form import requested_path, show_login
 
 st.set_page_config(page_title="rubricforge", layout="wide")
 
@@ -115,9 +116,16 @@ def visible_pages(user: UserInfo) -> list[st.Page]:
 
 
 user = current_user()
+if follow_redirect():  # to /api/session or /api/signout, which set or clear the cookie
+    st.stop()
 if user is None:
-    page = st.navigation([LOGIN], position="hidden")
-    run_guarded(page.run, page.title)
+    # Every page is known while signed out, so a deep link is not "page not found":
+    # its address stays, the sign-in form shows there, and sign-in returns to it.
+    page = st.navigation([LOGIN, *(p for p, _ in PAGES)], position="hidden")
+    if page is LOGIN:
+        run_guarded(page.run, page.title)
+    else:
+        run_guarded(lambda: show_login(requested_path(page.url_path)), page.title)
 else:
     with st.sidebar:
         st.caption(escape_md(f"Signed in as {user.username} ({user.role.value})"))

@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session
 
 @st.cache_resource(show_spinner=False)
 def engine() -> Engine:
-    """DATABASE_URL (set by `rubricforge serve`), else the embedded server. For the
-    services that do bulk work themselves (imports, snapshots, judge runs): no
-    statement timeout."""
-    return get_engine(os.environ.get("DATABASE_URL") or None)
+    """DATABASE_URL when set, else the embedded server of RUBRICFORGE_HOME (whose port
+    each new connection re-reads, see models.core.db). For the services that do bulk
+    work themselves (imports, snapshots, judge runs): no statement timeout."""
+    url = os.environ.get("DATABASE_URL")
+    return get_engine(url) if url else get_engine()
 
 
 @st.cache_resource(show_spinner=False)

@@ -11,16 +11,17 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from rubricforge.models.accounts.orm import Role, User
+from rubricforge.models.accounts.common_passwords import COMMON_PASSWORDS
+from rubricforge.models.accounts.orm import Role, User, UserSession
 from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.errors import InvalidInputError, NotFoundError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -71,12 +72,22 @@ def parse_role(role: Role | str) -> Role:
 
 
 def check_password(password: str) -> None:
+    """The password policy: 8 to 1024 characters (NIST SP 800-63B's minimum) and not
+    one of the most common passwords (a small built-in list, `common_passwords`),
+    nor one of those with digits or symbols added, nor one character repeated."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInputError(
             f"password too short: use at least {MIN_PASSWORD_LENGTH} characters"
         )
     if len(password) > MAX_PASSWORD_LENGTH:
         raise InvalidInputError(f"password too long: use at most {MAX_PASSWORD_LENGTH} characters")
+    lowered = password.strip().lower()
+    stem = lowered.rstrip("0123456789!@#$%^&*()_-+=.,?~ ")
+    if lowered in COMMON_PASSWORDS or stem in COMMON_PASSWORDS or len(set(lowered)) == 1:
+        raise InvalidInputError(
+            "password too common: it is on the list of the most used passwords; "
+            "choose a longer phrase of unrelated words"
+        )
 
 
 def _info(user: User) -> UserInfo:
@@ -151,7 +162,8 @@ def set_password(session: Session, username: str, password: str, *, actor: UserI
     user = _find(session, username, for_update=True)
     check_password(password)
     user.password_hash = hash_password(password)
-    _log(session, actor, "user.passwd", user)
+    revoked = revoke_user_sessions(session, user.id)
+    _log(session, actor, "user.passwd", user, sessions_revoked=revoked)
 
 
 def _set_active(session: Session, username: str, active: bool, *, actor: UserInfo) -> bool:
@@ -169,6 +181,8 @@ def _set_active(session: Session, username: str, active: bool, *, actor: UserInf
                 f"{user.username} is the last active admin; add or enable another admin first"
             )
     user.is_active = active
+    if not active:
+        revoke_user_sessions(session, user.id)
     _log(session, actor, "user.enable" if active else "user.disable", user)
     return True
 
@@ -183,17 +197,25 @@ def enable_user(session: Session, username: str, *, actor: UserInfo) -> bool:
     return _set_active(session, username, True, actor=actor)
 
 
-def authenticate(session: Session, username: str, password: str) -> UserInfo | None:
+def authenticate(
+    session: Session, username: str, password: str, *, address: str | None = None
+) -> UserInfo | None:
     """The user for this name and password, or None (unknown, wrong, disabled).
 
     Every path verifies one argon2 hash, so the time taken does not say which
     of the three it was. Failed sign-ins of existing accounts are audited; an
     unknown name is not, since it is often a password typed in the wrong field.
+    Failures count towards a lock of the name and of the network `address`
+    (`throttle`); while either is locked, SignInLockedError and no check at all.
     """
+    from rubricforge.models.accounts import throttle
+
+    throttle.check_not_locked(session, username, address)
     user = session.scalar(select(User).where(User.username == normalize_username(username)))
     if user is None or user.password_hash is None:
         with contextlib.suppress(VerificationError):
             _hasher.verify(_dummy_hash(), password)
+        throttle.record_failure(session, username, address)
         return None
     try:
         _hasher.verify(user.password_hash, password)
@@ -202,12 +224,25 @@ def authenticate(session: Session, username: str, password: str) -> UserInfo | N
         ok = False
     if not ok or not user.is_active:
         _log(session, _info(user), "user.login_refused" if ok else "user.login_failed", user)
+        if not ok and "account" in throttle.record_failure(session, username, address):
+            _log(session, _info(user), "user.locked", user)
         return None
+    throttle.record_success(session, username)
     rehash = _hasher.check_needs_rehash(user.password_hash)
     if rehash:
         user.password_hash = hash_password(password)
     _log(session, _info(user), "user.login", user, rehashed=rehash)
     return _info(user)
+
+
+def revoke_user_sessions(session: Session, user_id: int) -> int:
+    """End every sign-in session of a user (disabled, or a new password); how many."""
+    result = session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC), handoff_hash=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def get_active_user(session: Session, user_id: int) -> UserInfo | None:

@@ -9,7 +9,8 @@ from functools import lru_cache
 from rubricforge.models.core.embedded import EmbeddedServer
 from rubricforge.models.core.settings import Settings
 from rubricforge.models.core.text_safety import install_safety_net
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 # Every connection this process makes stores U+FFFD where a NUL slipped past the
@@ -40,9 +41,33 @@ def _engine_for(url: str, statement_timeout_ms: int = 0) -> Engine:
     connect_args = (
         {"options": f"-c statement_timeout={statement_timeout_ms}"} if statement_timeout_ms else {}
     )
-    return create_engine(
+    engine = create_engine(
         url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args
     )
+    _follow_embedded_port(engine, url)
+    return engine
+
+
+def _follow_embedded_port(engine: Engine, url: str) -> None:
+    """For the embedded server of RUBRICFORGE_HOME (a URL with its password): each new
+    connection goes to the port the server listens on now. It keeps its port across
+    restarts, but moves when another program took it; running clients follow."""
+    settings = Settings.from_env()
+    if settings.database_url:
+        return
+    server = EmbeddedServer(settings.home)
+    try:
+        secret = server.secret_file.read_text().strip()
+    except OSError:
+        return
+    if not secret or make_url(url).password != secret:
+        return
+
+    @event.listens_for(engine, "do_connect")
+    def _current_port(dialect, conn_rec, cargs, cparams) -> None:  # type: ignore[no-untyped-def]
+        port = server.port()
+        if port is not None:
+            cparams["port"] = port
 
 
 def get_engine(url: str | None = None, *, statement_timeout_s: float = 0) -> Engine:

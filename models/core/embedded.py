@@ -5,11 +5,21 @@ ourselves instead of using its PostgresServer class: that class stops the
 server when the last Python process holding it exits, while rubricforge wants
 one server per RUBRICFORGE_HOME, started on demand and shared by the app, the
 CLI and trainer workers over TCP on 127.0.0.1. `rubricforge db stop` stops it.
+
+Every connection, local socket or TCP, needs the password (scram-sha-256): a
+random secret kept in `RUBRICFORGE_HOME/postgres.secret` (0600), which goes into
+the URL the app, the CLI and workers use. A data folder made by an older version
+with `trust` is switched to scram (a password set, pg_hba.conf rewritten) the
+next time the server starts. The port is kept in `RUBRICFORGE_HOME/postgres.port`
+and reused on every start, so a restart (`db stop`, a reboot) keeps the URL that
+running clients hold; only when another program took it does the server move.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import socket
 import subprocess
 import time
@@ -35,6 +45,37 @@ class EmbeddedServer:
     @property
     def log(self) -> Path:
         return self.home / "postgres.log"
+
+    @property
+    def secret_file(self) -> Path:
+        return self.home / "postgres.secret"
+
+    @property
+    def port_file(self) -> Path:
+        return self.home / "postgres.port"
+
+    def secret(self) -> str:
+        """The superuser's password, made once (0600, readable by this OS user only)."""
+        try:
+            fd = os.open(self.secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            secret = self.secret_file.read_text().strip()
+            if not secret:
+                raise DatabaseError(
+                    f"{self.secret_file} is empty: restore it from a backup, or remove "
+                    f"{self.home} to start an empty database"
+                ) from None
+            return secret
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+        return self.secret_file.read_text().strip()
+
+    def saved_port(self) -> int | None:
+        try:
+            port = int(self.port_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return port if 1024 <= port <= 65535 else None
 
     def _bin(self, name: str) -> str:
         return str(_bin_path() / name)
@@ -64,7 +105,7 @@ class EmbeddedServer:
         return port
 
     def url(self, port: int) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{port}/{DB_NAME}"
+        return f"postgresql+psycopg://postgres:{self.secret()}@127.0.0.1:{port}/{DB_NAME}"
 
     def ensure_running(self) -> str:
         """Init the data folder if needed, start the server if it is down, create
@@ -77,6 +118,8 @@ class EmbeddedServer:
             port = self.port()
             if port is None or not _accepts(port):
                 port = self._start()
+            if self._trusts():
+                self._require_password(port)
             self._create_database(port)
             return self.url(port)
 
@@ -110,20 +153,82 @@ class EmbeddedServer:
         self.pgdata.chmod(0o700)
 
     def _initdb(self) -> None:
-        res = self._run(
-            self._bin("initdb"),
-            "-D",
-            str(self.pgdata),
-            "--auth=trust",
-            "--encoding=utf8",
-            "-U",
-            "postgres",
-        )
+        # initdb reads the password from a file the server's OS user can read;
+        # it lives only for this call.
+        pwfile = self.home / ".initdb-pwfile"
+        pwfile.unlink(missing_ok=True)
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.secret() + "\n")
+        try:
+            if _is_root():
+                import pwd
+
+                entry = pwd.getpwnam(SYSTEM_USER)
+                os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+            res = self._run(
+                self._bin("initdb"),
+                "-D",
+                str(self.pgdata),
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--encoding=utf8",
+                "-U",
+                "postgres",
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
         if res.returncode != 0:
             raise DatabaseError(f"initdb failed in {self.pgdata}:\n{res.stderr}")
 
-    def _start(self) -> int:
+    def _trusts(self) -> bool:
+        """Whether pg_hba.conf still lets connections in without a password (a data
+        folder made by rubricforge before scram)."""
+        try:
+            text = (self.pgdata / "pg_hba.conf").read_text()
+        except OSError:
+            return False
+        return any(_TRUST.search(line) for line in text.splitlines())
+
+    def _require_password(self, port: int) -> None:
+        """Upgrade a trusting server: set the superuser's password (over the trusted
+        socket), then switch every `trust` rule of pg_hba.conf to scram-sha-256."""
+        import psycopg
+        from psycopg import sql
+
+        try:
+            with psycopg.connect(
+                host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True
+            ) as conn:
+                conn.execute("SET password_encryption = 'scram-sha-256'")
+                conn.execute(
+                    sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(self.secret()))
+                )
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(
+                f"the embedded PostgreSQL in {self.pgdata} trusts local connections and "
+                f"could not be switched to password authentication ({exc}). Stop it "
+                "(`rubricforge db stop`), check that its superuser is `postgres`, or set "
+                "DATABASE_URL to a server with password authentication."
+            ) from exc
+        hba = self.pgdata / "pg_hba.conf"
+        lines = hba.read_text().splitlines()
+        hba.write_text("\n".join(_TRUST.sub(r"\1scram-sha-256\2", line) for line in lines) + "\n")
+        res = self._run(self._bin("pg_ctl"), "-D", str(self.pgdata), "reload")
+        if res.returncode != 0 or self._trusts():
+            raise DatabaseError(f"could not reload {hba} with password authentication")
+
+    def _port_to_use(self) -> int:
+        """The saved port when it is free, else a new free one (saved for next time)."""
+        saved = self.saved_port()
+        if saved is not None and _is_free(saved):
+            return saved
         port = _free_port()
+        self.port_file.write_text(f"{port}\n")
+        return port
+
+    def _start(self) -> int:
+        port = self._port_to_use()
         res = self._run(
             self._bin("pg_ctl"),
             "-D",
@@ -143,9 +248,22 @@ class EmbeddedServer:
     def _create_database(self, port: int) -> None:
         import psycopg
 
-        with psycopg.connect(
-            host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True
-        ) as conn:
+        try:
+            conn = psycopg.connect(
+                host="127.0.0.1",
+                port=port,
+                user="postgres",
+                password=self.secret(),
+                dbname="postgres",
+                autocommit=True,
+            )
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(
+                f"cannot sign in to the embedded PostgreSQL in {self.pgdata} with the "
+                f"password in {self.secret_file} ({exc}). Restore that file from a backup; "
+                "it must hold the password the server was made with."
+            ) from exc
+        with conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)
             ).fetchone()
@@ -171,6 +289,21 @@ def _bin_path() -> Path:
 
 def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+# A pg_hba.conf rule whose method is trust (its last field; comments excluded).
+_TRUST = re.compile(r"^(\s*(?:local|host\w*)\s.*\s)trust(\s*(?:#.*)?)$")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        # As PostgreSQL binds: a port with only closed (TIME_WAIT) connections is free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _free_port() -> int:

@@ -112,3 +112,8 @@ class LLMReplyError(LLMError):
         self.tokens_in = tokens_in
         self.tokens_out = tokens_out
         super().__init__(message)
+
+
+class SignInLockedError(RubricforgeError):
+    """Too many failed sign-ins for an account or a network address: wait, or an
+    admin unlocks it."""

@@ -272,13 +272,13 @@ class _Loader:
     def __init__(self, s: Session, data: DemoData, counts: _Counts, password: str | None):
         self.s, self.data, self.counts = s, data, counts
         self.users = {u.username: u for u in s.scalars(select(User))}
-        password_hash = None
         for spec in data.users:
             if spec.username not in self.users:
-                if password_hash is None:
+                if counts.password is None:
                     counts.password = password or secrets.token_urlsafe(9)
                     check_password(counts.password)
-                    password_hash = hash_password(counts.password)
+                # Each account its own hash (its own salt): one cracked hash is one account.
+                password_hash = hash_password(counts.password)
                 user = User(**spec.model_dump(), password_hash=password_hash)
                 s.add(user)
                 self.users[spec.username] = user

@@ -16,6 +16,7 @@ from rubricforge.models.accounts.auth import (
 )
 from rubricforge.models.accounts.orm import Role
 from rubricforge.models.accounts.permissions import Action, UserInfo
+from rubricforge.models.accounts.throttle import list_locks, unlock
 from rubricforge.models.core.errors import RubricforgeError
 from rubricforge.models.llm.endpoints import (
     EndpointRow,
@@ -47,6 +48,27 @@ def write(action: Callable[..., object], done: str, *args: object, **kw: object)
     st.rerun()
 
 
+def locks_section(admin: UserInfo) -> None:
+    """Accounts and addresses locked by failed sign-ins; an account's lock can be cleared."""
+    with read_session() as session:
+        locks = list_locks(session)
+    if not locks:
+        return
+    st.markdown("**Locked sign-ins** (too many failed attempts)")
+    table = [
+        {"Locked": lock.kind, "Name or address": lock.key,
+         "Until": lock.locked_until.strftime("%Y-%m-%d %H:%M UTC")}
+        for lock in locks
+    ]  # fmt: skip
+    st.dataframe(pd.DataFrame(table), hide_index=True)
+    accounts = [lock.key for lock in locks if lock.kind == "account"]
+    if accounts:
+        c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+        name = c1.selectbox("Locked account", accounts, key="admin:unlock")
+        if c2.button("Unlock account"):
+            write(unlock, f"Unlocked {name}: they can sign in again.", name, actor=admin)
+
+
 def users_section(admin: UserInfo) -> None:
     with read_session() as session:
         users = list_users(session)
@@ -56,6 +78,7 @@ def users_section(admin: UserInfo) -> None:
         for u in users
     ]  # fmt: skip
     st.dataframe(pd.DataFrame(table), hide_index=True)
+    locks_section(admin)
 
     st.markdown("**Add a user**")
     with st.form("add_user", clear_on_submit=True):

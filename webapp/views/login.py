@@ -2,45 +2,6 @@
 
 from __future__ import annotations
 
-import streamlit as st
-from rubricforge.models.accounts.auth import authenticate, list_users
-from rubricforge.webapp.auth import NOTICE_KEY, sign_in, sign_out, sso_configured, sso_email
-from rubricforge.webapp.components.text import escape_md
-from rubricforge.webapp.db import read_session, write_session
+from rubricforge.webapp.login_form import show_login
 
-st.title("Sign in to rubricforge")
-notice = st.session_state.pop(NOTICE_KEY, None)
-if notice:
-    st.warning(escape_md(notice))
-
-with read_session() as session:
-    anyone = bool(list_users(session))
-if not anyone:
-    st.info(
-        "No accounts yet. Create the first admin on the server with "
-        "`rubricforge user add NAME --role admin`, then sign in here."
-    )
-
-with st.form("login"):
-    username = st.text_input("Username", autocomplete="username")
-    password = st.text_input("Password", type="password", autocomplete="current-password")
-    submitted = st.form_submit_button("Sign in", type="primary")
-if submitted:
-    # A write: sign-ins and refused attempts go to the audit log.
-    with write_session() as session:
-        user = authenticate(session, username, password)
-    if user is None:
-        st.error(
-            "Wrong username or password, or the account is disabled. "
-            "An admin can reset your password on the Admin page."
-        )
-    else:
-        sign_in(user)
-        st.rerun()
-
-if sso_configured():
-    st.divider()
-    if sso_email() is None:
-        st.button("Sign in with single sign-on", on_click=st.login, icon=":material/key:")
-    else:  # signed in at the provider, but no account matched (see webapp.auth)
-        st.button("Sign out of single sign-on", on_click=sign_out)
+show_login()
