@@ -35,7 +35,8 @@ from rubricforge.models import Dataset, Prompt, RubricVersion
 from rubricforge.models.core import migrate
 from rubricforge.models.core.db import normalize_url
 from rubricforge.models.core.embedded import EmbeddedServer
-from rubricforge.models.llm.client import EndpointConfig, LLMClient
+from rubricforge.models.llm.client import LLMClient
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.drafting import Drafter, draft_dataset
 
 RATIO_LIMIT = 1.25

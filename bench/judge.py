@@ -8,7 +8,7 @@ with the llm_cache table in a real PostgreSQL (a throwaway embedded server unles
 --database-url is given). The judge is the scripted server of tests/llm_server.py
 in its own process (bench/reward.py's), answering every criterion.
 
-Targets (issue 4): first pass wall <= 1.25x ideal (judgments x delay / concurrency);
+Targets : first pass wall <= 1.25x ideal (judgments x delay / concurrency);
 the cached second pass <= 5% of the first pass's time.
 """
 
@@ -29,7 +29,7 @@ from rubricforge.models.core import migrate
 from rubricforge.models.core.db import normalize_url
 from rubricforge.models.core.embedded import EmbeddedServer
 from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem
-from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.criteria import CriterionData
 from rubricforge.models.rubrics.orm import Category
 from sqlalchemy import create_engine, text

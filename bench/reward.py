@@ -11,7 +11,7 @@ scripted server of tests/llm_server.py in its own process (a real endpoint's CPU
 is not ours either).
 
 Ideal wall for concurrency C: ceil(completions / C) waves x delay.
-Target (issue 5): wall <= 1.25x ideal at the chosen (first) concurrency.
+Target : wall <= 1.25x ideal at the chosen (first) concurrency.
 
 Why 48 is the chosen one on the reference machine (2 cores): each judgment costs
 the client ~1.5-2 ms of CPU (openai client, aiohttp, JSON, pydantic), which caps
@@ -99,7 +99,7 @@ def step_inputs(prompts: int, generations: int, criteria: int) -> dict[str, list
 def one_step(base_url: str, concurrency: int, inputs: dict[str, list[Any]]) -> tuple[float, Any]:
     from rubricforge.models.judging.judge import Judge, JudgeConfig
     from rubricforge.models.judging.orm import JudgeMode
-    from rubricforge.models.llm.client import EndpointConfig
+    from rubricforge.models.llm.config import EndpointConfig
     from rubricforge.trainer.reward import RewardStats, make_reward_func
 
     endpoint = EndpointConfig(base_url=base_url, model="judge", api_key_env=None)

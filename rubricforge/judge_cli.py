@@ -49,7 +49,7 @@ def generate_cmd(
 ) -> None:
     """Sample N responses per prompt from a policy endpoint."""
     from rubricforge.models.judging.responses import generate_responses
-    from rubricforge.models.llm.client import EndpointConfig
+    from rubricforge.models.llm.config import EndpointConfig
 
     endpoint = EndpointConfig.from_env(
         base_url=base_url, model=model, api_key_env=api_key_env, temperature=temperature
@@ -95,7 +95,7 @@ def judge_cmd(
     from rubricforge.models.judging.orm import JudgeMode
     from rubricforge.models.judging.rewards import Aggregation
     from rubricforge.models.judging.runs import run_judge
-    from rubricforge.models.llm.client import EndpointConfig
+    from rubricforge.models.llm.config import EndpointConfig
 
     try:
         judge_mode, agg = JudgeMode(mode), Aggregation(aggregation)

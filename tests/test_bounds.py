@@ -1,6 +1,6 @@
 """Weights and criteria counts are bounded (|w| <= 100, at most 100 criteria) by one
 rule (`criteria.criteria_problems`), at import, edit and draft, with a message
-naming the row or criterion; a refusal writes nothing (issue 9)."""
+naming the row or criterion; a refusal writes nothing."""
 
 from __future__ import annotations
 

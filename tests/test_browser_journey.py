@@ -55,7 +55,8 @@ from rubricforge.models.agreement.queries import agreement_report
 from rubricforge.models.core.status import Status
 from rubricforge.models.data.exporter import write_snapshot
 from rubricforge.models.data.orm import ExportSnapshot
-from rubricforge.models.demo.loader import load_demo, read_demo_data
+from rubricforge.models.demo.loader import load_demo
+from rubricforge.models.demo.schema import read_demo_data
 from rubricforge.models.rubrics.authoring import load_editor_state
 from rubricforge.models.rubrics.lint import lint
 from rubricforge.models.rubrics.orm import (

@@ -1,4 +1,4 @@
-"""Issue 9 in a real Chromium: label keys typed faster than the app reruns are never
+"""In a real Chromium, label keys typed faster than the app reruns are never
 lost silently. Enter then N within a few milliseconds either labels the next item
 (if it was on screen by then) or says that N was not stored; nothing in between."""
 

@@ -29,7 +29,8 @@ from rubricforge.models import (
     Verdict,
     VersionSource,
 )
-from rubricforge.models.demo.loader import DATA_FILE, load_demo, read_demo_data
+from rubricforge.models.demo.loader import load_demo
+from rubricforge.models.demo.schema import DATA_FILE, read_demo_data
 from rubricforge.models.rubrics.criteria import POLARITY_AVOIDANCE, POLARITY_MIXED
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session

@@ -32,7 +32,7 @@ from rubricforge.models.core.errors import (
     NotFoundError,
     PermissionDenied,
 )
-from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.criteria import POLARITY_AVOIDANCE, CriterionData, content_hash
 from rubricforge.models.rubrics.draft_reply import (
     FLAG_NO_PREFIX,

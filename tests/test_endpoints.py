@@ -16,7 +16,7 @@ from rubricforge.models.core.errors import (
     NotFoundError,
     PermissionDenied,
 )
-from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.llm.endpoints import (
     FROM_ENVIRONMENT,
     check_endpoint,

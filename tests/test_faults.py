@@ -57,7 +57,7 @@ from rubricforge.models.judging.judge import Judge, JudgeConfig
 from rubricforge.models.judging.orm import JudgeRun, Judgment, LLMCache, Verdict
 from rubricforge.models.judging.responses import import_responses
 from rubricforge.models.judging.runs import run_judge, run_progress
-from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.llm.endpoints import check_endpoint, save_endpoint
 from rubricforge.models.rubrics.drafting import draft_dataset
 from rubricforge.models.training.queue import Queue

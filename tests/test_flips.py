@@ -15,7 +15,7 @@ from rubricforge.models.judging.judge import JudgeConfig
 from rubricforge.models.judging.orm import Judgment
 from rubricforge.models.judging.responses import import_responses
 from rubricforge.models.judging.runs import run_judge
-from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.authoring import load_editor_state, save_version
 from rubricforge.models.rubrics.orm import Prompt
 from sqlalchemy import Engine, func, select

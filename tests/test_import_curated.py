@@ -1,4 +1,4 @@
-"""Re-importing never overwrites curated work (issue 9): a rubric an expert
+"""Re-importing never overwrites curated work: a rubric an expert
 edited or a reviewer approved is reported as a conflict and left alone, unless
 the user asks to replace it with the file; a dry run writes nothing."""
 

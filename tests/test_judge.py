@@ -12,7 +12,7 @@ from rubricforge.models.judging import prompts as jp
 from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem
 from rubricforge.models.judging.orm import JudgeMode, LLMCache
 from rubricforge.models.judging.rewards import Aggregation
-from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.criteria import CriterionData
 from rubricforge.models.rubrics.orm import Category
 from sqlalchemy import Engine, func, select

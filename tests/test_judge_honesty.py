@@ -1,4 +1,4 @@
-"""Issue 9: `rubricforge judge` says when its run failed, failed judgments record
+"""`rubricforge judge` says when its run failed, failed judgments record
 what their attempts cost, and a judge's rationale is capped."""
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from rubricforge.models.judging.orm import (
 )
 from rubricforge.models.judging.responses import generate_responses, import_responses
 from rubricforge.models.judging.runs import run_judge, run_progress
-from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.config import EndpointConfig
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 

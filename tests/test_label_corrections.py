@@ -1,4 +1,4 @@
-"""Issue 9: an annotator can undo their last label and change their own labels; each
+"""An annotator can undo their last label and change their own labels; each
 correction is audited and agreement reads the latest answer."""
 
 from __future__ import annotations

@@ -10,13 +10,8 @@ import pytest
 from llm_server import Reply, ScriptedLLM
 from pydantic import BaseModel, Field
 from rubricforge.models.core.errors import LLMConfigError, LLMReplyError, LLMRequestError
-from rubricforge.models.llm.client import (
-    EndpointConfig,
-    LLMClient,
-    TokenUsage,
-    delimit,
-    json_schema,
-)
+from rubricforge.models.llm.client import LLMClient, TokenUsage, delimit, json_schema
+from rubricforge.models.llm.config import EndpointConfig
 
 KEY = "sk-test-7f3a9c1e5b"
 

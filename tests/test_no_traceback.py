@@ -1,4 +1,4 @@
-"""Issue 9: no traceback ever reaches a user, on a page or on the CLI. Each hostile
+"""No traceback ever reaches a user, on a page or on the CLI. Each hostile
 input gets a clear message, changes nothing, and the detail (if any) goes to a log."""
 
 from __future__ import annotations

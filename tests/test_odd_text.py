@@ -1,4 +1,4 @@
-"""NUL characters and odd input (issue 9): each boundary where text enters
+"""NUL characters and odd input: each boundary where text enters
 PostgreSQL replaces NUL with U+FFFD and records it, and a file nested 100,000
 deep is a clear problem on its line, not a RecursionError."""
 
@@ -22,7 +22,7 @@ from rubricforge.models.judging.judge import JudgeConfig
 from rubricforge.models.judging.orm import Response, Verdict
 from rubricforge.models.judging.responses import generate_responses, import_responses
 from rubricforge.models.judging.runs import run_judge
-from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.criteria import content_hash
 from rubricforge.models.rubrics.drafting import draft_dataset
 from rubricforge.models.rubrics.queries import load_editor_state

@@ -1,4 +1,4 @@
-"""Reward formulas against hand-computed cases (SPEC.md section 2)."""
+"""Reward formulas against hand-computed cases (RaR Eq. 1, HealthBench points)."""
 
 from __future__ import annotations
 

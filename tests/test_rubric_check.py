@@ -13,7 +13,7 @@ from rubricforge.models.core.errors import RubricforgeError
 from rubricforge.models.data.importer import import_file
 from rubricforge.models.judging.judge import JudgeConfig
 from rubricforge.models.judging.rubric_check import check_rubrics, truncate
-from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.orm import Prompt
 from sqlalchemy import Engine, select
 

@@ -19,7 +19,7 @@ from rubricforge.models.data.importer import import_file
 from rubricforge.models.judging.judge import JudgeConfig
 from rubricforge.models.judging.responses import import_responses
 from rubricforge.models.judging.runs import run_judge
-from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.orm import Rubric
 from rubricforge.models.rubrics.workflow import approve, submit_for_review
 from sqlalchemy import Engine, select, text

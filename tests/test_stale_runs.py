@@ -20,7 +20,7 @@ from rubricforge.models.judging.judge import JudgeConfig
 from rubricforge.models.judging.orm import JudgeMode, JudgeRun
 from rubricforge.models.judging.responses import import_responses
 from rubricforge.models.judging.runs import RunAbandonedError, run_judge
-from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.config import EndpointConfig
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 from webapp_support import app_as, click

@@ -1,4 +1,4 @@
-"""NUL characters (issue 9): the pure rules, and the safety net that makes a path
+"""NUL characters: the pure rules, and the safety net that makes a path
 nobody sanitised store U+FFFD instead of failing (text, COPY and jsonb)."""
 
 from __future__ import annotations

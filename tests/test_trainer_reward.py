@@ -11,7 +11,7 @@ import pytest
 from llm_server import Reply, ScriptedLLM
 from rubricforge.models.judging.judge import Judge, JudgeConfig
 from rubricforge.models.judging.orm import JudgeMode
-from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.trainer.reward import RewardStats, make_reward_func
 
 RUBRIC = [

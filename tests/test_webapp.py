@@ -17,9 +17,9 @@ from rubricforge.models.rubrics.browse import (
     NO_RUBRIC,
     dataset_overview,
     list_prompts,
-    rubric_detail,
 )
 from rubricforge.models.rubrics.criteria import POLARITY_AVOIDANCE, flag_text
+from rubricforge.models.rubrics.detail import rubric_detail
 from rubricforge.models.rubrics.orm import RubricStatus
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session

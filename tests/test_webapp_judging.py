@@ -26,7 +26,7 @@ from rubricforge.models.core.status import Status
 from rubricforge.models.judging.background import list_runs, start_judge_run
 from rubricforge.models.judging.judge import JudgeConfig
 from rubricforge.models.judging.orm import JudgeMode, JudgeRun
-from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.llm.endpoints import save_endpoint
 from rubricforge.models.rubrics.orm import Category, RevisionRequest, Rubric, RubricStatus
 from sqlalchemy import Engine, create_engine, select

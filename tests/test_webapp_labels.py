@@ -1,4 +1,4 @@
-"""Issue 9 on the Spot-check page: no label is lost and every label can be corrected.
+"""The Spot-check page: no label is lost and every label can be corrected.
 Undo, changing one's own label, an explicit score, and key presses that arrive
 together (as Streamlit merges presses made during a rerun) each get a visible outcome."""
 

@@ -1,4 +1,4 @@
-"""Issue 9: user text (dataset names, uids) never becomes a link, markup or an
+"""User text (dataset names, uids) never becomes a link, markup or an
 e-mail link in the editor and History headings (or any escaped text)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 9: unsaved editor edits survive navigating away; the navigation says they
+"""Unsaved editor edits survive navigating away; the navigation says they
 are there; "Discard changes" drops them; rows that cannot be restored are shown."""
 
 from __future__ import annotations

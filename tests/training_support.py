@@ -24,7 +24,7 @@ from rubricforge.models.judging.orm import (
     Verdict,
 )
 from rubricforge.models.judging.prompts import template_hash
-from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.criteria import CriterionData, content_hash, stable_key
 from rubricforge.models.rubrics.orm import (
     Category,

@@ -1,7 +1,7 @@
 """Declarative base shared by every model.
 
 The naming convention reproduces stable constraint names so Alembic migrations
-stay diff-free across machines (see STYLE.md: SQLAlchemy 2 / Alembic).
+stay diff-free across machines (SQLAlchemy's documented naming-convention recipe).
 """
 
 from __future__ import annotations

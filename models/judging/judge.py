@@ -3,7 +3,7 @@
 Shared by the app, the CLI and the trainer (no Streamlit, no torch). Modes:
 explicit (a met/not-met verdict per criterion, all criteria in one call by
 default or one call per criterion), implicit (one 1-10 rating from the whole
-rubric) and the Likert baselines without a rubric. Rewards follow SPEC.md
+rubric) and the Likert baselines without a rubric. Rewards follow RaR
 (models/judging/rewards.py). A reply that stays invalid after the client's re-asks is a
 failed judgment (ok=False, reward None), never a silent default. Identical
 calls are served from the Postgres cache (llm_cache).
@@ -27,7 +27,8 @@ from rubricforge.models.core.text_safety import clean_text
 from rubricforge.models.judging import prompts as jp
 from rubricforge.models.judging.orm import JudgeMode, LLMCache
 from rubricforge.models.judging.rewards import Aggregation, aggregate
-from rubricforge.models.llm.client import EndpointConfig, LLMClient, TokenUsage
+from rubricforge.models.llm.client import LLMClient, TokenUsage
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.criteria import CriterionData
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert

@@ -15,7 +15,8 @@ from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import ImportFileError, LLMError, NotFoundError
 from rubricforge.models.core.text_safety import clean_text, scrub
 from rubricforge.models.judging.orm import Response
-from rubricforge.models.llm.client import EndpointConfig, LLMClient
+from rubricforge.models.llm.client import LLMClient
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.orm import Dataset, Prompt
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert

@@ -1,4 +1,5 @@
-"""Reward aggregation, exactly as SPEC.md section 2 gives it. Pure functions.
+"""Reward aggregation, exactly as RaR gives it (Gunjal et al. 2025, arXiv 2507.17746,
+Eq. 1) and HealthBench's points. Pure functions.
 
 c_j in {0, 1} is the judge's "met" for criterion j; w_j its signed weight
 (positive = good when met, negative = bad when met). `aggregate` picks the

@@ -23,7 +23,8 @@ from rubricforge.models.judging.judge import JudgeConfig
 from rubricforge.models.judging.orm import Judgment, Response
 from rubricforge.models.judging.responses import content_hash
 from rubricforge.models.judging.runs import JudgeRunReport, run_judge
-from rubricforge.models.llm.client import EndpointConfig, LLMClient
+from rubricforge.models.llm.client import LLMClient
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.orm import Dataset, Prompt
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert

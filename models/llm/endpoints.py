@@ -24,7 +24,8 @@ from urllib.parse import urlparse
 from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.errors import InvalidInputError, LLMError, NotFoundError
-from rubricforge.models.llm.client import ENV_BASE_URL, ENV_MODEL, EndpointConfig, LLMClient
+from rubricforge.models.llm.client import LLMClient
+from rubricforge.models.llm.config import ENV_BASE_URL, ENV_MODEL, EndpointConfig
 from rubricforge.models.llm.orm import LLMEndpoint
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError

@@ -23,7 +23,8 @@ from rubricforge.models.core.errors import (
     LLMError,
     NotFoundError,
 )
-from rubricforge.models.llm.client import EndpointConfig, LLMClient, Message, TokenUsage, delimit
+from rubricforge.models.llm.client import LLMClient, Message, TokenUsage, delimit
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.criteria import (
     CriterionData,
 )
@@ -40,7 +41,7 @@ DRAFT_TEMPLATE_VERSION = "rar-draft-v1"
 
 # RaR's drafting prompt (Gunjal et al. 2025, appendix), with two changes that
 # this product needs: pitfalls are phrased as the mistake itself (negative
-# weight = bad when met, see SPEC.md's polarity trap), and the inputs are
+# weight = bad when met, see the polarity rules in rubrics/criteria.py), and the inputs are
 # delimited as data.
 DRAFT_SYSTEM = """\
 You are an expert rubric writer. Your job is to write a self-contained set of evaluation \

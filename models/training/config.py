@@ -3,7 +3,7 @@
 A pydantic model, so the app and the CLI can check a config without importing
 torch; `trainer.config` turns it into TRL's `GRPOConfig` on the worker. Every
 field carries a help string, TRL-style. Defaults follow RaR's GRPO recipe
-(Gunjal et al. 2025, SPEC.md section 2) where the paper states a value, TRL's
+(Gunjal et al. 2025, arXiv 2507.17746) where the paper states a value, TRL's
 defaults otherwise:
 
     RaR: Qwen2.5-7B, 16 rollouts per prompt, effective batch 96, learning rate
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rubricforge.models.core.errors import RubricforgeError
 from rubricforge.models.judging.orm import JudgeMode
 from rubricforge.models.judging.rewards import Aggregation
-from rubricforge.models.llm.client import DEFAULT_API_KEY_ENV, EndpointConfig
+from rubricforge.models.llm.config import DEFAULT_API_KEY_ENV, EndpointConfig
 from rubricforge.models.training.trl_args import check_trl_args, forbidden_paths
 
 MAX_PROCESSES = 4096  # processes (GPUs) one job may span

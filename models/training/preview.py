@@ -30,7 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rubricforge.models.core.errors import InvalidInputError, LLMError, RubricforgeError
 from rubricforge.models.data.snapshot_rows import SnapshotRow, load_snapshot_rows, prompt_text
 from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem
-from rubricforge.models.llm.client import EndpointConfig, LLMClient
+from rubricforge.models.llm.client import LLMClient
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.training.config import JobConfig, parse_job_config
 from sqlalchemy import Engine
 from tqdm import tqdm

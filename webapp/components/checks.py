@@ -16,7 +16,7 @@ from rubricforge.models.core.errors import RubricforgeError
 from rubricforge.models.judging.flips import base_runs, plan_rejudge, rejudge_changed
 from rubricforge.models.judging.judge import JudgeConfig
 from rubricforge.models.judging.rubric_check import CheckReport, check_rubrics
-from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.llm.endpoints import endpoint_choices, resolve_endpoint
 from rubricforge.webapp.components.text import show_error
 from rubricforge.webapp.db import engine, read_session

@@ -12,7 +12,7 @@ from rubricforge.models.judging.background import JudgeRunInfo, start_judge_run
 from rubricforge.models.judging.judge import JudgeConfig
 from rubricforge.models.judging.orm import JudgeMode
 from rubricforge.models.judging.rewards import Aggregation
-from rubricforge.models.llm.client import EndpointConfig
+from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.llm.endpoints import endpoint_choices, resolve_endpoint
 from rubricforge.models.rubrics.browse import dataset_names
 from rubricforge.models.training.jobs import snapshot_choices

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
-from rubricforge.models.rubrics.browse import NO_RUBRIC, RubricDetail
+from rubricforge.models.rubrics.browse import NO_RUBRIC
 from rubricforge.models.rubrics.criteria import flag_text
+from rubricforge.models.rubrics.detail import RubricDetail
 from rubricforge.webapp.components.text import escape_md
 
 FLAG_HELP = (

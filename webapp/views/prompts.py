@@ -16,10 +16,10 @@ from rubricforge.models.rubrics.browse import (
     Page,
     dataset_names,
     list_prompts,
-    rubric_detail,
     status_counts,
     tag_names,
 )
+from rubricforge.models.rubrics.detail import rubric_detail
 from rubricforge.models.rubrics.orm import RubricStatus
 from rubricforge.webapp.auth import page_user
 from rubricforge.webapp.components.prompt_view import preview, show_detail, status_label
