@@ -1,4 +1,4 @@
-""" "No role escapes": a job config is an allowlist. Every hostile field is
+"""No role escapes: a job config is an allowlist. Every hostile field is
 refused at submit with a clear message (nothing queued), and again when a worker
 claims a job that got into the table another way: the job is failed with the
 reason and the worker serves the next one. No training here (the worker's claim
