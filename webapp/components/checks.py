@@ -26,7 +26,7 @@ def _choose_endpoint(key: str) -> EndpointConfig | None:
     with read_session() as session:
         choices = endpoint_choices(session)
     if not choices:
-        st.info("No LLM endpoint is configured: an admin adds one on the Admin page.")
+        st.caption("No LLM endpoint is configured: an admin adds one on the Admin page.")
         return None
     choice = st.selectbox("Judge endpoint", choices, key=key)
     with read_session() as session:
