@@ -29,7 +29,7 @@ from rubricforge.models.rubrics.orm import (
     RubricVersion,
     VersionSource,
 )
-from rubricforge.models.training.orm import TrainingJob, TrainingMetric
+from rubricforge.models.training.orm import GateThreshold, TrainingJob, TrainingMetric
 
 __all__ = [
     "AuditEntry",
@@ -38,6 +38,7 @@ __all__ = [
     "Criterion",
     "Dataset",
     "ExportSnapshot",
+    "GateThreshold",
     "HumanLabel",
     "JudgeMode",
     "JudgeRun",

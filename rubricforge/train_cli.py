@@ -43,11 +43,19 @@ def train_submit(
         ),
     ] = None,
     min_kappa: Annotated[
-        float, typer.Option(help="Agreement gate: lowest judge-vs-human Cohen's kappa")
-    ] = 0.6,
+        float | None,
+        typer.Option(
+            help="Agreement gate: lowest judge-vs-human Cohen's kappa (default: the admins'; "
+            "lower is an override and needs --override-reason)"
+        ),
+    ] = None,
     min_labels: Annotated[
-        int, typer.Option(help="Agreement gate: fewest labelled spot-check items")
-    ] = 30,
+        int | None,
+        typer.Option(
+            help="Agreement gate: fewest labelled spot-check items (default: the admins'; "
+            "lower is an override and needs --override-reason)"
+        ),
+    ] = None,
 ) -> None:
     """Validate a GRPO job config, check the judge's agreement with the snapshot's
     spot-checks, and queue the job for a trainer worker."""
@@ -55,11 +63,18 @@ def train_submit(
     from rubricforge.models.training.config_files import apply_overrides, load_config_file
     from rubricforge.models.training.gate import GatePolicy
     from rubricforge.models.training.jobs import get_job, submit_job
+    from rubricforge.models.training.thresholds import effective_thresholds
 
     data = apply_overrides(load_config_file(config) if config else {}, set_ or [])
-    gate = GatePolicy(min_kappa=min_kappa, min_labels=min_labels)
     engine = _migrated_engine()
     with session_scope(engine) as s:
+        gate = None
+        if min_kappa is not None or min_labels is not None:
+            bar = effective_thresholds(s, snapshot)
+            gate = GatePolicy(
+                min_kappa=bar.min_kappa if min_kappa is None else min_kappa,
+                min_labels=bar.min_labels if min_labels is None else min_labels,
+            )
         job_id = submit_job(
             s, actor=OPERATOR, snapshot_id=snapshot, config=data, gate=gate,
             override_reason=override_reason,

@@ -26,6 +26,7 @@ from rubricforge.models.training.gate import (
     measure_agreement,
 )
 from rubricforge.models.training.jobs import submit_job
+from rubricforge.models.training.thresholds import set_thresholds
 from sklearn.metrics import cohen_kappa_score
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -124,8 +125,10 @@ def test_too_few_labels_refuse_even_when_they_all_agree(
     with pytest.raises(AgreementGateError, match=r"only 20 labelled item\(s\).*at least 30"):
         submit(engine, world)
     assert counts(engine) == before
-    # The minimum is the caller's to set.
-    job_id = submit(engine, world, gate=GatePolicy(min_labels=20))
+    # The minimum is the admins' to set.
+    with session_scope(engine) as s:
+        set_thresholds(s, actor=OPERATOR, min_kappa=0.6, min_labels=20)
+    job_id = submit(engine, world)
     with Session(engine) as s:
         stored = s.get_one(TrainingJob, job_id).provenance["agreement"]
     assert (stored["kappa"], stored["n_items"], stored["min_labels"]) == (1.0, 20, 20)
@@ -157,7 +160,7 @@ def test_agreement_above_the_threshold_queues_with_the_report_in_provenance(
     assert agreement["template_hash"] == template_hash(JudgeMode.explicit)
     assert entry.details["agreement"]["kappa"] == pytest.approx(0.8)
     assert overrides == 0
-    # The threshold is the caller's to set: the same labels fail a stricter bar.
+    # The caller may raise the bar: the same labels fail a stricter one.
     with pytest.raises(AgreementGateError, match="below the required 0.9"):
         submit(engine, world, gate=GatePolicy(min_kappa=0.9))
 
@@ -296,13 +299,19 @@ def test_cli_refuses_then_queues_with_an_override_reason(
     assert refused.exit_code == 1 and "Traceback" not in refused.output
     assert "Cohen's kappa 0.50" in refused.output and "--override-reason" in refused.output
     assert counts(engine) == before
+    # Lowering the admins' bar is an override too: refused without a reason.
     lower = CliRunner().invoke(app, [*base, "--min-kappa", "0.4"])
+    assert lower.exit_code == 1 and "Lowering the bar is an override" in lower.output
+    assert counts(engine) == before
+    lower = CliRunner().invoke(app, [*base, "--min-kappa", "0.4", "--override-reason", "pilot"])
     assert lower.exit_code == 0, lower.output
-    assert "agreement: kappa 0.50" in lower.output
+    assert "agreement: kappa 0.50" in lower.output and "override: pilot" in lower.output
     forced = CliRunner().invoke(app, [*base, "--override-reason", "known disagreement on pitfalls"])
     assert forced.exit_code == 0, forced.output
     assert "override: known disagreement on pitfalls" in forced.output
     with Session(engine) as s:
         jobs = s.scalars(select(TrainingJob).order_by(TrainingJob.id)).all()
-    assert [j.provenance["agreement"]["override"] is None for j in jobs] == [True, False]
+    overrides = [j.provenance["agreement"]["override"] for j in jobs]
+    assert overrides[0]["lowered"] == {"min_kappa": 0.4, "min_labels": 30}
+    assert overrides[1]["lowered"] is None and overrides[1]["reason"].startswith("known")
     assert jobs[0].provenance["agreement"]["min_kappa"] == 0.4

@@ -74,6 +74,7 @@ WRITES: dict[str, Action] = {
     "data.importer.import_file": Action.import_data,
     "training.jobs.request_cancel": Action.train,
     "training.jobs.submit_job": Action.train,
+    "training.thresholds.set_thresholds": Action.manage_gate,
     "judging.runs.run_judge": Action.run_judge,
     "judging.responses.generate_responses": Action.import_data,
     "judging.responses.import_responses": Action.import_data,
@@ -115,6 +116,7 @@ DUMMY: dict[str, Any] = {
     "spec": None, "filters": None, "snapshot_id": 1, "concurrency": 1, "run_id": 1, "job_id": 1,
     "path": "/nonexistent.jsonl", "plan": None, "n": 1, "flt": None, "actor": "app",
     "data": b"", "filename": "upload.jsonl", "label_id": 1, "number": 1,
+    "min_kappa": 0.6, "min_labels": 30,
 }  # fmt: skip
 
 

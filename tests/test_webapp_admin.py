@@ -7,6 +7,7 @@ from llm_server import Reply, ScriptedLLM
 from rubricforge.models.accounts.auth import authenticate, list_users
 from rubricforge.models.accounts.throttle import ACCOUNT_LIMIT
 from rubricforge.models.llm.endpoints import list_endpoints
+from rubricforge.models.training.thresholds import list_thresholds
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
@@ -160,3 +161,31 @@ def test_a_missing_key_variable_fails_the_connection_test_clearly(
     click(at, "Test connection")
     assert shown(at, "error", "the environment variable UNSET_KEY_VAR is not set")
     assert llm_server.requests == []
+
+
+def test_admin_sets_the_workspace_and_a_datasets_gate_thresholds(demo_app_db: str) -> None:
+    at = admin_page(demo_app_db)
+    assert shown(at, "caption", "No thresholds set: the defaults apply")
+    widget(at, "number_input", "Minimum kappa").set_value(0.7)
+    widget(at, "number_input", "Minimum labelled items").set_value(40)
+    click(at, "Save thresholds")
+    assert shown(at, "success", "kappa ≥ 0.7 over ≥ 40 items")
+    scope = widget(at, "selectbox", "Scope")
+    dataset = scope.options[1]
+    scope.set_value(dataset).run()
+    # A dataset without its own row starts from the workspace's values.
+    assert widget(at, "number_input", "Minimum kappa").value == 0.7
+    widget(at, "number_input", "Minimum kappa").set_value(0.5)
+    click(at, "Save thresholds")
+    assert shown(at, "success", f"Gate thresholds for {dataset}: kappa ≥ 0.5 over ≥ 40")
+    [table] = [d.value for d in at.dataframe if "Scope" in d.value.columns]
+    assert list(table["Scope"]) == ["workspace", dataset]
+    assert list(table["Minimum kappa"]) == [0.7, 0.5]
+    eng = create_engine(demo_app_db)
+    with Session(eng) as s:
+        rows = list_thresholds(s)
+    eng.dispose()
+    assert [(r.dataset, r.min_kappa, r.min_labels) for r in rows] == [
+        (None, 0.7, 40),
+        (dataset, 0.5, 40),
+    ]

@@ -60,6 +60,7 @@ CONTROLS: dict[str, dict[str, Action]] = {
         "Disable account": Action.manage_users,
         "Reset password": Action.manage_users,
         "Save endpoint": Action.manage_endpoints,
+        "Save thresholds": Action.manage_gate,
     },
 }
 READ_BUTTONS = {"Sign out", "Prepare downloads"}

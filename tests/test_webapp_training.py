@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 from llm_server import ScriptedLLM
 from rubricforge.models import AuditEntry, TrainingJob
+from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.status import Status
+from rubricforge.models.training.thresholds import set_thresholds
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
@@ -174,16 +177,17 @@ def test_the_override_reason_is_for_one_submit_only(
 def test_a_double_click_on_submit_queues_one_job(
     app_db: str, engine: Engine, world: SnapshotWorld
 ) -> None:
+    with session_scope(engine) as s:  # the admins' bar lets kappa 0.5 pass
+        set_thresholds(s, actor=OPERATOR, min_kappa=0.45, min_labels=30)
     at = app_as(add_account(app_db, "rita", "researcher"), PAGE)
     widget(at, "text_area", "Config (YAML or JSON)").set_value(json.dumps(job_config()))
-    widget(at, "number_input", "Minimum kappa").set_value(0.45)  # the gate passes
     click(at, "Submit job")
     click(at, "Submit job")  # the second click of a double click: the same input again
     [job] = jobs(engine)
     assert shown(at, "success", f"Job {job.id} queued")
 
 
-def test_a_lower_threshold_passes_and_a_bad_config_is_explained(
+def test_a_lower_threshold_needs_a_reason_and_a_bad_config_is_explained(
     app_db: str, engine: Engine, world: SnapshotWorld
 ) -> None:
     at = app_as(add_account(app_db, "rita", "researcher"), PAGE)
@@ -198,10 +202,37 @@ def test_a_lower_threshold_passes_and_a_bad_config_is_explained(
     assert jobs(engine) == []
     widget(at, "text_area", "Config (YAML or JSON)").set_value(json.dumps(job_config()))
     widget(at, "number_input", "Minimum kappa").set_value(0.45)
+    click(at, "Submit job")  # lowering the admins' bar is an override: it needs a reason
+    assert shown(at, "error", "Lowering the bar is an override")
+    assert jobs(engine) == []
+    widget(at, "text_area", "Override reason").set_value(REASON)
     click(at, "Submit job")
     [job] = jobs(engine)
     agreement = job.provenance["agreement"]
     assert agreement["passed"] and agreement["min_kappa"] == 0.45
+    assert agreement["override"]["lowered"] == {"min_kappa": 0.45, "min_labels": 30}
+
+
+def test_the_page_shows_the_admins_bar_and_flags_a_lower_one(
+    app_db: str, engine: Engine, world: SnapshotWorld
+) -> None:
+    with session_scope(engine) as s:
+        set_thresholds(s, actor=OPERATOR, min_kappa=0.4, min_labels=20, dataset=world.dataset)
+    at = app_as(add_account(app_db, "rita", "researcher"), PAGE)
+    assert shown(at, "info", f"set by the admins (dataset {world.dataset}): Cohen's kappa ≥ 0.4")
+    assert shown(at, "info", "over ≥ 20 labelled items")
+    assert widget(at, "number_input", "Minimum kappa").value == 0.4
+    assert widget(at, "number_input", "Minimum labelled items").value == 20
+    assert not shown(at, "warning", "Lower than the admins' bar")
+    widget(at, "number_input", "Minimum labelled items").set_value(10).run()
+    assert shown(at, "warning", "Lower than the admins' bar: submitting is an **override**")
+    widget(at, "number_input", "Minimum labelled items").set_value(25).run()
+    assert not shown(at, "warning", "Lower than the admins' bar")
+    widget(at, "text_area", "Config (YAML or JSON)").set_value(json.dumps(job_config()))
+    click(at, "Submit job")  # kappa 0.5 clears the admins' 0.4: queued, no override
+    [job] = jobs(engine)
+    agreement = job.provenance["agreement"]
+    assert agreement["override"] is None and agreement["min_labels"] == 25
 
 
 def test_reward_preview_shows_the_worst_rubrics_first(

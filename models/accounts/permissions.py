@@ -35,6 +35,7 @@ class Action(enum.StrEnum):
     train = "train"
     manage_users = "manage_users"
     manage_endpoints = "manage_endpoints"
+    manage_gate = "manage_gate"  # set the agreement gate's thresholds
 
 
 _RUBRIC_WRITERS = frozenset({Role.admin, Role.expert})
@@ -56,6 +57,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.train: frozenset({Role.admin, Role.researcher}),
     Action.manage_users: frozenset({Role.admin}),
     Action.manage_endpoints: frozenset({Role.admin}),
+    Action.manage_gate: frozenset({Role.admin}),
 }
 
 

@@ -6,7 +6,9 @@ between the judge's met/not-met verdicts and the humans' label, one pair per
 labelled (response, criterion) item. The job is refused when kappa is below
 `GatePolicy.min_kappa` (default 0.6) or there are fewer than
 `GatePolicy.min_labels` items (default 30), unless a researcher overrides with
-a reason, which is recorded with the job.
+a reason, which is recorded with the job. The bar is the admins'
+(models/training/thresholds.py); a submission may raise it, while lowering it is
+an override too (models/training/jobs.py).
 
 Which labels count: labels on a criterion of the snapshot's rubric versions,
 or on an earlier version's criterion of the same rubric with the same

@@ -23,8 +23,14 @@ from rubricforge.models.data.orm import ExportSnapshot
 from rubricforge.models.judging.prompts import template_hash
 from rubricforge.models.training import queue
 from rubricforge.models.training.config import JobConfig, parse_job_config
-from rubricforge.models.training.gate import AgreementGateError, GatePolicy, measure_agreement
+from rubricforge.models.training.gate import (
+    AgreementGateError,
+    GatePolicy,
+    GateReport,
+    measure_agreement,
+)
 from rubricforge.models.training.orm import TrainingJob, TrainingMetric
+from rubricforge.models.training.thresholds import Thresholds, effective_thresholds
 from rubricforge.models.training.worker_policy import check_at_submit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -37,6 +43,23 @@ SAMPLES_KEY = "samples"
 
 class JobStateError(RubricforgeError):
     """The job is not in a state that allows the request."""
+
+
+class LoweredGateError(AgreementGateError):
+    """The submission asks for a lower bar than the admins set, without a reason."""
+
+    def __init__(self, report: GateReport, bar: Thresholds):
+        self.report, self.bar = report, bar
+        RubricforgeError.__init__(
+            self,
+            f"agreement gate: the admins' bar for snapshot {report.snapshot_id} is Cohen's "
+            f"kappa ≥ {bar.min_kappa:g} over ≥ {bar.min_labels} labelled items ({bar.source}); "
+            f"this submission asks for kappa ≥ {report.min_kappa:g} over ≥ {report.min_labels}. "
+            "Lowering the bar is an override: give an override reason (--override-reason on "
+            "`rubricforge train submit`, or the override field on the Training page), which is "
+            "recorded with the job and in the audit log, or keep the admins' values. "
+            "Nothing was queued.",
+        )
 
 
 @dataclass(frozen=True)
@@ -97,13 +120,16 @@ def submit_job(
     """Validate `config`, pass the agreement gate and queue a GRPO job on the
     snapshot; return the job id.
 
-    The gate (models/training/gate.py, `gate` or its defaults) measures the job's judge
-    against the snapshot's spot-check labels; a job that fails it is queued only
-    with an `override_reason`, recorded with the job and in the audit log.
+    The gate (models/training/gate.py) measures the job's judge against the snapshot's
+    spot-check labels. Its bar is the admins' (models/training/thresholds.py); `gate`
+    may raise it, but a lower value is an override. A job that fails the bar, or
+    lowers it, is queued only with an `override_reason`, recorded with the job (the
+    lowered and the admins' values too) and in the audit log.
 
     Raises PermissionDenied (the user may not train), JobConfigError (every problem,
-    by field), NotFoundError (snapshot), AgreementGateError (the gate refused, no
-    override). Nothing is written unless the job is queued.
+    by field), NotFoundError (snapshot), AgreementGateError (the gate refused, or
+    LoweredGateError: the bar was lowered; no override reason). Nothing is written
+    unless the job is queued.
 
     Idempotent for a double click: the same user making the same submission (config,
     gate bar, override reason) on the same snapshot within DUPLICATE_WINDOW_S gets
@@ -120,21 +146,29 @@ def submit_job(
         )
     stored = cfg.model_dump(mode="json")
     reason = (override_reason or "").strip()
-    policy = gate or GatePolicy()
+    bar = effective_thresholds(session, snapshot.id)
+    policy = gate or bar.policy
+    lowered = bar.lowered_by(policy)
     submission = _fingerprint(stored, policy, reason)
     duplicate = _recent_duplicate(session, snapshot.id, submission, actor.id)
     if duplicate is not None:
         return duplicate
     report = measure_agreement(session, snapshot.id, cfg.judge, policy)
+    if lowered and not reason:
+        raise LoweredGateError(report, bar)
     if not report.passed and not reason:
         raise AgreementGateError(report)
-    agreement: dict[str, Any] = {**report.to_json(), "override": None}
-    if not report.passed:
+    agreement: dict[str, Any] = {**report.to_json(), "override": None, "bar": bar.to_json()}
+    if not report.passed or lowered:
         agreement["override"] = {
             "reason": reason,
             "by": actor.username,
             "user_id": actor.id,
             "at": datetime.now(UTC).isoformat(),
+            "lowered": {"min_kappa": policy.min_kappa, "min_labels": policy.min_labels}
+            if lowered
+            else None,
+            "admin": bar.to_json(),
         }
     job = TrainingJob(
         snapshot_id=snapshot.id,
@@ -167,7 +201,13 @@ def submit_job(
             action="training.gate_override",
             entity="training_job",
             entity_id=job.id,
-            details={"reason": reason, "problems": report.problems, "report": report.to_json()},
+            details={
+                "reason": reason,
+                "problems": report.problems,
+                "report": report.to_json(),
+                "lowered": agreement["override"]["lowered"],
+                "admin": bar.to_json(),
+            },
             user_id=actor.id,
         )
     return job.id

@@ -7,7 +7,7 @@ from typing import Any
 
 from rubricforge.models.core.base import Base, CreatedAt, str_enum
 from rubricforge.models.core.status import Status
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -42,3 +42,21 @@ class TrainingMetric(CreatedAt, Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"))
     step: Mapped[int] = mapped_column(Integer)
     values: Mapped[dict[str, Any]] = mapped_column()
+
+
+class GateThreshold(Base):
+    """The agreement gate's bar, set by an admin: the workspace's (dataset_id NULL, one
+    row, kept single by the service's lock) or one dataset's, which overrides it."""
+
+    __tablename__ = "gate_thresholds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), unique=True
+    )
+    min_kappa: Mapped[float] = mapped_column(Float)
+    min_labels: Mapped[int] = mapped_column(Integer)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )

@@ -15,8 +15,10 @@ import streamlit as st
 import yaml
 from plotly.subplots import make_subplots
 from rubricforge.models.training.config import JobConfig, JobConfigError, JudgeSpec
+from rubricforge.models.training.gate import GatePolicy
 from rubricforge.models.training.jobs import JobInfo
 from rubricforge.models.training.preview import RewardPreview
+from rubricforge.models.training.thresholds import Thresholds
 from rubricforge.webapp.components.text import escape_md
 
 TIME = "%Y-%m-%d %H:%M:%S"
@@ -62,6 +64,33 @@ def parse_config_text(text: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise JobConfigError([("config", "must be a mapping of settings (key: value lines)")])
     return data
+
+
+def gate_inputs(snapshot_id: int, bar: Thresholds) -> GatePolicy:
+    """The gate's bar for this submission: the admins' unless the researcher changes it;
+    a lower value is flagged as an override that needs a reason."""
+    st.info(
+        f"Agreement gate set by the admins ({bar.source}): Cohen's kappa ≥ {bar.min_kappa:g} "
+        f"over ≥ {bar.min_labels} labelled items.",
+        icon=":material/policy:",
+    )
+    c1, c2 = st.columns(2)
+    kappa = c1.number_input(
+        "Minimum kappa", -1.0, 1.0, float(bar.min_kappa), 0.05, key=f"training:kappa:{snapshot_id}"
+    )
+    labels = c2.number_input(
+        "Minimum labelled items", 1, 100_000, int(bar.min_labels),
+        key=f"training:labels:{snapshot_id}",
+    )  # fmt: skip
+    # The inputs' bounds are the policy's, so building it cannot fail.
+    policy = GatePolicy(min_kappa=float(kappa), min_labels=int(labels))
+    if bar.lowered_by(policy):
+        st.warning(
+            "Lower than the admins' bar: submitting is an **override** and needs an override "
+            "reason, recorded with the job and in the audit log.",
+            icon=":material/gavel:",
+        )
+    return policy
 
 
 def _when(at: datetime | None) -> str:

@@ -1,5 +1,6 @@
-"""Admin: accounts (add, disable or enable, reset a password) and LLM endpoints
-(add, edit, delete, test the connection). Admins only, here and in every service."""
+"""Admin: accounts (add, disable or enable, reset a password), LLM endpoints
+(add, edit, delete, test the connection) and the agreement gate's thresholds
+(workspace-wide and per dataset). Admins only, here and in every service."""
 
 from __future__ import annotations
 
@@ -25,11 +26,18 @@ from rubricforge.models.llm.endpoints import (
     list_endpoints,
     save_endpoint,
 )
+from rubricforge.models.rubrics.browse import dataset_names
+from rubricforge.models.training.thresholds import (
+    dataset_thresholds,
+    list_thresholds,
+    set_thresholds,
+)
 from rubricforge.webapp.auth import page_user
 from rubricforge.webapp.components.text import escape_md, flash, show_error, show_flash
 from rubricforge.webapp.db import read_session, write_session
 
 NEW = "New endpoint"
+WORKSPACE_SCOPE = "Workspace (every dataset without its own)"
 KEY_HELP = (
     "The NAME of the environment variable that holds the key on the server, like "
     "OPENAI_API_KEY; never the key itself. Leave empty for an endpoint without a key."
@@ -169,14 +177,52 @@ def endpoints_section(admin: UserInfo) -> None:
         write(delete_endpoint, f"Deleted endpoint {current.name}.", admin, current.name)
 
 
+def gate_section(admin: UserInfo) -> None:
+    """The bar every training job must clear: the workspace's, and datasets' own."""
+    st.caption(
+        "The agreement gate refuses a GRPO job whose judge agrees with the annotators less "
+        "than this. A dataset's row overrides the workspace's; a snapshot over several "
+        "datasets gets the strictest. Researchers may only lower it with an override reason."
+    )
+    with read_session() as session:
+        rows = list_thresholds(session)
+        datasets = dataset_names(session)
+    if rows:
+        table = [
+            {"Scope": r.dataset or "workspace", "Minimum kappa": r.min_kappa,
+             "Minimum labelled items": r.min_labels, "Updated": r.updated_at}
+            for r in rows
+        ]  # fmt: skip
+        st.dataframe(pd.DataFrame(table), hide_index=True)
+    else:
+        st.caption("No thresholds set: the defaults apply (kappa 0.6 over 30 items).")
+    scope = st.selectbox("Scope", [WORKSPACE_SCOPE, *datasets], key="admin:gate_scope")
+    dataset = None if scope == WORKSPACE_SCOPE else scope
+    with read_session() as session:
+        current = dataset_thresholds(session, dataset)
+    c1, c2, c3 = st.columns([1, 1, 1], vertical_alignment="bottom")
+    kappa = c1.number_input("Minimum kappa", -1.0, 1.0, float(current.min_kappa), 0.05,
+                            key=f"admin:gate_kappa:{scope}")  # fmt: skip
+    labels = c2.number_input("Minimum labelled items", 1, 100_000, int(current.min_labels),
+                             key=f"admin:gate_labels:{scope}")  # fmt: skip
+    if c3.button("Save thresholds"):
+        write(set_thresholds, f"Gate thresholds for {scope}: kappa ≥ {kappa:g} over ≥ "
+              f"{int(labels)} items.", actor=admin, min_kappa=float(kappa),
+              min_labels=int(labels), dataset=dataset)  # fmt: skip
+
+
 st.title("Admin")
 admin = page_user(Action.manage_users)
 show_flash()
 # The open tab is session state: the flash above comes and goes, and to the browser a
 # stateless tab bar that moves is a new one, which threw the admin back to "Users"
 # after every endpoint action (save, pick, test).
-users_tab, endpoints_tab = st.tabs(["Users", "LLM endpoints"], key="admin:tab", on_change="rerun")
+users_tab, endpoints_tab, gate_tab = st.tabs(
+    ["Users", "LLM endpoints", "Gate thresholds"], key="admin:tab", on_change="rerun"
+)
 with users_tab:
     users_section(admin)
 with endpoints_tab:
     endpoints_section(admin)
+with gate_tab:
+    gate_section(admin)

@@ -19,12 +19,14 @@ from rubricforge.models.training.jobs import (
     submit_job,
 )
 from rubricforge.models.training.preview import PreviewSettings, policy_endpoint, preview_rewards
+from rubricforge.models.training.thresholds import effective_thresholds
 from rubricforge.webapp.auth import page_user
 from rubricforge.webapp.components.text import flash, show_error, show_flash
 from rubricforge.webapp.components.training import (
     curve_frame,
     curves_figure,
     default_config_text,
+    gate_inputs,
     jobs_frame,
     parse_config_text,
     preview_inputs,
@@ -129,20 +131,18 @@ def new_job(user: UserInfo) -> None:
         ),
     )
     text = st.text_area("Config (YAML or JSON)", default_config_text(), height=360)
-    c1, c2 = st.columns(2)
-    min_kappa = c1.number_input("Minimum kappa", -1.0, 1.0, 0.6, 0.05)
-    min_labels = c2.number_input("Minimum labelled items", 1, 100_000, 30)
+    with read_session() as session:
+        bar = effective_thresholds(session, snapshot_id)
+    policy = gate_inputs(snapshot_id, bar)
     if st.session_state.pop(CLEAR_REASON_KEY, False):
         st.session_state[REASON_KEY] = ""
     reason = st.text_area(
         "Override reason",
         key=REASON_KEY,
-        help="Only used when the agreement gate refuses "
-        "the job; recorded with the job and in the audit log.",
+        help="Needed when the agreement gate refuses the job or its bar is lowered below "
+        "the admins'; recorded with the job and in the audit log.",
     )
     if st.button("Submit job", type="primary", icon=":material/rocket_launch:"):
-        # The inputs' bounds are the policy's, so building it cannot fail.
-        policy = GatePolicy(min_kappa=float(min_kappa), min_labels=int(min_labels))
         submit(user, snapshot_id, text, policy, reason)
     preview_panel(snapshot_id, text)
 
