@@ -59,6 +59,10 @@ WRITES: dict[str, Action] = {
     "agreement.corrections.change_label": Action.label,
     "agreement.corrections.undo_label": Action.label,
     "agreement.corrections.my_labels": Action.label,  # one's own labels: labellers only
+    "rubrics.unsaved.discard_unsaved_edits": Action.edit_rubric,
+    "rubrics.unsaved.list_unsaved_edits": Action.edit_rubric,
+    "rubrics.unsaved.load_unsaved_edits": Action.edit_rubric,
+    "rubrics.unsaved.save_unsaved_edits": Action.edit_rubric,
     "rubrics.versions.assign_prompts": Action.assign_prompts,
     "rubrics.versions.create_rubric": Action.edit_rubric,
     "rubrics.versions.save_version": Action.edit_rubric,
@@ -115,7 +119,7 @@ DUMMY: dict[str, Any] = {
     "assignee_username": "someone", "config": None, "dataset": "d", "endpoint": None,
     "spec": None, "filters": None, "snapshot_id": 1, "concurrency": 1, "run_id": 1, "job_id": 1,
     "path": "/nonexistent.jsonl", "plan": None, "n": 1, "flt": None, "actor": "app",
-    "data": b"", "filename": "upload.jsonl", "label_id": 1, "number": 1,
+    "data": b"", "filename": "upload.jsonl", "label_id": 1, "number": 1, "base": [], "edits": {},
     "min_kappa": 0.6, "min_labels": 30,
 }  # fmt: skip
 

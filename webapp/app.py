@@ -132,7 +132,7 @@ else:
         st.button("Sign out", on_click=sign_out, icon=":material/logout:")
     page = st.navigation(visible_pages(user))
     with st.sidebar:  # each editor with unsaved edits, one click away
-        for pid, label in unsaved_prompts().items():
+        for pid, label in unsaved_prompts(user).items():
             link = escape_md(f"Unsaved changes: {label}")
             query = {"prompt": str(pid)}
             st.page_link("views/editor.py", label=link, icon=":material/edit:", query_params=query)

@@ -209,3 +209,24 @@ class RevisionRequest(CreatedAt, Base):
     # The version that changed or removed the criterion, when that resolved it.
     resolved_version_id: Mapped[int | None] = mapped_column(ForeignKey("rubric_versions.id"))
     resolution: Mapped[str | None] = mapped_column(Text)
+
+
+class EditorDraft(Base):
+    """One user's unsaved editor table for one prompt, kept so a reload loses
+    nothing: the rows the table started from (`base`, criteria as JSON), the
+    data editor's edits to them, and the rubric lock and head version they were
+    made on. Never a version: saving one or discarding deletes the draft."""
+
+    __tablename__ = "editor_drafts"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    prompt_id: Mapped[int] = mapped_column(
+        ForeignKey("prompts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    base: Mapped[list[Any]] = mapped_column()
+    edits: Mapped[dict[str, Any]] = mapped_column()
+    lock_version: Mapped[int | None]
+    head_version_id: Mapped[int | None]
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -12,18 +12,26 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 import streamlit as st
-from rubricforge.models.core.errors import EditorInputError
+from rubricforge.models.accounts.permissions import Action, UserInfo, can
+from rubricforge.models.core.errors import EditorInputError, InvalidInputError
 from rubricforge.models.rubrics.authoring import EditorState, load_editor_state
 from rubricforge.models.rubrics.criteria import CriterionData
 from rubricforge.models.rubrics.drafting import Draft
 from rubricforge.models.rubrics.editing import apply_editor_changes, editor_rows
 from rubricforge.models.rubrics.orm import Category, VersionSource
-from rubricforge.webapp.db import read_session
+from rubricforge.models.rubrics.unsaved import (
+    discard_unsaved_edits,
+    list_unsaved_edits,
+    load_unsaved_edits,
+    save_unsaved_edits,
+)
+from rubricforge.webapp.db import read_session, write_session
 
 COLUMNS = ["position", "title", "description", "category", "weight"]
 COLUMN_CONFIG: dict[str, Any] = {
@@ -67,9 +75,29 @@ def _drafts() -> dict[int, UnsavedTable]:
     return st.session_state.setdefault(DRAFTS, {})  # type: ignore[no-any-return]
 
 
-def unsaved_prompts() -> dict[int, str]:
-    """Prompt id -> "dataset / uid" of every prompt whose editor holds unsaved edits."""
-    return {pid: d.label for pid, d in st.session_state.get(DRAFTS, {}).items()}
+STORED = "editor:stored"  # (user id, {prompt id: label}): edits kept on the server
+
+
+def _keeps(user: UserInfo | None) -> bool:
+    """Whether this user's unsaved edits are kept on the server (writers only)."""
+    return user is not None and user.id is not None and can(user, Action.edit_rubric)
+
+
+def _stored(user: UserInfo | None = None) -> dict[int, str]:
+    """The prompts whose edits the server keeps for this user, read once a session."""
+    cached = st.session_state.get(STORED)
+    if _keeps(user) and (cached is None or cached[0] != user.id):  # type: ignore[union-attr]
+        with read_session() as session:
+            cached = (user.id, list_unsaved_edits(session, user))  # type: ignore[union-attr,arg-type]
+        st.session_state[STORED] = cached
+    return cached[1] if cached else {}
+
+
+def unsaved_prompts(user: UserInfo | None = None) -> dict[int, str]:
+    """Prompt id -> "dataset / uid" of every prompt whose editor holds unsaved edits:
+    in this session, or kept on the server from an earlier one (`user` given)."""
+    session = {pid: d.label for pid, d in st.session_state.get(DRAFTS, {}).items()}
+    return {**_stored(user), **session}
 
 
 def fetch(prompt_id: int) -> EditorState:
@@ -80,8 +108,9 @@ def fetch(prompt_id: int) -> EditorState:
 class EditorSession:
     """Keys and transitions of one prompt's editor state in st.session_state."""
 
-    def __init__(self, prompt_id: int):
+    def __init__(self, prompt_id: int, actor: UserInfo | None = None):
         self.prompt_id = prompt_id
+        self.actor = actor if _keeps(actor) else None  # whose edits the server keeps
         if self._k("state") not in st.session_state:
             self.load(fetch(prompt_id))
 
@@ -115,16 +144,76 @@ class EditorSession:
     # `restore` makes them the new table's starting rows.
 
     def remember(self, unsaved: bool, label: str) -> None:
-        """Keep (or forget) this prompt's unsaved table for the next visit."""
+        """Keep (or forget) this prompt's unsaved table for the next visit, and on
+        the server for the next session (only when it changed since last kept)."""
         if unsaved:
-            _drafts()[self.prompt_id] = UnsavedTable(label, self.base, copy.deepcopy(self.edits()))
+            table = UnsavedTable(label, self.base, copy.deepcopy(self.edits()))
+            _drafts()[self.prompt_id] = table
+            if self.actor is not None and st.session_state.get(self._k("kept")) != (
+                table.base,
+                table.edits,
+            ):
+                self._keep(table)
         else:
             _drafts().pop(self.prompt_id, None)
+            self.forget_kept()
+
+    def _keep(self, table: UnsavedTable) -> None:
+        assert self.actor is not None
+        try:
+            with write_session() as session:
+                save_unsaved_edits(session, self.actor, self.prompt_id, table.base, table.edits,
+                                   lock_version=self.state.lock_version,
+                                   head_version_id=self.state.head_version_id)  # fmt: skip
+        except InvalidInputError as exc:
+            st.warning(str(exc), icon=":material/cloud_off:")
+            return
+        st.session_state[self._k("kept")] = (table.base, table.edits)
+
+    def forget_kept(self) -> None:
+        """Delete the edits the server keeps for this prompt (saved or discarded)."""
+        stored = _stored()
+        if self.actor is None or (
+            self._k("kept") not in st.session_state and self.prompt_id not in stored
+        ):
+            return
+        with write_session() as session:
+            discard_unsaved_edits(session, self.actor, self.prompt_id)
+        st.session_state.pop(self._k("kept"), None)
+        stored.pop(self.prompt_id, None)
+
+    def _from_server(self) -> UnsavedTable | None:
+        """The edits kept on the server from an earlier session (looked for once a
+        session). If the rubric got a new version since, the edits come back on
+        the version they were made on and the stale-edit flow offers the merge."""
+        ss = st.session_state
+        if self.actor is None or ss.get(self._k("looked")):
+            return None
+        ss[self._k("looked")] = True
+        with read_session() as session:
+            kept = load_unsaved_edits(session, self.actor, self.prompt_id)
+        if kept is None:
+            return None
+        ss[self._k("kept")] = (kept.base, kept.edits)
+        ss[self._k("restored_at")] = kept.updated_at
+        latest = self.state
+        if kept.head_version_id != latest.head_version_id:
+            made_on = replace(latest, lock_version=kept.lock_version or 0,
+                              head_version_id=kept.head_version_id)  # fmt: skip
+            self.load(made_on, keep_table=True)
+            ss[self._k("stale")] = latest
+        return UnsavedTable(kept.label, kept.base, kept.edits)
+
+    def restored_at(self) -> datetime | None:
+        """When the edits just restored from the server were kept (once)."""
+        return st.session_state.pop(self._k("restored_at"), None)  # type: ignore[no-any-return]
 
     def restore(self) -> None:
         """Put back the edits the user left unsaved, if the table lost them."""
-        kept = _drafts().get(self.prompt_id)
-        if kept is None or self.table_key in st.session_state:
+        if self.table_key in st.session_state:
+            return
+        kept = _drafts().get(self.prompt_id) or self._from_server()
+        if kept is None:
             return
         ss = st.session_state
         try:

@@ -3,6 +3,8 @@ lint panel, save with a note, the review workflow, and LLM drafts."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import streamlit as st
 from rubricforge.models.accounts.permissions import Action, UserInfo, can
 from rubricforge.models.agreement.revision import open_requests, save_version_resolving
@@ -49,6 +51,7 @@ def save(user: UserInfo, ed: EditorSession, criteria: list[CriterionData], note:
     except RubricforgeError as exc:
         show_error(exc)
         return
+    ed.forget_kept()  # the version is saved: the kept edits are done with
     ed.reload()
     closed = (
         f" It resolves revision request(s) {', '.join(map(str, resolved))}." if resolved else ""
@@ -101,8 +104,15 @@ if prompt_id is None:
     st.page_link("views/prompts.py", label="Go to Prompts", icon=":material/list_alt:")
     st.stop()
 
-ed = EditorSession(prompt_id)
-ed.restore()  # edits left unsaved on an earlier visit come back into the table
+ed = EditorSession(prompt_id, user)
+ed.restore()  # edits left unsaved on an earlier visit (or session) come back into the table
+restored_at = ed.restored_at()
+if restored_at is not None:
+    st.info(
+        f"Restored your unsaved edits from {restored_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC. "
+        "Save them as a version, or discard them.",
+        icon=":material/restore:",
+    )
 state = ed.state
 version = f"version {state.head_version_number}" if state.head_version_number else "no rubric"
 st.subheader(escape_md(f"{state.dataset} / {state.external_id}"), anchor=False)
@@ -163,6 +173,7 @@ with right:
             save(user, ed, criteria or [], note)
         if c2.button("Discard changes", disabled=not unsaved and bad is None):
             ed.discard()
+            ed.forget_kept()
             flash("Your unsaved changes were discarded.")
             st.rerun()
     if ed.stale is not None:
