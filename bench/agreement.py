@@ -41,6 +41,7 @@ from rubricforge.models.agreement.spotcheck import create_queue, next_item, queu
 from rubricforge.models.core import migrate
 from rubricforge.models.core.db import normalize_url
 from rubricforge.models.core.embedded import EmbeddedServer
+from rubricforge.models.core.status import Status
 from rubricforge.models.rubrics.orm import Category
 
 LIMIT_S = 2.0
@@ -78,7 +79,8 @@ GENERATE = [
     "FROM generate_series(1, :prompts) p, generate_series(0, :per_prompt - 1) k",
     "INSERT INTO judge_runs (id, model, base_url, mode, template_hash, params, status, scope, "
     "total, done, failed, tokens_in, tokens_out, cost_usd) "
-    "SELECT id, model, '', mode, 't', '{}', 'succeeded', '{}', 0, 0, 0, t_in, t_out, cost "
+    f"SELECT id, model, '', mode, 't', '{{}}', '{Status.succeeded.value}', '{{}}', 0, 0, 0, "
+    "t_in, t_out, cost "
     "FROM (VALUES (1, 'judge-small', 'explicit', 90000000, 4000000, 14.5), "
     "(2, 'judge-large', 'explicit', 90000000, 4000000, 240.0), "
     "(3, 'judge-small', 'implicit', 30000000, 300000, 4.6), "

@@ -62,21 +62,24 @@ from rubricforge.models.agreement import memo as report_memo
 from rubricforge.models.core import migrate
 from rubricforge.models.core.db import normalize_url
 from rubricforge.models.core.embedded import EmbeddedServer
+from rubricforge.models.core.status import Status
 
 PAGE_LIMIT_S = 1.0  # per rerun, every page
 APP = REPO / "webapp" / "app.py"
 IMPORTED = "rar-medicine"  # the dataset that comes through the importer
 NO_RUBRIC = 300  # prompts of that dataset with no rubric yet
 TAGS = ["cardiology", "primary-care", "pediatrics", "oncology", "emergency", "renal"]
+QUEUED, RUNNING, SUCCEEDED = Status.queued.value, Status.running.value, Status.succeeded.value
+FAILED, CANCELLED = Status.failed.value, Status.cancelled.value
 STEPS = {  # training jobs: status -> metric steps logged
-    "running": 600,
-    "succeeded": 1000,
-    "failed": 120,
-    "cancelled": 40,
-    "queued": 0,
+    RUNNING: 600,
+    SUCCEEDED: 1000,
+    FAILED: 120,
+    CANCELLED: 40,
+    QUEUED: 0,
 }
-JOB_STATUSES = ["succeeded", "succeeded", "failed", "succeeded", "cancelled", "succeeded",
-                "running", "queued"]  # fmt: skip
+JOB_STATUSES = [SUCCEEDED, SUCCEEDED, FAILED, SUCCEEDED, CANCELLED, SUCCEEDED,
+                RUNNING, QUEUED]  # fmt: skip
 # The role a page is timed as, by file: the one that sees the most of it.
 PAGE_ROLES = {
     "views/overview.py": Role.expert,
@@ -254,13 +257,13 @@ def training(engine: Engine, researcher: UserInfo, snapshot_id: int, criteria: i
     }  # fmt: skip
     ids = []
     with Session(engine) as s, s.begin():
-        for _ in JOB_STATUSES:
+        for n, _ in enumerate(JOB_STATUSES):
             ids.append(
                 submit_job(
                     s,
                     actor=researcher,
                     snapshot_id=snapshot_id,
-                    config=config,
+                    config={**config, "run_name": f"bench-{n}"},  # eight jobs, not a double click
                     override_reason="scale bench",
                 )
             )
@@ -277,11 +280,11 @@ def training(engine: Engine, researcher: UserInfo, snapshot_id: int, criteria: i
                 {
                     "id": job_id,
                     "status": status,
-                    "attempts": int(status != "queued"),
-                    "worker": None if status == "queued" else "gpu-node-1",
-                    "error": "CUDA out of memory" if status == "failed" else None,
-                    "started": status != "queued",
-                    "finished": status not in ("queued", "running"),
+                    "attempts": int(status != QUEUED),
+                    "worker": None if status == QUEUED else "gpu-node-1",
+                    "error": "CUDA out of memory" if status == FAILED else None,
+                    "started": status != QUEUED,
+                    "finished": status not in (QUEUED, RUNNING),
                 },
             )
             rows = [
@@ -552,7 +555,7 @@ def page_cases(
     )
     extra(PageCase("Agreement, own drill-down", "views/agreement.py", by_role[Role.annotator]))
     extra(PageCase("Spot-check, queues only", "views/spotcheck.py", who["expert"]))
-    for status in ("running", "succeeded"):
+    for status in (RUNNING, SUCCEEDED):
         pick = set_widget("selectbox", "Job", jobs[status])
         name = f"Training: {status} job, {STEPS[status]} steps"
         extra(PageCase(name, "views/training.py", who["researcher"], actions=[pick]))
@@ -670,7 +673,7 @@ def time_queries(url: str, who: dict[str, UserInfo], repeat: int) -> list[QueryT
     engine = create_engine(url)
     with Session(engine) as s:
         running = s.execute(
-            text("SELECT id FROM training_jobs WHERE status = 'running' LIMIT 1")
+            text(f"SELECT id FROM training_jobs WHERE status = '{RUNNING}' LIMIT 1")
         ).scalar_one()
     results = []
     for name, fn in query_cases(engine, who, running):
