@@ -54,3 +54,13 @@ def test_the_safety_net_stores_nul_text_and_json_as_replacement(engine: Engine) 
         rows = conn.execute(text("SELECT s, j FROM t ORDER BY s")).all()
     assert [r.s for r in rows] == ["bad\ufffdtext", "b\ufffd", "c\ufffd"]
     assert rows[1].j == {"k": "v\ufffd"}
+
+
+def test_nul_is_replaced_in_values_and_keys_at_any_depth() -> None:
+    """What the training queue writes (metrics, provenance) goes through scrub too."""
+    value = {"k\x00": [{"x": ("a\x00", 1, None, 2.5, True)}], "n": 3}
+    cleaned, count = scrub(value)
+    assert cleaned == {"k\ufffd": [{"x": ("a\ufffd", 1, None, 2.5, True)}], "n": 3}
+    assert count == 2 and scrub(cleaned)[1] == 0
+    plain = {"k": [1, "a", {"b": None}]}
+    assert scrub(plain) == (plain, 0)

@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.outage import retrying
-from rubricforge.models.core.sanitize import clean_json, clean_text, has_nul
 from rubricforge.models.core.status import Status
+from rubricforge.models.core.text_safety import clean_text, scrub
 from rubricforge.models.training.config import MAX_PROCESSES
 from rubricforge.models.training.worker_policy import WorkerPolicy
 from sqlalchemy import Engine, bindparam, text
@@ -305,9 +305,9 @@ class Queue:
         return Beat(owned=row is not None, cancel_requested=bool(row and row[0]))
 
     def _execute(self, what: str, statement: Any, params: dict[str, Any]) -> None:
-        if has_nul(params):  # model output with U+0000 would fail the whole write
+        params, replaced = scrub(params)  # model output with U+0000 would fail the whole write
+        if replaced:
             log.warning("%s: NUL characters replaced with U+FFFD", what)
-            params = clean_json(params)
 
         def once() -> None:
             with session_scope(self.engine) as s:
@@ -343,7 +343,7 @@ class Queue:
         output_uri: str | None = None,
     ) -> bool:
         """Record the outcome; False when this worker no longer owns the job."""
-        error = clean_text(error) if error is not None else None
+        error = clean_text(error)[0] if error is not None else None
         return self._retrying(
             f"job {job_id}: outcome {status.value}",
             lambda: self._finish(job_id, status, error, output_uri),
@@ -374,7 +374,7 @@ class Queue:
 
     def requeue(self, job_id: int, reason: str) -> bool:
         """Give the job back to the queue (the claim does not count as an attempt)."""
-        reason = clean_text(reason)
+        reason = clean_text(reason)[0]
         return self._retrying(f"job {job_id}: requeue", lambda: self._requeue(job_id, reason))
 
     def _requeue(self, job_id: int, reason: str) -> bool:
