@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import StreamlitApp, chromium, sign_in, wait_idle
+from browser import StreamlitApp, chromium, sign_in, sign_out, wait_idle
 from judging_support import judged
 from playwright.sync_api import Page, expect
 from rubricforge.models.accounts.auth import set_password
@@ -76,7 +76,7 @@ def test_hostile_user_text_is_shown_as_text(
         page.get_by_role("button", name="Met").first.click()
         expect(page.get_by_text("Your label is stored: met.")).to_be_visible()
         nothing_ran_or_rendered(page)  # the rationale and the note, revealed
-        page.get_by_role("button", name="Sign out").click()
+        sign_out(page)  # wait for the sign-in form: a goto racing the sign-out is aborted
 
         sign_in(page, app, "erin", PASSWORD)
         open_page(page, "Prompts")
