@@ -179,8 +179,26 @@ DemoPassword = Annotated[
 
 @app.command("demo")
 @user_errors
-def demo_cmd(demo_password: DemoPassword = None) -> None:
+def demo_cmd(
+    demo_password: DemoPassword = None,
+    reset_password: Annotated[
+        bool,
+        typer.Option(
+            "--reset-password",
+            help="Set a new password on the demo accounts and print it (the first one is "
+            "stored only as hashes and cannot be shown again); signs them out everywhere",
+        ),
+    ] = False,
+) -> None:
     """Load the demo dataset (idempotent): prompts, rubrics in every status, verdicts, labels."""
+    if reset_password:
+        from rubricforge.models.demo.password import password_block, reset_demo_password
+
+        names, password = reset_demo_password(_migrated_engine(), demo_password)
+        typer.echo(
+            "New password set for the demo accounts." + "\n" + password_block(names, password)
+        )
+        return
     from rubricforge.models.demo.loader import load_demo
 
     typer.echo(load_demo(_migrated_engine(), password=demo_password))

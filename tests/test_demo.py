@@ -36,6 +36,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 pytestmark = pytest.mark.db
+KEY = b"k" * 32  # a session-signing key for the sign-out check
 
 TABLES = [
     "users", "datasets", "prompts", "rubrics", "rubric_versions", "criteria", "rubric_reviews",
@@ -59,7 +60,8 @@ def test_summary_reports_what_was_loaded(engine: Engine) -> None:
     assert "demo-medicine" in summary and "demo-chemistry" in summary
     assert "14 prompts and 12 rubrics" in summary
     assert "18 judgments" in summary
-    assert "\n" not in summary
+    paragraph, credentials = summary.split("\n", 1)  # the password is set apart, not buried
+    assert "Password" not in paragraph and "  Password: " in credentials
 
 
 def test_every_status_and_the_expected_counts(demo: Engine) -> None:
@@ -253,13 +255,15 @@ def test_demo_accounts_sign_in_with_the_password_shown_once(engine: Engine) -> N
     from rubricforge.models.accounts.auth import authenticate
 
     summary = load_demo(engine)
-    password = re.search(r"all with the password (\S+) ", summary).group(1)
+    # On a line of its own, easy to find: "  Password:      <password>".
+    password = re.search(r"^  Password: +(\S+)$", summary, re.M).group(1)
     assert len(password) >= 12
     with Session(engine) as s, s.begin():
         assert authenticate(s, "expert1", password).username == "expert1"
         assert authenticate(s, "expert1", "wrong-password") is None
-    # A second load prints no password: it added no account.
-    assert "password" not in load_demo(engine)
+    # A second load prints no password (it added no account) but says how to get a new one.
+    again = load_demo(engine)
+    assert "Password:" not in again and "--reset-password" in again
     # The password is nowhere in the database, audit log included.
     with engine.connect() as conn:
         dump = conn.scalar(text("SELECT string_agg(t::text, ' ') FROM audit_log t"))
@@ -288,7 +292,41 @@ def test_existing_users_are_kept(engine: Engine) -> None:
         admin = s.scalars(select(User).where(User.username == "admin")).one()
         assert (admin.display_name, admin.password_hash) == ("Real admin", "argon2-hash")
         assert s.scalar(select(func.count(User.id))) == 6
-    assert "admin," not in summary.split("Added users")[-1]
+    accounts = re.search(r"^  Demo accounts: (.+)$", summary, re.M).group(1).split(", ")
+    assert "admin" not in accounts and len(accounts) == 5
+
+
+def test_reset_password_gives_the_demo_accounts_a_new_one_and_signs_them_out(
+    engine: Engine,
+) -> None:
+    from rubricforge.models.accounts.auth import authenticate
+    from rubricforge.models.accounts.sessions import begin_session, claim_handoff, session_user
+    from rubricforge.models.core.errors import InvalidInputError
+    from rubricforge.models.demo.password import reset_demo_password
+
+    with pytest.raises(InvalidInputError, match="load the demo first"):
+        reset_demo_password(engine)  # nothing loaded: nothing to reset
+    with Session(engine) as s, s.begin():  # a real account with a demo name, made first
+        s.add(User(username="admin", display_name="Real admin", role=Role.admin,
+                   password_hash="argon2-hash"))  # fmt: skip
+    load_demo(engine, password="first-passphrase")
+    with Session(engine) as s, s.begin():
+        expert = s.scalars(select(User).where(User.username == "expert1")).one()
+        _, code = begin_session(s, expert.id)
+        token, _ = claim_handoff(s, KEY, code)
+    with pytest.raises(InvalidInputError, match="too short"):
+        reset_demo_password(engine, "short")
+    with Session(engine) as s:  # refused: every account keeps the old password
+        assert authenticate(s, "annotator1", "first-passphrase") is not None
+
+    names, password = reset_demo_password(engine)
+    assert "admin" not in names and "expert1" in names and len(names) == 5
+    with Session(engine) as s, s.begin():
+        assert authenticate(s, "expert1", password) is not None
+        assert authenticate(s, "expert1", "first-passphrase") is None
+        assert session_user(s, KEY, token) is None  # signed out everywhere
+        admin = s.scalars(select(User).where(User.username == "admin")).one()
+        assert admin.password_hash == "argon2-hash"  # not a demo account: untouched
 
 
 def test_bad_demo_data_is_refused_with_a_message(tmp_path: Path) -> None:
@@ -300,3 +338,22 @@ def test_bad_demo_data_is_refused_with_a_message(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="does not fit Essential"):
         read_demo_data(bad)
     assert read_demo_data().datasets[0].name == "demo-medicine"
+
+
+def test_cli_demo_reset_password(db_url: str, engine: Engine) -> None:
+    from rubricforge.cli import app
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    env = {"DATABASE_URL": db_url}
+    result = runner.invoke(app, ["demo", "--reset-password"], env=env)
+    assert result.exit_code == 1 and "load the demo first" in result.output
+    assert "Traceback" not in result.output
+    load_demo(engine)
+    result = runner.invoke(app, ["demo", "--reset-password"], env=env)
+    assert result.exit_code == 0, result.output
+    password = re.search(r"^  Password: +(\S+)$", result.output, re.M).group(1)
+    from rubricforge.models.accounts.auth import authenticate
+
+    with Session(engine) as s, s.begin():
+        assert authenticate(s, "researcher1", password) is not None

@@ -23,6 +23,7 @@ from rubricforge.models.agreement.orm import HumanLabel
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.status import Status
+from rubricforge.models.demo.password import password_block
 from rubricforge.models.demo.schema import (
     DatasetIn,
     DemoData,
@@ -94,7 +95,8 @@ class _ToJudge:
 
 
 def load_demo(engine: Engine, *, password: str | None = None) -> str:
-    """Load the demo data in one transaction; return a one-paragraph summary.
+    """Load the demo data in one transaction; return a one-paragraph summary, then
+    the credentials of any accounts it added on lines of their own.
 
     Demo accounts that do not exist yet get `password`, or a random one that only
     the summary shows: a demo never ships known credentials, and the quick start
@@ -301,7 +303,8 @@ def _summary(c: _Counts, already: list[str], judge_model: str) -> str:
     if not c.users and not c.datasets:
         return (
             f"The demo is already loaded ({', '.join(already)}): nothing was added. "
-            "Open the app to explore it."
+            "Open the app to explore it; lost the demo password? "
+            "rubricforge demo --reset-password sets a new one."
         )
     parts = []
     if c.datasets:
@@ -316,10 +319,8 @@ def _summary(c: _Counts, already: list[str], judge_model: str) -> str:
         )
     if already:
         parts.append(f"Already present and left alone: {', '.join(already)}.")
-    if c.users:
-        parts.append(
-            f"Added users {', '.join(c.users)}, all with the password {c.password} "
-            "(shown only now; change it with `rubricforge user passwd NAME`)."
-        )
-    parts.append("Running `rubricforge demo` again adds nothing.")
-    return " ".join(parts)
+    parts.append("Running rubricforge demo again adds nothing.")
+    text = " ".join(parts)
+    if c.users and c.password:
+        text += "\n" + password_block(c.users, c.password)
+    return text
