@@ -341,8 +341,9 @@ def test_bad_demo_data_is_refused_with_a_message(tmp_path: Path) -> None:
 
 
 def test_cli_demo_reset_password(db_url: str, engine: Engine) -> None:
-    from rubricforge.cli import app
     from typer.testing import CliRunner
+
+    from rubricforge.cli import app
 
     runner = CliRunner()
     env = {"DATABASE_URL": db_url}
