@@ -13,7 +13,7 @@ import typer
 
 from rubricforge.models.accounts.permissions import OPERATOR
 
-from .cli_common import migrated_engine, user_errors
+from .cli_common import EndpointName, cli_endpoint, migrated_engine, user_errors
 from .judge_cli import generate_cmd, judge_cmd, responses_app
 from .train_cli import train_app, worker_cmd
 from .user_cli import user_app
@@ -270,6 +270,7 @@ STREAMLIT_OPTIONS = (
 def draft_cmd(
     dataset: Annotated[str, typer.Option(help="Dataset whose prompts to draft rubrics for")],
     concurrency: Annotated[int, typer.Option(min=1, help="LLM requests in flight")] = 8,
+    endpoint_name: EndpointName = None,
     base_url: Annotated[
         str | None, typer.Option(help="OpenAI-compatible base URL (env RUBRICFORGE_LLM_BASE_URL)")
     ] = None,
@@ -287,17 +288,19 @@ def draft_cmd(
     ] = True,
 ) -> None:
     """Draft rubrics with an LLM for every prompt not yet drafted by this template and model."""
-    from rubricforge.models.llm.config import EndpointConfig
     from rubricforge.models.rubrics.drafting import draft_dataset
 
-    endpoint = EndpointConfig.from_env(
+    engine = _migrated_engine()
+    endpoint = cli_endpoint(
+        engine,
+        endpoint_name,
         base_url=base_url,
         model=model,
         api_key_env=api_key_env,
-        structured_outputs=structured_outputs,
+        structured_outputs=None if structured_outputs else False,
     )
     report = draft_dataset(
-        _migrated_engine(), dataset, endpoint, concurrency=concurrency, progress=True, limit=limit
+        engine, dataset, endpoint, concurrency=concurrency, progress=True, limit=limit
     )
     typer.echo(report.summary())
     if report.failures:

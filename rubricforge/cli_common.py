@@ -9,7 +9,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import click
 import typer
@@ -18,6 +18,8 @@ from rubricforge.models.core.errors import RubricforgeError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from rubricforge.models.llm.config import EndpointConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,3 +91,50 @@ def migrated_engine() -> Engine:
     url = resolve_url()
     migrate.upgrade(url)
     return get_engine(url)
+
+
+EndpointName = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint",
+        help="Name of an endpoint the admin configured (Admin page); instead of --base-url, "
+        "--model and --api-key-env. Without any of them: the only configured endpoint",
+    ),
+]
+_WHERE = ("base_url", "model", "api_key_env")
+
+
+def cli_endpoint(engine: Engine, name: str | None, **overrides: Any) -> EndpointConfig:
+    """The endpoint a command calls: the admin's endpoint `name`; else the one given by
+    --base-url/--model/--api-key-env or RUBRICFORGE_LLM_*; else, when the admin
+    configured exactly one, that one. Other `overrides` (temperature, ...) apply on top."""
+    from rubricforge.models.core.db import session_scope
+    from rubricforge.models.llm.config import ENV_MODEL, EndpointConfig
+    from rubricforge.models.llm.endpoints import get_endpoint, list_endpoints
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    where = {k: given.pop(k) for k in _WHERE if k in given}
+    if name and where:
+        raise RubricforgeError(
+            "--endpoint names a configured endpoint: leave out --base-url, --model and "
+            "--api-key-env (or leave out --endpoint)"
+        )
+    if not name and (where.get("model") or os.environ.get(ENV_MODEL)):
+        return EndpointConfig.from_env(**where, **given)
+    with session_scope(engine) as s:
+        if name:
+            config = get_endpoint(s, name).config()
+        else:
+            rows = list_endpoints(s)
+            if len(rows) != 1:
+                names = ", ".join(r.name for r in rows)
+                hint = f"pass --endpoint with one of: {names}; or " if rows else "pass "
+                raise RubricforgeError(
+                    f"no model given: {hint}--model (or set {ENV_MODEL}); an admin can add "
+                    "endpoints on the Admin page"
+                )
+            config = rows[0].config()
+            typer.echo(
+                f"using the configured endpoint {rows[0].name}: {config.describe()}", err=True
+            )
+    return config.model_copy(update=given) if given else config

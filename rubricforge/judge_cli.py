@@ -9,7 +9,7 @@ import typer
 
 from rubricforge.models.accounts.permissions import OPERATOR
 
-from .cli_common import migrated_engine, user_errors
+from .cli_common import EndpointName, cli_endpoint, migrated_engine, user_errors
 
 PARTIAL = 3  # exit status of a judge run that finished with some failed judgments
 
@@ -43,19 +43,25 @@ def generate_cmd(
     n: Annotated[int, typer.Option(min=1, help="Responses per prompt")] = 1,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight")] = 8,
     temperature: Annotated[float, typer.Option(min=0, max=2)] = 1.0,
+    endpoint_name: EndpointName = None,
     base_url: BaseUrl = None,
     model: Model = None,
     api_key_env: KeyEnv = None,
 ) -> None:
     """Sample N responses per prompt from a policy endpoint."""
     from rubricforge.models.judging.responses import generate_responses
-    from rubricforge.models.llm.config import EndpointConfig
 
-    endpoint = EndpointConfig.from_env(
-        base_url=base_url, model=model, api_key_env=api_key_env, temperature=temperature
+    engine = migrated_engine()
+    endpoint = cli_endpoint(
+        engine,
+        endpoint_name,
+        base_url=base_url,
+        model=model,
+        api_key_env=api_key_env,
+        temperature=temperature,
     )
     result = generate_responses(
-        migrated_engine(),
+        engine,
         dataset,
         endpoint,
         n=n,
@@ -81,6 +87,7 @@ def judge_cmd(
     per_criterion: Annotated[bool, typer.Option(help="One call per criterion")] = False,
     source: Annotated[str | None, typer.Option(help="Only responses from this source")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight")] = 16,
+    endpoint_name: EndpointName = None,
     base_url: BaseUrl = None,
     model: Model = None,
     api_key_env: KeyEnv = None,
@@ -95,13 +102,15 @@ def judge_cmd(
     from rubricforge.models.judging.orm import JudgeMode
     from rubricforge.models.judging.rewards import Aggregation
     from rubricforge.models.judging.runs import run_judge
-    from rubricforge.models.llm.config import EndpointConfig
 
     try:
         judge_mode, agg = JudgeMode(mode), Aggregation(aggregation)
     except ValueError as exc:
         raise RubricforgeError(str(exc)) from None
-    endpoint = EndpointConfig.from_env(base_url=base_url, model=model, api_key_env=api_key_env)
+    engine = migrated_engine()
+    endpoint = cli_endpoint(
+        engine, endpoint_name, base_url=base_url, model=model, api_key_env=api_key_env
+    )
     config = JudgeConfig(
         endpoint,
         mode=judge_mode,
@@ -110,7 +119,7 @@ def judge_cmd(
         concurrency=concurrency,
     )
     report = run_judge(
-        migrated_engine(),
+        engine,
         config,
         dataset=dataset,
         snapshot_id=snapshot,

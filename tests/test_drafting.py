@@ -467,3 +467,44 @@ def test_cli_draft_prints_the_summary(db_url, engine, endpoint, llm_server, monk
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
     assert "error: the environment variable DRAFT_TEST_KEY is not set" in result.output
+
+
+def test_cli_draft_uses_the_endpoints_the_admin_configured(
+    db_url, engine, endpoint, llm_server, monkeypatch
+):
+    from rubricforge.models.accounts.permissions import OPERATOR
+    from rubricforge.models.llm.endpoints import save_endpoint
+
+    add_dataset(engine, 2)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.delenv("RUBRICFORGE_LLM_MODEL", raising=False)
+    llm_server.respond_with(lambda body: GOOD)
+
+    def draft(*extra: str):
+        return CliRunner().invoke(app, ["draft", "--dataset", "med", *extra])
+
+    result = draft()  # nothing configured, no model given
+    assert result.exit_code == 1 and "no model given: pass --model" in result.output
+    with Session(engine) as s, s.begin():
+        save_endpoint(s, OPERATOR, "drafter", base_url=llm_server.base_url, model="admin-m",
+                      api_key_env="DRAFT_TEST_KEY")  # fmt: skip
+    result = draft("--limit", "1")  # the only configured endpoint, named on stderr
+    assert result.exit_code == 0, result.output
+    assert "using the configured endpoint drafter" in result.output
+    assert llm_server.requests[-1].body["model"] == "admin-m"
+
+    with Session(engine) as s, s.begin():
+        save_endpoint(s, OPERATOR, "other", base_url=llm_server.base_url, model="other-m",
+                      api_key_env="DRAFT_TEST_KEY")  # fmt: skip
+    result = draft()  # two: the user must choose
+    assert result.exit_code == 1
+    assert "pass --endpoint with one of: drafter, other" in result.output
+    result = draft("--endpoint", "nope")
+    assert result.exit_code == 1 and "no LLM endpoint named 'nope'" in result.output
+    result = draft("--endpoint", "other", "--model", "x")
+    assert result.exit_code == 1 and "leave out --base-url, --model" in result.output
+    calls = len(llm_server.requests)
+    result = draft("--endpoint", "other")
+    assert result.exit_code == 0, result.output
+    assert len(llm_server.requests) > calls
+    assert {r.body["model"] for r in llm_server.requests[calls:]} == {"other-m"}
