@@ -619,3 +619,22 @@ def test_cli_imports_and_reports_a_bad_file_without_traceback(
     assert "line 2" in res.stderr and "nothing was imported" in res.stderr
     assert "Traceback" not in res.output
     assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+def test_the_progress_bar_knows_how_many_rows_a_file_holds(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from rubricforge.models.data.import_reading import expected_rows, progress_rows
+
+    with_newline, without = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    with_newline.write_text('{"a": 1}\n{"a": 2}\n{"a": 3}\n', encoding="utf-8")
+    without.write_text('{"a": 1}\n{"a": 2}', encoding="utf-8")
+    assert expected_rows(with_newline, "jsonl") == 3
+    assert expected_rows(without, "jsonl") == 2
+    parquet = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"a": list(range(7))}), parquet)
+    assert expected_rows(parquet, "parquet") == 7
+    assert expected_rows(tmp_path / "c.csv", "csv") is None  # a quoted field may span lines
+    assert expected_rows(tmp_path / "missing.jsonl", "jsonl") is None
+    rows = [(1, {"a": 1}), (2, {"a": 2})]
+    assert list(progress_rows(iter(rows), True, 2)) == rows  # the bar passes every row on

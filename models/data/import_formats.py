@@ -32,6 +32,7 @@ from rubricforge.models.core.text_safety import NUL_REPLACED_FLAG, REPLACEMENT
 from rubricforge.models.data.import_reading import (
     NESTED_TOO_DEEPLY,
     SUFFIXES,
+    expected_rows,
     progress_rows,
     read_rows,
 )
@@ -99,7 +100,8 @@ def parse_file(path: Path, dataset: str, *, progress: bool = False) -> ParsedFil
     problems: list[Problem] = []
     seen: dict[str, int] = {}
     try:
-        for line, raw in progress_rows(read_rows(path, file_format, nul_lines), progress):
+        total = expected_rows(path, file_format) if progress else None
+        for line, raw in progress_rows(read_rows(path, file_format, nul_lines), progress, total):
             if isinstance(raw, str):  # the reader's own complaint about this line
                 problems.append((line, raw))
                 continue

@@ -101,9 +101,38 @@ def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
         yield from batch.to_pylist()
 
 
-def progress_rows(rows: Rows, enabled: bool) -> Rows:
+def expected_rows(path: Path, file_format: str) -> int | None:
+    """How many rows the file holds, for a progress bar: lines of a JSONL file (a
+    byte scan, no parsing), a Parquet file's own count; None for CSV (a quoted
+    field may span lines) or a file that cannot be read."""
+    try:
+        if file_format == "parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        if file_format == "jsonl":
+            with path.open("rb") as fh:
+                count, last = 0, b"\n"
+                while chunk := fh.read(1 << 20):
+                    count += chunk.count(b"\n")
+                    last = chunk[-1:]
+                return count + (last != b"\n")
+    except Exception:  # the reader reports what is wrong with the file, line by line
+        return None
+    return None
+
+
+def progress_rows(rows: Rows, enabled: bool, total: int | None = None) -> Rows:
+    """Rows through a tqdm bar ("12,000/50,000 rows") when enabled. Without a known
+    total the bar shows no count until a row is read (never "0 rows" for a file
+    that has them)."""
     if not enabled:
         return rows
     from tqdm import tqdm
 
-    return iter(tqdm(rows, desc="reading", unit=" rows", leave=False))
+    fmt = None if total else "{desc}: {n_fmt} rows read [{elapsed}, {rate_fmt}]"
+    return iter(
+        tqdm(
+            rows, desc="reading", unit=" rows", total=total, leave=False, bar_format=fmt, delay=0.5
+        )
+    )
