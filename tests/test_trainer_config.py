@@ -245,3 +245,14 @@ def test_prompts_per_step_is_named_and_checked() -> None:
                gradient_accumulation_steps=16)
     )  # fmt: skip
     assert other.prompts_per_step * other.num_generations == 1536
+
+
+def test_odd_judge_values_get_a_clear_message_without_the_nul() -> None:
+    found = problems(config(judge={**JUDGE, "mode": "ex\x00plicit"}))
+    assert found["judge"] == (
+        "mode 'ex\ufffdplicit' is not one of explicit, implicit, likert, reference_likert"
+    )
+    found = problems(config(judge={**JUDGE, "aggregation": ["points"]}))
+    assert found["judge"].startswith("aggregation '['points']' is not one of points")
+    found = problems(config(judge={**JUDGE, "preset": "points", "mode": "\x00"}))
+    assert found["judge"].startswith("preset points contradicts mode \ufffd:")

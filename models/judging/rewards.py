@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
 
+from rubricforge.models.core.text_safety import clean_text
 from rubricforge.models.judging.orm import JudgeMode
 from rubricforge.models.rubrics.orm import Category
 
@@ -208,21 +209,27 @@ PRESETS: dict[RewardPreset, Preset] = {
 }  # fmt: skip
 
 
+def _shown(value: object) -> str:
+    """A user's value in a message: NUL-free and short."""
+    return clean_text(str(value)[:60])[0]
+
+
 def legacy_preset(mode: str | None, aggregation: str | None) -> RewardPreset:
     """The preset an older judge config (`mode`, `aggregation`) meant; ValueError for a
     combination that contradicts itself. A missing mode was implicit (the old default),
     and the rating modes ignored an aggregation of rar_explicit (the old default)."""
     try:
-        judge_mode = JudgeMode(mode or JudgeMode.implicit.value)
+        judge_mode = JudgeMode(JudgeMode.implicit.value if mode is None else mode)
     except ValueError:
         raise ValueError(
-            f"mode '{mode}' is not one of {', '.join(m.value for m in JudgeMode)}"
+            f"mode '{_shown(mode)}' is not one of {', '.join(m.value for m in JudgeMode)}"
         ) from None
     try:
-        agg = Aggregation(aggregation or Aggregation.rar_explicit.value)
+        agg = Aggregation(Aggregation.rar_explicit.value if aggregation is None else aggregation)
     except ValueError:
         raise ValueError(
-            f"aggregation '{aggregation}' is not one of {', '.join(a.value for a in Aggregation)}"
+            f"aggregation '{_shown(aggregation)}' is not one of "
+            f"{', '.join(a.value for a in Aggregation)}"
         ) from None
     if judge_mode is JudgeMode.explicit:
         if agg is Aggregation.implicit:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from rubricforge.models.core.text_safety import clean_text
 from rubricforge.models.judging.judge import JudgeConfig
 from rubricforge.models.judging.orm import JudgeMode
 from rubricforge.models.judging.prompts import PREDEFINED_RUBRIC, PREDEFINED_VERSION
@@ -117,7 +118,9 @@ class JudgeSpec(BaseModel):
             aggregation is not None and aggregation != rule.aggregation.value
         ):
             given = ", ".join(
-                f"{k} {v}" for k, v in (("mode", mode), ("aggregation", aggregation)) if v
+                f"{k} {clean_text(str(v)[:60])[0]}"
+                for k, v in (("mode", mode), ("aggregation", aggregation))
+                if v is not None
             )
             raise ValueError(
                 f"preset {data['preset']} contradicts {given}: preset {data['preset']} is "
