@@ -86,6 +86,7 @@ def train_submit(
         f"job {job_id} queued: {job.base_model}, {job.max_steps} steps on snapshot "
         f"{job.snapshot_name} (sha256 {sha[:12]}); start a worker with `rubricforge worker`"
     )
+    typer.echo(f"reward preset: {job.provenance['judge']['preset']}")
     agreement = job.provenance["agreement"]
     kappa = "undefined" if agreement["kappa"] is None else f"{agreement['kappa']:.2f}"
     typer.echo(f"agreement: kappa {kappa} over {agreement['n_items']} labelled item(s)")

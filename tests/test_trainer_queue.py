@@ -463,6 +463,7 @@ def test_cli_submit_list_cancel(
     )
     assert run.exit_code == 0, run.output
     assert "queued: Qwen/Qwen2.5-0.5B, 7 steps on snapshot" in run.output
+    assert "reward preset: rar_explicit_weights" in run.output
     with Session(engine) as s:
         [job_id] = [j.id for j in list_jobs(s)]
     # --set judge.mode=explicit, the older way to say it, is stored as its preset.
