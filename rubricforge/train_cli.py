@@ -86,6 +86,7 @@ def train_submit(
         f"job {job_id} queued: {job.base_model}, {job.max_steps} steps on snapshot "
         f"{job.snapshot_name} (sha256 {sha[:12]}); start a worker with `rubricforge worker`"
     )
+    typer.echo(f"reward preset: {job.provenance['judge']['preset']}")
     agreement = job.provenance["agreement"]
     kappa = "undefined" if agreement["kappa"] is None else f"{agreement['kappa']:.2f}"
     typer.echo(f"agreement: kappa {kappa} over {agreement['n_items']} labelled item(s)")
@@ -107,7 +108,12 @@ def train_preview(
         list[str] | None, typer.Option("--set", help="KEY=VALUE on top of the file, repeatable")
     ] = None,
     prompts: Annotated[int, typer.Option(help="Prompts sampled from the snapshot")] = 20,
-    k: Annotated[int, typer.Option(help="Completions per prompt (GRPO's group size)")] = 8,
+    k: Annotated[
+        int | None,
+        typer.Option(
+            help="Completions per prompt (GRPO's group size); default: the config's num_generations"
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the prompt sample")] = 0,
     policy_model: Annotated[
         str | None, typer.Option(help="Model name at the policy URL (default: the base model)")
@@ -140,7 +146,14 @@ def train_preview(
         f"completions from {p.policy_model}; judge {p.judge_model} ({p.judge_mode}, template "
         f"{p.template_hash[:12]})"
     )
+    typer.echo(f"reward preset: {p.preset}: {cfg.judge.rule.summary}")
     typer.echo(f"rewards: mean {mean:.3f}; judge failures (fallback reward): {p.judge_failures}")
+    if p.category_rates:
+        shown = ", ".join(
+            f"{name.removeprefix('rubric/').replace('_', ' ')} {value:.2f}"
+            for name, value in p.category_rates.items()
+        )
+        typer.echo(f"per category, over {p.rated_completions} judged completion(s): {shown}")
     typer.echo(
         f"zero-spread groups: {zero} of {len(p.groups)} ({p.zero_spread_share:.0%}): "
         "all K rewards equal, no GRPO gradient from these prompts"

@@ -6,10 +6,14 @@ import math
 
 import pytest
 from rubricforge.models.judging.rewards import (
+    PRESETS,
     Aggregation,
+    RewardPreset,
     aggregate,
     category_weights,
     implicit_reward,
+    legacy_preset,
+    pass_counts,
     points_reward,
     rar_explicit_reward,
 )
@@ -139,3 +143,121 @@ def test_aggregate_picks_the_formula() -> None:
     assert aggregate(Aggregation.implicit, weights, met) == pytest.approx(5 / 10)
     with pytest.raises(ValueError, match="1-10"):
         aggregate(Aggregation.implicit, rating=0)
+
+
+# --- presets ---------------------------------------------------------------------
+# The paper's example rubric with its categories, and one fixed judgment of it:
+# met 1 (E, 5), 3 (I, 4), 4 (I, 3) and the pitfall (P, -1) was hit.
+PAPER_CATEGORIES = [E, E, I, I, O, I, P]
+PAPER_MET = [True, False, True, True, False, False, True]
+
+
+def preset_reward(preset: RewardPreset, weights: list[float], cats: list[Category],
+                  met: list[bool]) -> float:  # fmt: skip
+    rule = PRESETS[preset]
+    return aggregate(
+        rule.aggregation, weights, met, categories=cats, category_map=rule.category_map
+    )
+
+
+def test_every_explicit_preset_on_the_papers_rubric_by_hand() -> None:
+    # rar_explicit_weights: sum |w| = 5+5+4+3+2+3+1 = 23; good = 5 + 4 + 3 = 12
+    # (the pitfall was hit, so it adds nothing) -> 12/23.
+    assert preset_reward(
+        RewardPreset.rar_explicit_weights, PAPER, PAPER_CATEGORIES, PAPER_MET
+    ) == pytest.approx(12 / 23)
+    # rar_explicit_categories: weights 1, 1, .7, .7, .3, .7, -.9 (the pitfall keeps its
+    # negative sign); sum |w| = 5.3; good = 1 + .7 + .7 = 2.4 -> 2.4/5.3.
+    assert preset_reward(
+        RewardPreset.rar_explicit_categories, PAPER, PAPER_CATEGORIES, PAPER_MET
+    ) == pytest.approx(2.4 / 5.3)
+    # points: possible = 5+5+4+3+2+3 = 22; achieved = 5 + 4 + 3 - 1 = 11 -> 11/22.
+    assert preset_reward(RewardPreset.points, PAPER, PAPER_CATEGORIES, PAPER_MET) == 0.5
+    # The paper's map makes a pitfall weigh 0.9 of an Essential item, not 1/5 of it:
+    # hitting it costs 0.9/5.3 = 0.17 of the reward here against 1/23 = 0.04 by weights.
+    avoided = PAPER_MET[:-1] + [False]
+    cost_categories = preset_reward(
+        RewardPreset.rar_explicit_categories, PAPER, PAPER_CATEGORIES, avoided
+    ) - preset_reward(RewardPreset.rar_explicit_categories, PAPER, PAPER_CATEGORIES, PAPER_MET)
+    assert cost_categories == pytest.approx(0.9 / 5.3)
+    assert rar_explicit_reward(PAPER, avoided) - rar_explicit_reward(
+        PAPER, PAPER_MET
+    ) == pytest.approx(1 / 23)
+
+
+def test_the_rating_presets_map_the_rating() -> None:
+    for preset in (
+        RewardPreset.implicit,
+        RewardPreset.direct_likert,
+        RewardPreset.reference_likert,
+    ):
+        rule = PRESETS[preset]
+        assert rule.aggregation is Aggregation.implicit and not rule.verdicts
+        assert aggregate(rule.aggregation, rating=7) == pytest.approx(6 / 9)
+
+
+# "Avoids recommending aspirin" is good when met (positive weight); "Recommends aspirin"
+# is bad when met (negative weight). The same two responses, judged literally:
+AVOIDANCE = ([5.0, 2.0], [E, P])  # weights, categories
+FAILURE = ([5.0, -2.0], [E, P])
+NO_ASPIRIN = {"avoidance": [True, True], "failure": [True, False]}  # essential met
+ASPIRIN = {"avoidance": [True, False], "failure": [True, True]}
+
+
+@pytest.mark.parametrize(
+    "preset, good, bad",
+    [
+        # weights: good (5 + 2) / 7 = 1; bad: 5 / 7 either way
+        (RewardPreset.rar_explicit_weights, (1.0, 1.0), (5 / 7, 5 / 7)),
+        # categories: |w| = 1 and 0.9 whichever the phrasing; bad: 1 / 1.9
+        (RewardPreset.rar_explicit_categories, (1.0, 1.0), (1 / 1.9, 1 / 1.9)),
+        # points: avoidance: possible 7, bad 5/7; failure: possible 5, bad (5 - 2)/5
+        (RewardPreset.points, (1.0, 1.0), (5 / 7, 3 / 5)),
+    ],
+)
+def test_avoidance_and_failure_pitfalls_both_score_the_right_way(
+    preset: RewardPreset, good: tuple[float, float], bad: tuple[float, float]
+) -> None:
+    for rubric, name, g, b in ((AVOIDANCE, "avoidance", good[0], bad[0]),
+                               (FAILURE, "failure", good[1], bad[1])):  # fmt: skip
+        weights, cats = rubric
+        assert preset_reward(preset, weights, cats, NO_ASPIRIN[name]) == pytest.approx(g)
+        assert preset_reward(preset, weights, cats, ASPIRIN[name]) == pytest.approx(b)
+    # The blind rule (every pitfall counts against, whatever its sign) trains the
+    # avoidance rubric backwards: the response without aspirin would score 1/1.9.
+    blind = category_weights([E, P])
+    assert rar_explicit_reward(blind, NO_ASPIRIN["avoidance"]) == pytest.approx(1 / 1.9)
+
+
+def test_pass_counts_follow_the_polarity() -> None:
+    counts = pass_counts(PAPER_CATEGORIES, PAPER, PAPER_MET)
+    assert counts == {E: (1, 2), I: (2, 3), O: (0, 1), P: (0, 1)}
+    # an avoided pitfall passes whichever way it is phrased; a failed verdict counts nowhere
+    assert pass_counts([P, P, E], [2.0, -2.0, 5.0], [True, False, None]) == {P: (2, 2)}
+
+
+@pytest.mark.parametrize(
+    "mode, aggregation, preset",
+    [
+        ("explicit", "rar_explicit", RewardPreset.rar_explicit_weights),
+        ("explicit", None, RewardPreset.rar_explicit_weights),
+        ("explicit", "points", RewardPreset.points),
+        ("implicit", "rar_explicit", RewardPreset.implicit),  # how old configs were stored
+        (None, None, RewardPreset.implicit),  # the old default mode
+        ("likert", "implicit", RewardPreset.direct_likert),
+        ("reference_likert", None, RewardPreset.reference_likert),
+    ],
+)
+def test_older_mode_and_aggregation_name_a_preset(
+    mode: str | None, aggregation: str | None, preset: RewardPreset
+) -> None:
+    assert legacy_preset(mode, aggregation) is preset
+
+
+def test_contradictory_older_combinations_are_refused() -> None:
+    with pytest.raises(ValueError, match="aggregation implicit is a 1-10 rating"):
+        legacy_preset("explicit", "implicit")
+    with pytest.raises(ValueError, match="aggregation points needs one verdict per criterion"):
+        legacy_preset("implicit", "points")
+    with pytest.raises(ValueError, match="mode 'holistic' is not one of explicit"):
+        legacy_preset("holistic", None)

@@ -164,3 +164,95 @@ def test_accelerate_configs_parse(name: str, machines: int, processes: int) -> N
             num_processes=processes,
         )
     )
+
+
+# --- the reward preset ----------------------------------------------------------------
+
+
+def test_the_preset_is_the_config_shape_and_old_configs_still_load() -> None:
+    cfg = parse_job_config(config(judge={**JUDGE, "preset": "rar_explicit_categories"}))
+    assert cfg.judge.preset.value == "rar_explicit_categories"
+    assert (cfg.judge.mode.value, cfg.judge.aggregation.value) == ("explicit", "rar_explicit")
+    stored = cfg.model_dump(mode="json")["judge"]
+    assert stored["preset"] == "rar_explicit_categories"
+    assert "mode" not in stored and "aggregation" not in stored
+    assert parse_job_config({**config(), "judge": stored}) == cfg  # round trip
+    # A job stored before presets (every default dumped) and hand-written old configs.
+    old = {**JUDGE, "mode": "implicit", "aggregation": "rar_explicit", "per_criterion": False}
+    assert parse_job_config(config(judge=old)).judge.preset.value == "implicit"
+    for mode, aggregation, preset in [
+        ("explicit", "rar_explicit", "rar_explicit_weights"),
+        ("explicit", "points", "points"),
+        ("likert", None, "direct_likert"),
+        ("reference_likert", "rar_explicit", "reference_likert"),
+    ]:
+        judge = {**JUDGE, "mode": mode, **({"aggregation": aggregation} if aggregation else {})}
+        assert parse_job_config(config(judge=judge)).judge.preset.value == preset
+    # mode/aggregation beside a preset they agree with are fine
+    agree = {**JUDGE, "preset": "points", "mode": "explicit", "aggregation": "points"}
+    assert parse_job_config(config(judge=agree)).judge.preset.value == "points"
+
+
+def test_contradictory_judge_settings_are_refused_with_the_preset_to_choose() -> None:
+    found = problems(config(judge={**JUDGE, "preset": "implicit", "mode": "explicit"}))
+    assert found["judge"].startswith("preset implicit contradicts mode explicit")
+    assert "Give the preset alone" in found["judge"]
+    found = problems(config(judge={**JUDGE, "preset": "rar_explicit_weights",
+                                   "aggregation": "points"}))  # fmt: skip
+    assert "preset rar_explicit_weights contradicts aggregation points" in found["judge"]
+    found = problems(config(judge={**JUDGE, "mode": "explicit", "aggregation": "implicit"}))
+    assert "choose preset rar_explicit_weights, points or implicit" in found["judge"]
+    found = problems(config(judge={**JUDGE, "mode": "likert", "aggregation": "points"}))
+    assert "aggregation points needs one verdict per criterion" in found["judge"]
+    found = problems(config(judge={**JUDGE, "preset": "implicit", "per_criterion": True}))
+    assert "per_criterion needs per-criterion verdicts" in found["judge"]
+    found = problems(config(judge={**JUDGE, "preset": "likert_direct"}))
+    assert "rar_explicit_categories" in found["judge.preset"]  # the valid names are listed
+
+
+def test_provenance_records_the_preset_and_its_weights() -> None:
+    paper = parse_job_config(config(judge={**JUDGE, "preset": "rar_explicit_categories"}))
+    assert paper.judge.provenance()["weights"]["map"] == {
+        "Essential": 1.0, "Important": 0.7, "Optional": 0.3, "Pitfall": 0.9,
+    }  # fmt: skip
+    own = parse_job_config(config(judge={**JUDGE, "preset": "points"})).judge.provenance()
+    assert own["preset"] == "points" and own["weights"] == {"source": "rubric"}
+    predefined = parse_job_config(config(judge={**JUDGE, "preset": "predefined"}))
+    record = predefined.judge.provenance()["weights"]
+    assert "predefined-v1" in record["source"] and len(record["criteria"]) == 7
+    # The predefined rubric is part of the judge's template: it is a different judge.
+    assert predefined.judge.judge_config().template_hash != (
+        parse_job_config(config(judge={**JUDGE, "preset": "rar_explicit_weights"}))
+        .judge.judge_config()
+        .template_hash
+    )
+
+
+# --- batch semantics ----------------------------------------------------------------
+
+
+def test_prompts_per_step_is_named_and_checked() -> None:
+    # RaR's "batch 96" read as completions: 6 prompts x 16 rollouts.
+    assert parse_job_config(config(prompts_per_step=6)).prompts_per_step == 6
+    assert parse_job_config(config()).model_dump()["prompts_per_step"] == 6  # stored, explicit
+    msg = problems(config(prompts_per_step=96))["config"]
+    assert msg.startswith("prompts_per_step x num_generations = 96 x 16 = 1536 completions")
+    assert "16 x 1 x 6 = 96 (6 prompts per step)" in msg
+    assert "e.g. gradient_accumulation_steps 96" in msg
+    # The other reading of the paper, spelled out: 96 prompts on 8 GPUs.
+    other = parse_job_config(
+        config(prompts_per_step=96, per_device_train_batch_size=12, num_processes=8,
+               gradient_accumulation_steps=16)
+    )  # fmt: skip
+    assert other.prompts_per_step * other.num_generations == 1536
+
+
+def test_odd_judge_values_get_a_clear_message_without_the_nul() -> None:
+    found = problems(config(judge={**JUDGE, "mode": "ex\x00plicit"}))
+    assert found["judge"] == (
+        "mode 'ex\ufffdplicit' is not one of explicit, implicit, likert, reference_likert"
+    )
+    found = problems(config(judge={**JUDGE, "aggregation": ["points"]}))
+    assert found["judge"].startswith("aggregation '['points']' is not one of points")
+    found = problems(config(judge={**JUDGE, "preset": "points", "mode": "\x00"}))
+    assert found["judge"].startswith("preset points contradicts mode \ufffd:")

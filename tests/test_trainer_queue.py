@@ -187,7 +187,25 @@ def test_submit_queues_a_validated_job_with_provenance(engine: Engine, snapshot_
     assert row.provenance["snapshot"]["sha256"] == sha
     assert row.provenance["judge"]["template_hash"] == template_hash(JudgeMode.explicit)
     assert row.provenance["judge"]["model"] == "judge-m"
+    # The old mode explicit is recorded as the preset it means, with its weights.
+    assert row.provenance["judge"]["preset"] == "rar_explicit_weights"
+    assert row.provenance["judge"]["weights"] == {"source": "rubric"}
     assert (entry.actor, entry.entity_id) == ("alice", str(job_id))
+
+
+def test_provenance_records_the_preset_and_the_category_map(
+    engine: Engine, snapshot_id: int
+) -> None:
+    judge = {**JUDGE, "preset": "rar_explicit_categories"}
+    judge.pop("mode", None)
+    row = job(engine, submit(engine, snapshot_id, judge=judge))
+    recorded = row.provenance["judge"]
+    assert recorded["preset"] == "rar_explicit_categories"
+    assert recorded["weights"]["map"] == {
+        "Essential": 1.0, "Important": 0.7, "Optional": 0.3, "Pitfall": 0.9,
+    }  # fmt: skip
+    assert (recorded["mode"], recorded["aggregation"]) == ("explicit", "rar_explicit")
+    assert row.config["judge"]["preset"] == "rar_explicit_categories"
 
 
 def test_bad_config_queues_nothing(engine: Engine, snapshot_id: int) -> None:
@@ -445,9 +463,11 @@ def test_cli_submit_list_cancel(
     )
     assert run.exit_code == 0, run.output
     assert "queued: Qwen/Qwen2.5-0.5B, 7 steps on snapshot" in run.output
+    assert "reward preset: rar_explicit_weights" in run.output
     with Session(engine) as s:
         [job_id] = [j.id for j in list_jobs(s)]
-    assert job(engine, job_id).config["judge"]["mode"] == "explicit"
+    # --set judge.mode=explicit, the older way to say it, is stored as its preset.
+    assert job(engine, job_id).config["judge"]["preset"] == "rar_explicit_weights"
 
     listed = runner.invoke(app, ["train", "list"])
     assert listed.exit_code == 0 and f"{job_id:>5}  queued" in listed.output

@@ -246,6 +246,31 @@ def test_job_trains_to_success_with_metrics(
     ]  # fmt: skip
 
 
+def test_an_implicit_job_reports_category_rates_from_an_explicit_sample(
+    engine: Engine, snapshot_id: int, tiny_model: Path, judge: Judge, runs: Path
+) -> None:
+    spec = {**judge.spec(), "preset": "implicit", "category_sample": 2}
+    del spec["mode"]
+    job_id = submit(engine, snapshot_id, "tiny", judge, "implicit", judge=spec, max_steps=2)
+    assert Worker(engine, "w1", lease_seconds=60).run_once() is True
+    row = job(engine, job_id)
+    assert (row.status, row.error) == (Status.succeeded, None)
+    assert row.provenance["judge"]["preset"] == "implicit"
+    # Per step: PER_STEP ratings for the reward, 2 explicit judgments for the rates.
+    assert judge.count == 2 * (PER_STEP + 2)
+    with session_scope(engine) as s:
+        metrics = job_metrics(s, job_id)
+        _, samples = last_samples(s, job_id)
+    for _, values in metrics:
+        assert values["rubric/rated_completions"] == 2
+        assert 0 <= values["rubric/essential_met_rate"] <= 1
+        assert 0 <= values["rubric/pitfall_hit_rate"] <= 1
+    # The reward stayed the rating's: (rating - 1) / 9, no verdicts.
+    for sample in samples:
+        assert sample["reward"] == pytest.approx((sample["rating"] - 1) / 9)
+        assert sample["verdicts"] == []
+
+
 def test_failed_judgments_get_the_fallback_and_are_counted(
     engine: Engine, snapshot_id: int, tiny_model: Path, llm_server: ScriptedLLM, tmp_path: Path
 ) -> None:
@@ -467,7 +492,9 @@ def test_four_worker_processes_claim_twenty_jobs_exactly_once(
     assert all(j.status is Status.succeeded and j.attempts == 1 for j in jobs)
     assert sorted(int(job_id) for job_id, _ in claims) == sorted(ids)
     assert {j.worker_id for j in jobs} <= {f"w{n}" for n in range(4)}
-    assert judge.count == 20 * PER_STEP
+    # Each step: PER_STEP ratings (the reward) and PER_STEP explicit judgments of the
+    # per-category sample (category_sample 8 covers the whole step).
+    assert judge.count == 20 * 2 * PER_STEP
     by_worker = {actor: sum(1 for _, a in claims if a == actor) for _, actor in claims}
     print(f"claims per worker: {json.dumps(by_worker, sort_keys=True)}")
 

@@ -89,6 +89,14 @@ def test_jobs_curves_completions_and_provenance(
     job = jobs(engine)[0]
     assert shown(at, "markdown", job.provenance["snapshot"]["sha256"])
     assert shown(at, "markdown", job.provenance["judge"]["template_hash"])
+    # The reward preset the job scores with, and its weights (old mode explicit: the
+    # rubric's own weights).
+    assert shown(
+        at,
+        "caption",
+        "Reward preset rar_explicit_weights: RaR Eq. 1 with the rubric's own signed weights. "
+        "Weights: rubric.",
+    )
     assert shown(at, "warning", "Cohen's kappa 0.50 (95% CI")
     assert shown(at, "warning", f"**Overridden** by rita: {REASON}")
 
@@ -270,3 +278,16 @@ def test_an_annotator_may_watch_but_not_launch(
     assert not has(at, "button", "Cancel job")
     assert not has(at, "button", "Submit job") and not has(at, "button", "Preview rewards")
     assert shown(at, "info", "needs the researcher or admin role (yours: annotator)")
+
+
+def test_the_reward_line_names_the_preset_and_the_category_map() -> None:
+    from rubricforge.models.training.judge_spec import JudgeSpec
+    from rubricforge.webapp.components.training import reward_line
+
+    spec = JudgeSpec(base_url="http://x/v1", model="m", preset="rar_explicit_categories")
+    line = reward_line({"mode": "explicit", **spec.provenance()})
+    assert line.startswith("Reward preset rar_explicit_categories: RaR Eq. 1 with the paper's")
+    assert "(Essential 1, Important 0.7, Optional 0.3, Pitfall 0.9)." in line
+    # A job submitted before presets shows what it recorded.
+    old = reward_line({"mode": "implicit", "aggregation": "rar_explicit"})
+    assert old == "Reward: implicit judging, rar_explicit (no preset recorded)"

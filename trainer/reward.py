@@ -9,20 +9,33 @@ reward and is counted: the count goes to the step's metrics, and a step where
 too many fail is flagged (`RewardStats.abort`) so the training loop stops the run
 with that error at the end of the step: a dead judge never silently trains the
 policy on fallbacks.
+
+The reward is the job's preset (models/judging/rewards.py), scored by the judge's
+`aggregate`, the same function the reward preview uses. Per-category pass rates go
+to the step metrics in every preset: from the reward's own verdicts, or, for the
+rating presets and the predefined rubric, from an explicit judgment of a sample of
+the step's completions against their rubric (`sample_judge`, judged concurrently
+with the reward; models/judging/category_rates.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from rubricforge.models.core.errors import RubricforgeError
 from rubricforge.models.data.snapshot_rows import criteria_from_column, prompt_text
+from rubricforge.models.judging.category_rates import (
+    CategoryCounts,
+    add_counts,
+    rate_metrics,
+    result_counts,
+    sample_pass_counts,
+)
 from rubricforge.models.judging.judge import Judge, JudgeItem, JudgeResult
-from rubricforge.models.rubrics.orm import Category
 
 RewardFunc = Callable[..., Coroutine[Any, Any, list[float]]]
 _SAMPLE_TEXT_MAX = 2000  # characters of prompt/completion kept per sample row
@@ -44,10 +57,9 @@ class StepStats:
     tokens_in: int = 0
     tokens_out: int = 0
     ratings: list[float] = field(default_factory=list)
-    # category -> [met, judged]; for pitfalls "met" means the mistake was made.
-    by_category: dict[Category, list[int]] = field(
-        default_factory=lambda: defaultdict(lambda: [0, 0])
-    )
+    # category -> (passed, judged): a criterion passed when it went its good way.
+    by_category: CategoryCounts = field(default_factory=dict)
+    rated: int = 0  # completions the category counts come from
     first_error: str | None = None
 
     def metrics(self, processes: int = 1) -> dict[str, float]:
@@ -70,14 +82,9 @@ class StepStats:
             )
         if self.ratings:
             out["judge/rating_mean"] = sum(self.ratings) / len(self.ratings)
-        for category, (met, judged) in self.by_category.items():
-            if judged:
-                name = (
-                    "pitfall_hit_rate"
-                    if category is Category.pitfall
-                    else (f"{category.value.lower()}_met_rate")
-                )
-                out[f"rubric/{name}"] = met / judged
+        if self.by_category:
+            out.update(rate_metrics(self.by_category))
+            out["rubric/rated_completions"] = float(self.rated * processes)
         return out
 
 
@@ -91,7 +98,7 @@ class RewardStats:
     abort: str | None = None
 
 
-def _sample(item: JudgeItem, result: JudgeResult, reward: float) -> dict[str, Any]:
+def _sample(judge: Judge, item: JudgeItem, result: JudgeResult, reward: float) -> dict[str, Any]:
     return {
         "prompt": item.prompt[:_SAMPLE_TEXT_MAX],
         "completion": item.response[:_SAMPLE_TEXT_MAX],
@@ -107,12 +114,12 @@ def _sample(item: JudgeItem, result: JudgeResult, reward: float) -> dict[str, An
                 "met": v.met,
                 "rationale": v.rationale,
             }
-            for c, v in zip(item.criteria, result.verdicts, strict=False)
+            for c, v in zip(judge.criteria_for(item), result.verdicts, strict=False)
         ],
     }
 
 
-def _tally(stats: StepStats, item: JudgeItem, result: JudgeResult) -> None:
+def _tally(stats: StepStats, item: JudgeItem, result: JudgeResult, rates: bool) -> None:
     stats.completions += 1
     if result.cached:
         stats.cached += 1
@@ -126,11 +133,10 @@ def _tally(stats: StepStats, item: JudgeItem, result: JudgeResult) -> None:
         return
     if result.rating is not None:
         stats.ratings.append(result.rating)
-    for criterion, verdict in zip(item.criteria, result.verdicts, strict=False):
-        if verdict.ok and verdict.met is not None:
-            counts = stats.by_category[criterion.category]
-            counts[0] += int(verdict.met)
-            counts[1] += 1
+    if rates:  # the reward's verdicts are on the item's own criteria
+        counts = result_counts(item, result)
+        stats.rated += bool(counts)
+        add_counts(stats.by_category, counts)
 
 
 def make_reward_func(
@@ -141,12 +147,17 @@ def make_reward_func(
     stats: RewardStats | None = None,
     samples_per_step: int = 4,
     processes: int = 1,
+    sample_judge: Judge | None = None,
+    category_sample: int = 8,
 ) -> RewardFunc:
     """An async TRL reward function `(prompts, completions, rubric, **columns) -> rewards`.
 
     Per-step judge metrics go to TRL's `log_metric` when TRL passes it (so they are
     averaged over the logging window with the built-in ones) and to `stats`.
     `processes`: how many processes share each step (accelerate's num_processes).
+    `sample_judge`: an explicit judge that checks `category_sample` of the step's
+    completions against their rubric for the per-category rates, when the reward's
+    own judgments have no verdicts on the prompt's criteria.
     """
     shared = stats if stats is not None else RewardStats()
 
@@ -168,15 +179,20 @@ def make_reward_func(
             for i, (p, c, r) in enumerate(zip(prompts, completions, rubric, strict=True))
         ]
         started = time.perf_counter()
-        results = await judge.judge_many(items)
-        step = StepStats(wall_s=time.perf_counter() - started)
+        if sample_judge is not None:
+            results, (counts, rated) = await asyncio.gather(
+                judge.judge_many(items), sample_pass_counts(sample_judge, items, category_sample)
+            )
+        else:
+            results, counts, rated = await judge.judge_many(items), {}, 0
+        step = StepStats(wall_s=time.perf_counter() - started, by_category=counts, rated=rated)
         rewards = []
         for item, result in zip(items, results, strict=True):
-            _tally(step, item, result)
+            _tally(step, item, result, rates=sample_judge is None and not judge.config.predefined)
             rewards.append(result.reward_or(fallback_reward))
         shared.last = step
         shared.samples = [
-            _sample(i, r, w) for i, r, w in zip(items, results, rewards, strict=True)
+            _sample(judge, i, r, w) for i, r, w in zip(items, results, rewards, strict=True)
         ][:samples_per_step]
         if log_metric is not None:
             for name, value in step.metrics(processes).items():

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 from rubricforge.models.core.errors import RubricforgeError
-from rubricforge.models.judging.judge import Judge, JudgeConfig
+from rubricforge.models.judging.judge import Judge
 from rubricforge.models.training.config import JudgeSpec
 from rubricforge.models.training.queue import ClaimedJob, Queue
 from rubricforge.models.training.worker_policy import WorkerPolicy
@@ -44,17 +44,16 @@ class RunResult:
 
 
 def build_judge(spec: JudgeSpec) -> Judge:
+    """The reward's judge, as the job's preset asks (the preview builds the same)."""
     endpoint = spec.endpoint()
     endpoint.api_key()  # fail now, with the variable named, rather than at the first step
-    return Judge(
-        JudgeConfig(
-            endpoint=endpoint,
-            mode=spec.mode,
-            aggregation=spec.aggregation,
-            per_criterion=spec.per_criterion,
-            concurrency=spec.concurrency,
-        )
-    )
+    return Judge(spec.judge_config(endpoint))
+
+
+def build_sample_judge(spec: JudgeSpec) -> Judge | None:
+    """The explicit judge of the per-category sample, for the rating presets."""
+    config = spec.sample_judge_config()
+    return Judge(config) if config is not None else None
 
 
 def _launch_record(job: ClaimedJob, worker_id: str, sha256: str, judge: Judge) -> dict[str, Any]:
@@ -137,6 +136,8 @@ def run_job(
         max_failure_rate=cfg.judge.max_failure_rate,
         stats=stats,
         processes=ranks.world,
+        sample_judge=build_sample_judge(cfg.judge),
+        category_sample=cfg.judge.category_sample,
     )
     callback = QueueCallback(
         flags=flags,

@@ -16,7 +16,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -26,10 +26,11 @@ from rubricforge.models.core.limits import MAX_RATIONALE, cap_text
 from rubricforge.models.core.text_safety import clean_text
 from rubricforge.models.judging import prompts as jp
 from rubricforge.models.judging.orm import JudgeMode, LLMCache
-from rubricforge.models.judging.rewards import Aggregation, aggregate
+from rubricforge.models.judging.rewards import PRESETS, Aggregation, RewardPreset, aggregate
 from rubricforge.models.llm.client import LLMClient, TokenUsage
 from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.criteria import CriterionData
+from rubricforge.models.rubrics.orm import Category
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert
 from tqdm import tqdm
@@ -43,14 +44,40 @@ class JudgeConfig:
     aggregation: Aggregation = Aggregation.rar_explicit
     per_criterion: bool = False
     concurrency: int = 16
+    # Explicit mode: weights from this per-category map (signed by the rubric's
+    # weights) instead of the rubric's own; pairs, so the config stays hashable.
+    category_map: tuple[tuple[Category, float], ...] | None = None
+    # Explicit mode: judge every item against the predefined generic rubric.
+    predefined: bool = False
+
+    @classmethod
+    def for_preset(
+        cls,
+        endpoint: EndpointConfig,
+        preset: RewardPreset,
+        *,
+        per_criterion: bool = False,
+        concurrency: int = 16,
+    ) -> JudgeConfig:
+        """The judge a reward preset asks for (models/judging/rewards.py PRESETS)."""
+        rule = PRESETS[preset]
+        return cls(
+            endpoint=endpoint,
+            mode=rule.mode,
+            aggregation=rule.aggregation,
+            per_criterion=per_criterion and rule.verdicts,
+            concurrency=concurrency,
+            category_map=tuple(rule.category_map.items()) if rule.category_map else None,
+            predefined=rule.rubric == "predefined",
+        )
 
     @property
     def template_hash(self) -> str:
-        return jp.template_hash(self.mode, self.per_criterion)
+        return jp.template_hash(self.mode, self.per_criterion, self.predefined)
 
     def fingerprint(self) -> dict[str, Any]:
-        """What makes two calls identical, besides the item (aggregation is not:
-        the reward is recomputed from the cached verdicts)."""
+        """What makes two calls identical, besides the item (aggregation and the
+        category map are not: the reward is recomputed from the cached verdicts)."""
         ep = self.endpoint
         return {
             "base_url": ep.base_url,
@@ -151,6 +178,10 @@ class Judge:
         self.template_hash = config.template_hash
         self._fingerprint = json.dumps(config.fingerprint(), sort_keys=True)
 
+    def criteria_for(self, item: JudgeItem) -> Sequence[CriterionData]:
+        """The criteria the judge checks: the predefined rubric, or the item's own."""
+        return jp.PREDEFINED_RUBRIC if self.config.predefined else item.criteria
+
     # --- cache ---------------------------------------------------------------
     def cache_key(self, item: JudgeItem) -> str:
         mode = self.config.mode
@@ -158,7 +189,7 @@ class Judge:
             "judge": self._fingerprint,
             "prompt": item.prompt,
             "response": item.response,
-            "criteria": [c.canonical() for c in item.criteria]
+            "criteria": [c.canonical() for c in self.criteria_for(item)]
             if mode in (JudgeMode.explicit, JudgeMode.implicit)
             else [],
             "reference": item.reference_answer if mode is JudgeMode.reference_likert else None,
@@ -239,6 +270,7 @@ class Judge:
     ) -> tuple[JudgeResult, dict[str, Any] | None]:
         cfg, start = self.config, time.monotonic()
         usage = TokenUsage()
+        item = replace(item, criteria=self.criteria_for(item))
         try:
             if cfg.mode in (JudgeMode.explicit, JudgeMode.implicit) and not item.criteria:
                 raise ValueError(f"{cfg.mode.value} judging needs a rubric with criteria")
@@ -321,8 +353,15 @@ class Judge:
             VerdictResult(m, _rationale(str(r)), True)
             for m, (_, r) in zip(met, payload["verdicts"], strict=True)
         ]
-        weights = [c.weight for c in item.criteria]
-        reward = aggregate(self.config.aggregation, weights, met)
+        criteria = self.criteria_for(item)
+        category_map = dict(self.config.category_map) if self.config.category_map else None
+        reward = aggregate(
+            self.config.aggregation,
+            [c.weight for c in criteria],
+            met,
+            categories=[c.category for c in criteria],
+            category_map=category_map,
+        )
         return JudgeResult(ok=True, reward=reward, verdicts=verdicts, **base)  # type: ignore[arg-type]
 
     @staticmethod

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field, field_validator
 from rubricforge.models.judging.orm import JudgeMode
 from rubricforge.models.rubrics.criteria import CriterionData
+from rubricforge.models.rubrics.orm import Category
 
 TEMPLATE_VERSION = "judge-v2"
 
@@ -110,8 +111,36 @@ TEMPLATES: dict[str, str] = {
 }
 
 
-def template_hash(mode: JudgeMode, per_criterion: bool = False) -> str:
-    """sha256 of the version and every template text a mode uses."""
+# --- the predefined-rubric baseline -------------------------------------------
+# RaR compares prompt-specific rubrics with a "predefined" baseline: one generic
+# rubric, the same for every prompt, with no per-prompt criteria. We do not have the
+# paper's generic rubric word for word, so this is OUR generic rubric, written from
+# the quality dimensions RaR's drafting prompt asks every rubric to cover (facts,
+# reasoning, completeness, style, pitfalls) with its weight scale (Essential 5,
+# Important 3-4, Optional 1-2, Pitfall -1/-2). It is versioned like the templates:
+# its version and text go into the template hash, so a changed rubric is a new judge.
+PREDEFINED_VERSION = "predefined-v1"
+PREDEFINED_RUBRIC: tuple[CriterionData, ...] = (
+    CriterionData("Correct answer", "The response answers the question asked, and its main "
+                  "conclusion is factually correct.", Category.essential, 5.0),
+    CriterionData("Accurate facts", "Every factual statement in the response is accurate and "
+                  "consistent with current expert knowledge.", Category.essential, 5.0),
+    CriterionData("Sound reasoning", "The response explains the reasoning that leads to its "
+                  "conclusion in logical steps.", Category.important, 4.0),
+    CriterionData("Complete coverage", "The response covers every part of the question and the "
+                  "key considerations an expert would mention.", Category.important, 3.0),
+    CriterionData("Clear style", "The response is clearly organised and concise, in language "
+                  "suited to the person asking.", Category.optional, 2.0),
+    CriterionData("Helpful context", "The response adds useful context, caveats or next steps "
+                  "beyond the bare answer.", Category.optional, 1.0),
+    CriterionData("Unsupported claims", "The response states something false, unsafe or "
+                  "unsupported as if it were established fact.", Category.pitfall, -2.0),
+)  # fmt: skip
+
+
+def template_hash(mode: JudgeMode, per_criterion: bool = False, predefined: bool = False) -> str:
+    """sha256 of the version and every template text a mode uses (and the predefined
+    rubric, when the judge uses it instead of the prompt's)."""
     names = {
         JudgeMode.explicit: ["system", "single" if per_criterion else "explicit"],
         JudgeMode.implicit: ["system", "implicit"],
@@ -119,6 +148,9 @@ def template_hash(mode: JudgeMode, per_criterion: bool = False) -> str:
         JudgeMode.reference_likert: ["system", "likert", "reference"],
     }[mode]
     text = TEMPLATE_VERSION + "".join(f"\x1e{n}\x1f{TEMPLATES[n]}" for n in names)
+    if predefined:
+        rubric = "\n".join(repr(c.canonical()) for c in PREDEFINED_RUBRIC)
+        text += f"\x1e{PREDEFINED_VERSION}\x1f{rubric}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -10,8 +10,20 @@ defaults otherwise:
     5e-6 (constant, 10% warm-up), temperature 1.0, max length 3584, 300 steps on
     8xH100, judge gpt-4o-mini.
 
-The defaults give RaR's effective batch on one process (16 x 6 accumulation steps
-= 96 completions = 6 prompts x 16 rollouts); on 8 GPUs use
+Batch semantics. One optimizer step trains on prompts_per_step x num_generations
+completions (generations per prompt), which TRL counts as per_device_train_batch_size
+x num_processes x gradient_accumulation_steps; `prompts_per_step` is derived from
+those, or, when given, checked against them.
+
+Which "batch 96"? The paper gives an effective batch of 96 and 16 rollouts per
+prompt without saying whether 96 counts prompts or completions. We read it as 96
+COMPLETIONS = 6 prompts x 16 rollouts per step, because an effective batch in TRL
+(and in most GRPO write-ups of that time) counts completions, and 96 is exactly 12
+per GPU on the paper's 8 GPUs. The other reading (96 prompts = 1,536 completions per
+step; 300 steps would then see 28,800 prompts, about 1.4 passes over a 20k set) is
+one setting away: prompts_per_step 96 with a matching batch (e.g. 12 per device x 8
+GPUs x 16 accumulation steps). The defaults give our reading on one process (16 x 6
+accumulation steps = 96 completions = 6 prompts x 16 rollouts); on 8 GPUs use
 per_device_train_batch_size=12, gradient_accumulation_steps=1, num_processes=8.
 """
 
@@ -22,9 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from rubricforge.models.core.errors import RubricforgeError
-from rubricforge.models.judging.orm import JudgeMode
-from rubricforge.models.judging.rewards import Aggregation
-from rubricforge.models.llm.config import DEFAULT_API_KEY_ENV, EndpointConfig
+from rubricforge.models.training.judge_spec import JudgeSpec
 from rubricforge.models.training.trl_args import check_trl_args, forbidden_paths
 
 MAX_PROCESSES = 4096  # processes (GPUs) one job may span
@@ -56,104 +66,6 @@ class JobConfigError(RubricforgeError):
         )
 
 
-class JudgeSpec(BaseModel):
-    """Which judge scores the completions, and how its verdicts become a reward."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    base_url: str = Field(
-        description="Base URL of the OpenAI-compatible judge endpoint, e.g. http://localhost:8000/v1."
-    )
-    model: str = Field(description="Judge model name as the endpoint knows it (RaR: gpt-4o-mini).")
-    api_key_env: str | None = Field(
-        default=DEFAULT_API_KEY_ENV,
-        description="NAME of the environment variable holding the API key on the worker "
-        "(the key itself is never stored); 'none' for an endpoint without a key.",
-    )
-    mode: JudgeMode = Field(
-        default=JudgeMode.implicit,
-        description="explicit: one met/not-met verdict per criterion, aggregated; implicit: one "
-        "1-10 rating from the whole rubric (best in RaR); likert / reference_likert: baselines "
-        "without the rubric.",
-    )
-    aggregation: Aggregation = Field(
-        default=Aggregation.rar_explicit,
-        description="How explicit verdicts become a reward: rar_explicit (RaR Eq. 1) or points "
-        "(HealthBench). Ignored by the rating modes.",
-    )
-    per_criterion: bool = Field(
-        default=False,
-        description="explicit mode: one judge call per criterion instead of one per rubric.",
-    )
-    concurrency: int = Field(
-        default=64,
-        ge=1,
-        le=1024,
-        description="Judge requests in flight at once. One step judges per_device_train_batch_size"
-        " x num_processes x gradient_accumulation_steps completions (96 by default).",
-    )
-    timeout: float = Field(
-        default=120.0,
-        gt=0,
-        le=3600,
-        description="Seconds before one judge request is given up (then retried).",
-    )
-    max_retries: int = Field(
-        default=5,
-        ge=0,
-        le=20,
-        description="Retries of one judge request after 429/5xx/timeouts, with backoff, before "
-        "the completion gets the fallback reward.",
-    )
-    fallback_reward: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=1.0,
-        description="Reward given to a completion whose judgment still fails after retries. "
-        "Such completions are counted and reported as judge/failures.",
-    )
-    max_failure_rate: float = Field(
-        default=0.25,
-        ge=0.0,
-        le=1.0,
-        description="Stop the run with an error when more than this share of one step's "
-        "judgments fail, so the policy never trains mostly on fallback rewards.",
-    )
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        value = value.strip()
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"'{value}' is not an http(s) URL; use e.g. http://localhost:8000/v1")
-        return value
-
-    @field_validator("model")
-    @classmethod
-    def _model(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("name the judge model, e.g. gpt-4o-mini")
-        return value.strip()
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _key_env(cls, value: str | None) -> str | None:
-        # The endpoint's own rule (a variable name, never a pasted key).
-        try:
-            return EndpointConfig(base_url="http://x", model="m", api_key_env=value).api_key_env
-        except ValidationError as exc:
-            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
-
-    def endpoint(self) -> EndpointConfig:
-        return EndpointConfig(
-            base_url=self.base_url,
-            model=self.model,
-            api_key_env=self.api_key_env,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-        )
-
-
 class JobConfig(BaseModel):
     """One GRPO run: base model, GRPO settings, judge, run name. Unknown keys, paths
     and numbers out of range are refused (a worker re-checks at claim)."""
@@ -173,7 +85,20 @@ class JobConfig(BaseModel):
         "<worker runs folder>/<job id>-<run_name> (<job id> alone by default). Not a path.",
     )
     num_generations: int = Field(
-        default=16, ge=2, le=1024, description="Completions sampled per prompt (RaR: 16 rollouts)."
+        default=16,
+        ge=2,
+        le=1024,
+        description="Generations (completions) sampled per prompt: GRPO's group (RaR: 16 "
+        "rollouts).",
+    )
+    prompts_per_step: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_048_576,
+        description="Distinct prompts per optimizer step. Derived when left out: "
+        "per_device_train_batch_size x num_processes x gradient_accumulation_steps / "
+        "num_generations; when given, it must match (RaR default: 6 prompts x 16 = 96 "
+        "completions).",
     )
     per_device_train_batch_size: int = Field(
         default=16, ge=1, le=4096, description="Completions per device per forward/backward pass."
@@ -305,28 +230,39 @@ class JobConfig(BaseModel):
     def _batch_arithmetic(self) -> JobConfig:
         # TRL puts all num_generations completions of a prompt in one generation batch of
         # per_device_train_batch_size x num_processes x gradient_accumulation_steps.
-        generation_batch = (
-            self.per_device_train_batch_size * self.num_processes * self.gradient_accumulation_steps
+        per_pass = self.per_device_train_batch_size * self.num_processes
+        generation_batch = per_pass * self.gradient_accumulation_steps
+        product = (
+            f"per_device_train_batch_size x num_processes x gradient_accumulation_steps = "
+            f"{self.per_device_train_batch_size} x {self.num_processes} x "
+            f"{self.gradient_accumulation_steps} = {generation_batch}"
         )
         if generation_batch % self.num_generations:
             raise ValueError(
-                f"per_device_train_batch_size x num_processes x gradient_accumulation_steps = "
-                f"{self.per_device_train_batch_size} x {self.num_processes} x "
-                f"{self.gradient_accumulation_steps} = {generation_batch} must be divisible by "
-                f"num_generations ({self.num_generations}): TRL keeps every prompt's completions "
-                f"in one batch. E.g. set per_device_train_batch_size to {self.num_generations}."
+                f"{product} must be divisible by num_generations ({self.num_generations}): TRL "
+                f"keeps every prompt's completions in one batch. E.g. set "
+                f"per_device_train_batch_size to {self.num_generations}."
             )
+        derived = generation_batch // self.num_generations
+        if self.prompts_per_step is not None and self.prompts_per_step != derived:
+            wanted = self.prompts_per_step * self.num_generations
+            hint = (
+                f"e.g. gradient_accumulation_steps {wanted // per_pass}"
+                if wanted % per_pass == 0
+                else "e.g. change per_device_train_batch_size"
+            )
+            raise ValueError(
+                f"prompts_per_step x num_generations = {self.prompts_per_step} x "
+                f"{self.num_generations} = {wanted} completions per step, but {product} "
+                f"({derived} prompts per step): make them agree ({hint}), or leave "
+                "prompts_per_step out to derive it"
+            )
+        self.prompts_per_step = derived
         if self.use_vllm and self.vllm_mode == "server" and not self.vllm_server_base_url:
             raise ValueError(
                 "vllm_mode 'server' needs vllm_server_base_url (the trl vllm-serve URL)"
             )
         return self
-
-    @property
-    def prompts_per_step(self) -> int:
-        """Distinct prompts per optimizer step."""
-        total = self.per_device_train_batch_size * self.num_processes
-        return total * self.gradient_accumulation_steps // self.num_generations
 
 
 # GRPOConfig arguments the worker sets itself (device, logging, output).

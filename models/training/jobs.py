@@ -20,7 +20,6 @@ from rubricforge.models.core.errors import NotFoundError, RubricforgeError
 from rubricforge.models.core.status import LIVE, Status
 from rubricforge.models.data.exporter import SnapshotInfo
 from rubricforge.models.data.orm import ExportSnapshot
-from rubricforge.models.judging.prompts import template_hash
 from rubricforge.models.training import queue
 from rubricforge.models.training.config import JobConfig, parse_job_config
 from rubricforge.models.training.gate import (
@@ -99,10 +98,11 @@ def _provenance(snapshot: ExportSnapshot, config: JobConfig) -> dict[str, Any]:
         "judge": {
             "base_url": judge.base_url,
             "model": judge.model,
+            **judge.provenance(),  # the reward preset and its effective weights
             "mode": judge.mode.value,
             "aggregation": judge.aggregation.value,
             "per_criterion": judge.per_criterion,
-            "template_hash": template_hash(judge.mode, judge.per_criterion),
+            "template_hash": judge.judge_config().template_hash,
         },
         "base_model": config.model_name_or_path,
     }

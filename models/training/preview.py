@@ -1,14 +1,16 @@
 """Reward preview: what a GRPO job's reward would look like, before spending GPU hours.
 
-For a seeded sample of the snapshot's prompts, K completions are sampled from
-the policy endpoint (an OpenAI-compatible server with the base model, e.g.
-vLLM) at the job's temperature and length, and scored with the job's reward:
-its judge, mode, aggregation and fallback for a failed judgment, exactly as
-the trainer's reward function scores them. GRPO learns from the spread of the
-K rewards within a prompt's group; a group whose K rewards are all equal has
-zero advantage everywhere and gives no gradient. The preview reports those
-groups per rubric, worst first, with the prompt id so the expert can open the
-rubric in the editor.
+For a seeded sample of the snapshot's prompts, K completions (by default the
+job's generations per prompt, GRPO's group) are sampled from the policy endpoint
+(an OpenAI-compatible server with the base model, e.g. vLLM) at the job's
+temperature and length, and scored with the job's reward: its judge, reward
+preset and fallback for a failed judgment, through the same judge config and
+`aggregate` as the trainer's reward function. Per-category pass rates come with
+it, counted as the trainer counts them (models/judging/category_rates.py).
+GRPO learns from the spread of the K rewards within a prompt's group; a group
+whose K rewards are all equal has zero advantage everywhere and gives no
+gradient. The preview reports those groups per rubric, worst first, with the
+prompt id so the expert can open the rubric in the editor.
 
 The preview stores nothing: completions and rewards are returned to the
 caller (the page keeps them in its session, the CLI prints them). Only the
@@ -22,16 +24,24 @@ import asyncio
 import random
 import statistics
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rubricforge.models.core.errors import InvalidInputError, LLMError, RubricforgeError
 from rubricforge.models.data.snapshot_rows import SnapshotRow, load_snapshot_rows, prompt_text
-from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem
+from rubricforge.models.judging.category_rates import (
+    CategoryCounts,
+    add_counts,
+    rate_metrics,
+    result_counts,
+    sample_pass_counts,
+)
+from rubricforge.models.judging.judge import Judge, JudgeItem
 from rubricforge.models.llm.client import LLMClient
 from rubricforge.models.llm.config import EndpointConfig
+from rubricforge.models.rubrics.orm import Category
 from rubricforge.models.training.config import JobConfig, parse_job_config
 from sqlalchemy import Engine
 from tqdm import tqdm
@@ -51,7 +61,12 @@ class PreviewSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     prompts: int = Field(default=20, ge=1, le=2000, description="Prompts sampled (seeded).")
-    k: int = Field(default=8, ge=2, le=128, description="Completions per prompt (GRPO's group).")
+    k: int | None = Field(
+        default=None,
+        ge=2,
+        le=1024,
+        description="Completions per prompt (GRPO's group); default: the job's num_generations.",
+    )
     seed: int = Field(default=0, description="Seed of the prompt sample.")
     concurrency: int = Field(default=16, ge=1, le=1024, description="Policy requests in flight.")
 
@@ -91,6 +106,16 @@ class RewardPreview:
     k: int
     seed: int
     groups: tuple[GroupPreview, ...]  # worst first: zero spread, then smallest spread
+    preset: str = ""
+    # category -> (passed, judged) and the completions they come from (all judged
+    # ones, or the explicit sample for the rating presets and the predefined rubric).
+    category_counts: Mapping[Category, tuple[int, int]] = field(default_factory=dict)
+    rated_completions: int = 0
+
+    @property
+    def category_rates(self) -> dict[str, float]:
+        """The step metrics' names and values (rubric/essential_met_rate, ...)."""
+        return rate_metrics(self.category_counts)
 
     @property
     def rewards(self) -> list[float]:
@@ -176,21 +201,13 @@ async def _preview(
     settings: PreviewSettings,
     progress: bool,
 ) -> RewardPreview:
+    k = settings.k or cfg.num_generations
     rows = await asyncio.to_thread(_sample, engine, snapshot_id, settings)
     completions = await _generate(
-        policy, [r.chat() for r in rows], settings.k, settings.concurrency, progress
+        policy, [r.chat() for r in rows], k, settings.concurrency, progress
     )
     spec = cfg.judge
-    judge = Judge(
-        JudgeConfig(
-            endpoint=spec.endpoint(),
-            mode=spec.mode,
-            aggregation=spec.aggregation,
-            per_criterion=spec.per_criterion,
-            concurrency=spec.concurrency,
-        ),
-        engine=engine,
-    )
+    judge = Judge(spec.judge_config(), engine=engine)  # as trainer.run.build_judge
     items = [
         JudgeItem(
             prompt=prompt_text(row.chat()),
@@ -202,9 +219,22 @@ async def _preview(
         for text in texts
     ]
     results = await judge.judge_many(items, progress=progress)
+    counts: CategoryCounts = {}
+    sample_config = spec.sample_judge_config()
+    if sample_config is not None:
+        counts, rated = await sample_pass_counts(
+            Judge(sample_config, engine=engine), items, spec.category_sample
+        )
+    elif spec.rule.judges_prompt_criteria:
+        per_item = [result_counts(i, r) for i, r in zip(items, results, strict=True)]
+        for found in per_item:
+            add_counts(counts, found)
+        rated = sum(bool(found) for found in per_item)
+    else:
+        rated = 0
     groups = []
     for n, (row, texts) in enumerate(zip(rows, completions, strict=True)):
-        scored = results[n * settings.k : (n + 1) * settings.k]
+        scored = results[n * k : (n + 1) * k]
         rewards = tuple(r.reward_or(spec.fallback_reward) for r in scored)
         groups.append(
             GroupPreview(
@@ -228,9 +258,12 @@ async def _preview(
         judge_mode=spec.mode.value,
         template_hash=judge.template_hash,
         policy_model=policy.model,
-        k=settings.k,
+        k=k,
         seed=settings.seed,
         groups=tuple(groups),
+        preset=spec.preset.value,
+        category_counts=counts,
+        rated_completions=rated,
     )
 
 

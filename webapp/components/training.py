@@ -159,6 +159,20 @@ def curves_figure(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def reward_line(judge: dict[str, Any]) -> str:
+    """The job's reward preset and the weights it scores with, in words."""
+    preset = judge.get("preset")
+    if preset is None:  # submitted before presets
+        return (
+            f"Reward: {judge.get('mode')} judging, {judge.get('aggregation')} (no preset recorded)"
+        )
+    weights = judge.get("weights") or {}
+    line = f"Reward preset {preset}: {judge.get('summary', '')}. Weights: {weights.get('source')}"
+    if weights.get("map"):
+        line += " (" + ", ".join(f"{c} {w:g}" for c, w in weights["map"].items()) + ")"
+    return line + "."
+
+
 def show_provenance(job: JobInfo) -> None:
     prov = job.provenance
     snap, judge = prov.get("snapshot", {}), prov.get("judge", {})
@@ -167,6 +181,7 @@ def show_provenance(job: JobInfo) -> None:
         f"**Judge** {escape_md(str(judge.get('model')))} ({judge.get('mode')}, "
         f"{judge.get('aggregation')}) · template `{judge.get('template_hash', '')}`"
     )
+    st.caption(reward_line(judge))
     agreement = prov.get("agreement")
     if agreement is None:
         st.caption("Submitted before the agreement gate: no agreement report recorded.")
