@@ -98,5 +98,6 @@ def test_monitor_points_keep_steps_with_both_scores() -> None:
 
 def test_monitor_schedule() -> None:
     assert not MonitorSpec().enabled
-    assert [s for s in range(1, 11) if MonitorSpec(every_steps=3).due(s)] == [3, 6, 9]
-    assert not any(MonitorSpec(every_steps=0).due(s) for s in range(1, 10))
+    every3 = MonitorSpec(every_steps=3)
+    assert [every3.period(s) for s in range(1, 11)] == [0, 0, 1, 1, 1, 2, 2, 2, 3, 3]
+    assert {MonitorSpec(every_steps=0).period(s) for s in range(1, 10)} == {0}

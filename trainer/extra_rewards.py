@@ -97,6 +97,7 @@ def with_monitor(reward: RewardFunc, judge: Judge, spec: MonitorSpec, *, seed: i
     mean rubric reward (RUBRIC_KEY) and mean rubric-free score (FREE_KEY, the 1-10
     rating mapped to [0, 1]) over the judgments that succeeded, the sample size and
     the failures. A failing monitor never fails the step: it only logs fewer numbers."""
+    scored = [0]  # the last monitoring period scored (MonitorSpec.period)
 
     async def rubric_reward(
         prompts: list[Any],
@@ -108,8 +109,10 @@ def with_monitor(reward: RewardFunc, judge: Judge, spec: MonitorSpec, *, seed: i
     ) -> list[float]:
         kwargs = dict(reference_answer=reference_answer, log_metric=log_metric, **columns)
         step = (getattr(trainer_state, "global_step", 0) or 0) + 1  # the step being trained
-        if not spec.due(step):
+        period = spec.period(step)
+        if period <= scored[0]:
             return await reward(prompts=prompts, completions=completions, **kwargs)
+        scored[0] = period
         count = min(spec.sample_size, len(completions))
         picked = sorted(
             random.Random(seed * 1_000_003 + step).sample(range(len(completions)), count)

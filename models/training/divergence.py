@@ -104,9 +104,12 @@ class MonitorSpec(BaseModel):
     def enabled(self) -> bool:
         return self.every_steps > 0
 
-    def due(self, step: int) -> bool:
-        """Whether optimizer step `step` (1-based) is a monitored one."""
-        return self.enabled and step % self.every_steps == 0
+    def period(self, step: int) -> int:
+        """Which monitoring period optimizer step `step` (1-based) is in: 0 before the
+        first monitored step, k from step k x every_steps on (always 0 when off). The
+        worker scores the first generation of each new period, so a run that generates
+        only every few steps (num_iterations > 1) is still monitored."""
+        return step // self.every_steps if self.enabled else 0
 
 
 @dataclass(frozen=True)
