@@ -5,11 +5,13 @@ to the judge endpoint the worker builds, not against a live vLLM server."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from rubricforge.models.training.config import JobConfigError, parse_job_config
 from rubricforge.models.training.reward_extras import monitor_endpoint, reward_weights
+from rubricforge.models.training.worker_policy import WorkerPolicy
 from rubricforge.trainer.config import grpo_args
 from rubricforge.trainer.run import build_judge
 
@@ -160,3 +162,18 @@ def test_the_worker_passes_reward_weights_to_trl(tmp_path: Path) -> None:
     )
     assert grpo_args(cfg, tmp_path)["reward_weights"] == [2.0, 0.5]
     assert "reward_weights" not in grpo_args(parse_job_config(config()), tmp_path)
+
+
+def test_a_hostile_regex_written_behind_the_services_back_is_refused_by_the_worker(
+    tmp_path: Path,
+) -> None:
+    # What a worker does with a stored config at claim: re-validate, so the pattern
+    # never reaches a training step.
+    policy = WorkerPolicy(runs_dir=tmp_path, models={"Qwen/Qwen2.5-7B": "Qwen/Qwen2.5-7B"})
+    stored = config(verifiable_rewards=[{"kind": "regex", "weight": 1,
+                                          "options": {"pattern": r"(\w+\s?)*$"}}])  # fmt: skip
+    started = time.perf_counter()
+    with pytest.raises(JobConfigError) as err:
+        policy.check(stored)
+    assert "backtracks catastrophically" in dict(err.value.problems)["verifiable_rewards.0"]
+    assert time.perf_counter() - started < 10
