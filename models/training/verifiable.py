@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -29,7 +30,7 @@ Kind = Literal["exact", "choice", "numeric", "regex"]
 MAX_VERIFIABLE = 8  # verifiable rewards per job
 MAX_PATTERN = 300  # characters of one regex
 MATCH_TIMEOUT_S = 0.05  # one regex search on one completion, on the worker
-PROBE_TIMEOUT_S = 0.25  # one probe search at submit (a sane pattern takes microseconds)
+PROBE_TIMEOUT_S = 0.5  # all probe searches of one pattern at submit (a sane one: ~1 ms)
 _PROBE_LENGTH = 5000
 
 
@@ -75,7 +76,7 @@ class RegexOptions(_Options):
         compiled = compile_pattern(self)  # raises ValueError with the reason
         if _too_slow(compiled, self.pattern):
             raise ValueError(
-                "the pattern backtracks catastrophically (a probe took more than "
+                "the pattern backtracks catastrophically (its probes took more than "
                 f"{PROBE_TIMEOUT_S:g} s); avoid nested repeats such as (a+)+"
             )
         return self
@@ -255,14 +256,19 @@ def compile_pattern(options: RegexOptions) -> Any:
 
 
 def _too_slow(compiled: Any, pattern: str) -> bool:
-    """Whether a search on a probe string runs past PROBE_TIMEOUT_S. Probes repeat each
-    letter, digit and space the pattern names (and a, 0, space), then end with a
-    character that fails the match, which is what makes nested repeats explode."""
+    """Whether searches on probe strings run past PROBE_TIMEOUT_S, all together (so a
+    submit costs the app at most that per pattern). Probes repeat each letter, digit
+    and space the pattern names (and a, 0, space), then end with a character that
+    fails the match, which is what makes nested repeats explode."""
+    deadline = time.monotonic() + PROBE_TIMEOUT_S
     chars = {c for c in pattern if c.isalnum() or c == " "} | {"a", "0", " "}
     for c in sorted(chars)[:20]:
         for probe in (c * _PROBE_LENGTH + "\x01", (c + " ") * (_PROBE_LENGTH // 2) + "\x01"):
+            left = deadline - time.monotonic()
             try:
-                compiled.search(probe, timeout=PROBE_TIMEOUT_S)
+                if left <= 0:
+                    return True
+                compiled.search(probe, timeout=left)
             except TimeoutError:
                 return True
     return False
