@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rubricforge.models.training.config import JobConfig, JobConfigError
+from rubricforge.models.training.reward_extras import reward_weights
 from trl import GRPOConfig
 
 
@@ -57,6 +58,9 @@ def grpo_args(cfg: JobConfig, output_dir: Path) -> dict[str, Any]:
         args["vllm_mode"] = cfg.vllm_mode
         if cfg.vllm_server_base_url:
             args["vllm_server_base_url"] = cfg.vllm_server_base_url
+    weights = reward_weights(cfg)  # the rubric reward's, then each verifiable reward's
+    if weights:
+        args["reward_weights"] = weights
     return args
 
 

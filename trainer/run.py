@@ -29,6 +29,7 @@ from trl.trainer.utils import shutdown_event_loop_in_daemon
 from .callbacks import QueueCallback, StopFlags, StopReason
 from .config import to_grpo_config
 from .dataset import SnapshotMismatchError, load_snapshot_dataset
+from .extra_rewards import build_monitor_judge, make_verifiable_funcs, with_monitor
 from .ranks import Ranks
 from .reward import JudgeFailureError, RewardStats, make_reward_func
 
@@ -123,6 +124,7 @@ def run_job(
             f"now reads as {data.sha256[:12]}...; submit a new job"
         )
     judge = build_judge(cfg.judge)
+    monitor = build_monitor_judge(cfg)
     resume = _checkpoint_to_resume(job, output_dir)
     if ranks.main:
         queue.add_provenance(job.id, _launch_record(job, queue.worker_id, data.sha256, judge))
@@ -139,6 +141,9 @@ def run_job(
         sample_judge=build_sample_judge(cfg.judge),
         category_sample=cfg.judge.category_sample,
     )
+    if monitor is not None:  # the rubric-free drift monitor rides on the rubric reward
+        reward = with_monitor(reward, monitor, cfg.monitor, seed=cfg.seed)
+    rewards = [reward, *make_verifiable_funcs(cfg.verifiable_rewards)]
     callback = QueueCallback(
         flags=flags,
         decide=_decider(queue, job.id, flags, ranks, stats),
@@ -148,7 +153,7 @@ def run_job(
     try:
         trainer = GRPOTrainer(
             model=model,
-            reward_funcs=reward,  # type: ignore[arg-type]  # TRL runs async rewards; its hint omits them
+            reward_funcs=rewards,  # type: ignore[arg-type]  # TRL runs async rewards; its hint omits them
             args=to_grpo_config(cfg, output_dir),
             train_dataset=data.dataset,
             processing_class=AutoTokenizer.from_pretrained(model, trust_remote_code=False),

@@ -30,12 +30,15 @@ per_device_train_batch_size=12, gradient_accumulation_steps=1, num_processes=8.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from rubricforge.models.core.errors import RubricforgeError
+from rubricforge.models.training import reward_extras as extras
+from rubricforge.models.training.divergence import MonitorSpec
 from rubricforge.models.training.judge_spec import JudgeSpec
 from rubricforge.models.training.trl_args import check_trl_args, forbidden_paths
+from rubricforge.models.training.verifiable import MAX_VERIFIABLE, VerifiableReward
 
 MAX_PROCESSES = 4096  # processes (GPUs) one job may span
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
@@ -183,6 +186,13 @@ class JobConfig(BaseModel):
         description="Other trl.GRPOConfig arguments from an allowlist of plain numbers, flags and "
         "choices (models/training/trl_args.py), each range-checked.",
     )
+    monitor: MonitorSpec = Field(default_factory=MonitorSpec, description=extras.MONITOR_HELP)
+    verifiable_rewards: list[VerifiableReward] = Field(
+        default_factory=list, max_length=MAX_VERIFIABLE, description=extras.VERIFIABLE_HELP
+    )
+    rubric_weight: float = Field(default=1.0, ge=0, le=100, description=extras.RUBRIC_WEIGHT_HELP)
+    _self_critique = model_validator(mode="before")(extras.fill_self_critique)
+    _extras = model_validator(mode="after")(extras.check_extras)
 
     @field_validator("model_name_or_path")
     @classmethod
@@ -314,8 +324,9 @@ def parse_job_config(data: Any) -> JobConfig:
 
 def _field_help(loc: tuple[int | str, ...]) -> str:
     model: type[BaseModel] = JobConfig
-    for part in loc[:-1]:
+    for part in (p for p in loc[:-1] if not isinstance(p, int)):  # ints: list positions
         annotation = model.model_fields[str(part)].annotation
+        annotation = (get_args(annotation) or (annotation,))[0]  # list[X] -> X
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
     info = model.model_fields.get(str(loc[-1]))

@@ -27,6 +27,7 @@ from rubricforge.models.judging.rewards import (
     legacy_preset,
 )
 from rubricforge.models.llm.config import DEFAULT_API_KEY_ENV, EndpointConfig
+from rubricforge.models.training import reward_extras as extras
 
 
 class JudgeSpec(BaseModel):
@@ -98,6 +99,7 @@ class JudgeSpec(BaseModel):
         description="Stop the run with an error when more than this share of one step's "
         "judgments fail, so the policy never trains mostly on fallback rewards.",
     )
+    self_critique: bool = Field(default=False, description=extras.SELF_CRITIQUE_HELP)
 
     @model_validator(mode="before")
     @classmethod

@@ -34,6 +34,7 @@ from rubricforge.webapp.components.training import (
     show_provenance,
     show_samples,
 )
+from rubricforge.webapp.components.training_charts import show_monitor
 from rubricforge.webapp.db import engine, read_session, write_session
 
 REFRESH_S = 5  # curves of a running job refresh this often
@@ -83,6 +84,7 @@ def progress(job_id: int, live: bool) -> None:
         st.rerun()  # the whole page, so it stops polling and shows the outcome
     if metrics:
         st.plotly_chart(curves_figure(curve_frame(metrics)), key=f"curves:{job_id}")
+        show_monitor(job_id, metrics)
     else:
         st.caption("No metrics yet: the curves appear after the first logging step.")
     st.markdown("**Last completions and their verdicts**")
