@@ -25,6 +25,7 @@ from rubricforge.models.core.errors import RubricforgeError
 from rubricforge.models.judging.orm import JudgeMode
 from rubricforge.models.judging.rewards import Aggregation
 from rubricforge.models.llm.config import DEFAULT_API_KEY_ENV, EndpointConfig
+from rubricforge.models.training.lora import LoraSpec
 from rubricforge.models.training.trl_args import check_trl_args, forbidden_paths
 
 MAX_PROCESSES = 4096  # processes (GPUs) one job may span
@@ -252,6 +253,11 @@ class JobConfig(BaseModel):
         ge=1,
         le=100,
         description="Claims before a job whose workers keep dying is marked failed.",
+    )
+    lora: LoraSpec | None = Field(
+        default=None,
+        description="Train LoRA adapters (r, alpha, dropout, target_modules) instead of every "
+        "weight; only the adapter is saved. Off when absent (models/training/lora.py).",
     )
     trl_args: dict[str, Any] = Field(
         default_factory=dict,
