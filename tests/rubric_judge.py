@@ -96,6 +96,80 @@ class WordJudge:
         )
 
 
+# --- the reading judge: a stand-in for an LLM that follows the judge prompt --------
+
+# Rubric verbs that name what to do, not what to say.
+_VERBS = {
+    "identifies", "mentions", "highlights", "describes", "notes", "explains", "states",
+    "clearly", "correctly", "provides", "includes", "references", "presents", "connects",
+    "selects", "links", "detailed", "analysis", "avoids", "differentiates", "options",
+    "answer", "after", "concise", "misidentifies", "omits",
+}  # fmt: skip
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
+
+
+def key_terms(title: str) -> list[str]:
+    """The content words of a criterion title ("Mentions Giant Papillae": giant, papillae)."""
+    words = [w.lower().strip("'") for w in _WORD.findall(title)]
+    return [w for w in words if len(w) >= 4 and w not in _VERBS]
+
+
+def stuffed_completion(titles: list[str]) -> str:
+    """Keyword stuffing: every criterion's key terms, as one list and nothing asserted."""
+    terms = dict.fromkeys(t for title in titles for t in key_terms(title))
+    return ", ".join(terms)
+
+
+def _has(text: str, term: str) -> bool:
+    return term[:6] in text.lower()  # a stem: "recurrence" matches "recurs"
+
+
+def _asserts(sentence: str) -> bool:
+    """A sentence that claims something: six words or more, not a list of terms."""
+    words = _WORD.findall(sentence)
+    return len(words) >= 6 and sentence.count(",") < len(words) / 3
+
+
+def reading_met(title: str, response: str, *, read_claims: bool) -> bool:
+    """Met when at least half the title's key terms appear: in one asserting sentence
+    (told to judge assertions), anywhere (a literal keyword matcher, when not told)."""
+    terms = key_terms(title)
+    if not terms:
+        return False
+    need = (len(terms) + 1) // 2
+    if not read_claims:
+        return sum(_has(response, t) for t in terms) >= need
+    sentences = [s for s in re.split(r"[.!?\n]+", response) if _asserts(s)]
+    return any(sum(_has(s, t) for t in terms) >= need for s in sentences)
+
+
+class ReadingJudge:
+    """Judges like an LLM that obeys the instruction `told`, when the prompt carries it:
+    criteria are met by claims, not by words; without it, a keyword matcher."""
+
+    def __init__(self, server: ScriptedLLM, told: str):
+        self.server, self.told = server, told
+        server.respond_with(self.reply)
+
+    def verdicts(self, text: str) -> list[bool]:
+        response = fenced_response(text)
+        read_claims = self.told in text
+        titles = [line.split(": ", 1)[0] for line in criteria_lines(text)]
+        return [reading_met(t, response, read_claims=read_claims) for t in titles]
+
+    def reply(self, body: dict[str, Any]) -> Reply:
+        return _verdict_reply(str(body["messages"][-1].get("content", "")), self.verdicts)
+
+
+def _verdict_reply(text: str, verdicts: Any) -> Reply:
+    met = verdicts(text)
+    if _RUBRIC.search(text) is None:  # implicit: a rating from the share met
+        return Reply.json({"rating": 1 + round(9 * sum(met) / max(1, len(met)))})
+    return Reply.json(
+        {"verdicts": [{"index": i, "rationale": "r", "met": m} for i, m in enumerate(met, 1)]}
+    )
+
+
 def _main() -> None:
     parser = argparse.ArgumentParser(description="Serve the word judge over HTTP.")
     parser.add_argument("--port", type=int, default=0)
