@@ -175,9 +175,16 @@ def _main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each reply")
     parser.add_argument("--shuffle", action="store_true", help="the shuffled-reward control")
+    parser.add_argument(
+        "--reading", action="store_true", help="the reading judge (judges claims, not words)"
+    )
     args = parser.parse_args()
     server = ScriptedLLM().start(args.port)
-    judge = WordJudge(server, shuffle=args.shuffle)
+    judge: WordJudge | ReadingJudge = WordJudge(server, shuffle=args.shuffle)
+    if args.reading:
+        from rubricforge.models.judging.prompts import ASSERTIONS_NOT_WORDS
+
+        judge = ReadingJudge(server, told=ASSERTIONS_NOT_WORDS)
     if args.delay:
         server.respond_with(lambda body: _delayed(judge.reply(body), args.delay))
     print(server.base_url, flush=True)
