@@ -100,8 +100,10 @@ def report(metrics: list[tuple[int, dict[str, Any]]]) -> dict[str, float]:
     judge_s = [v.get("judge/wall_s", 0.0) for v in steady]
     tokens = [v["num_tokens"] for _, v in metrics if "num_tokens" in v]
     # num_tokens is cumulative (prompt + completion tokens seen so far).
-    per_step = tokens[-1] / len(tokens) if len(tokens) < 2 else (tokens[-1] - tokens[0]) / (
-        len(tokens) - 1
+    per_step = (
+        tokens[-1] / len(tokens)
+        if len(tokens) < 2
+        else (tokens[-1] - tokens[0]) / (len(tokens) - 1)
     )
     return {
         "steps": float(len(metrics)),
@@ -129,7 +131,8 @@ def main() -> int:
     started = time.perf_counter()
     shape = CPU_TINY if tiny else {**QWEN25_05B, "dtype": "bfloat16"}
     model = build_tiny_model(work / "model", **shape)  # type: ignore[arg-type]
-    print(f"model: random Qwen2, {json.dumps(shape)}, built in {time.perf_counter() - started:.0f} s")
+    built = time.perf_counter() - started
+    print(f"model: random Qwen2, {json.dumps(shape)}, built in {built:.0f} s")
     url = resolve_url()  # DATABASE_URL, or the embedded server of RUBRICFORGE_HOME
     migrate.upgrade(url)
     engine = get_engine(url)

@@ -92,9 +92,7 @@ def judge(llm_server: ScriptedLLM) -> WordJudge:
     return WordJudge(llm_server)
 
 
-def train(
-    engine: Engine, snapshot_id: int, judge: WordJudge, runs: Path, **overrides: Any
-) -> Path:
+def train(engine: Engine, snapshot_id: int, judge: WordJudge, runs: Path, **overrides: Any) -> Path:
     config = {
         "model_name_or_path": "tiny",
         "judge": {

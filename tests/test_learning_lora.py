@@ -57,7 +57,7 @@ def test_lora_is_off_by_default_and_its_section_fills_peft_defaults() -> None:
     assert peft_config(parse_job_config(cfg)) is None
     lora = parse_job_config({**cfg, "lora": {"r": 4, "target_modules": ["q_proj", "v_proj"]}})
     peft = peft_config(lora)
-    assert (peft.r, peft.lora_alpha, peft.lora_dropout) == (4, 32.0, 0.05)
+    assert (peft.r, peft.lora_alpha, peft.lora_dropout) == (4, 32, 0.05)
     assert set(peft.target_modules) == {"q_proj", "v_proj"}
     assert peft.task_type == "CAUSAL_LM"
 
@@ -67,7 +67,8 @@ def test_lora_is_off_by_default_and_its_section_fills_peft_defaults() -> None:
     [
         ({"r": 0}, "lora.r", "greater than or equal to 1"),
         ({"r": 100_000}, "lora.r", "less than or equal to 1024"),
-        ({"alpha": 0}, "lora.alpha", "greater than 0"),
+        ({"alpha": 0}, "lora.alpha", "greater than or equal to 1"),
+        ({"alpha": 2.5}, "lora.alpha", "valid integer"),
         ({"dropout": 1.0}, "lora.dropout", "less than 1"),
         ({"target_modules": []}, "lora.target_modules", "name 1 to 64 modules"),
         ({"target_modules": ["q_proj", "../adapter"]}, "lora.target_modules", "not a module name"),

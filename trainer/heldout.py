@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from rubricforge.models.data.snapshot_rows import SnapshotRow
@@ -40,9 +41,10 @@ def sample_completions(
     model.eval()
     out = []
     for n, row in enumerate(rows):
-        ids = tokenizer.apply_chat_template(
+        encoded: Any = tokenizer.apply_chat_template(
             row.chat(), add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )["input_ids"]
+        )
+        ids: torch.Tensor = encoded["input_ids"]
         torch.manual_seed(seed + n)
         with torch.no_grad():
             generated = model.generate(

@@ -46,14 +46,17 @@ SYSTEM = (
     "Answer with JSON only."
 )
 
-EXPLICIT = """PROMPT:
+EXPLICIT = (
+    """PROMPT:
 {prompt}
 
 RUBRIC ({n} criteria). For each criterion decide whether what it says is true of the
 response. Read it literally: "met": true when the response does what the criterion
 says (a criterion "Does not mention X" is met when the response does not mention X).
 Judge each criterion on its own, first reasoning briefly, then deciding.
-""" + ASSERTIONS_NOT_WORDS + """
+"""
+    + ASSERTIONS_NOT_WORDS
+    + """
 {criteria}
 
 <<<RESPONSE {boundary}
@@ -63,22 +66,28 @@ RESPONSE {boundary}>>>
 Return {{"verdicts": [{{"index": <criterion number>, "rationale": "<one short sentence
 of reasoning>", "met": true|false}}, ...]}} with exactly one entry for each of the
 {n} criteria, in order."""
+)
 
-SINGLE = """PROMPT:
+SINGLE = (
+    """PROMPT:
 {prompt}
 
 CRITERION: {criterion}
 Decide whether what this criterion says is true of the response, reading it literally:
 "met": true when the response does what it says. Reason briefly first, then decide.
-""" + ASSERTIONS_NOT_WORDS + """
+"""
+    + ASSERTIONS_NOT_WORDS
+    + """
 
 <<<RESPONSE {boundary}
 {response}
 RESPONSE {boundary}>>>
 
 Return {{"rationale": "<one short sentence of reasoning>", "met": true|false}}."""
+)
 
-IMPLICIT = """PROMPT:
+IMPLICIT = (
+    """PROMPT:
 {prompt}
 
 RUBRIC. Criteria with their category (Essential: a good response must meet it;
@@ -93,8 +102,11 @@ RESPONSE {boundary}>>>
 Considering the whole rubric, rate the overall quality of the response from 1 (worst)
 to 10 (best). A response that misses Essential criteria or violates several criteria
 should be rated lower.
-""" + ASSERTIONS_NOT_WORDS + """
+"""
+    + ASSERTIONS_NOT_WORDS
+    + """
 Return {{"rating": <integer 1-10>}}."""
+)
 
 LIKERT = """PROMPT:
 {prompt}

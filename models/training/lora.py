@@ -9,6 +9,7 @@ numbers and module names only: nothing here loads files or code.
 from __future__ import annotations
 
 import re
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ALL_LINEAR = "all-linear"
@@ -21,9 +22,9 @@ class LoraSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     r: int = Field(default=16, ge=1, le=1024, description="Rank of the adapter matrices.")
-    alpha: float = Field(
-        default=32.0,
-        gt=0,
+    alpha: int = Field(
+        default=32,
+        ge=1,
         le=4096,
         description="Scaling numerator (peft lora_alpha): updates are scaled by alpha / r.",
     )
