@@ -35,6 +35,9 @@ if ! "$PYTHON" -c "import rubricforge.trainer.run, peft, aiohttp, pytest" 2>/dev
         exit 2
     fi
     echo "== installing what is missing from $WHEELS"
+    # The editable install builds without isolation, so setuptools must come first.
+    "$PYTHON" -c "import setuptools" 2>/dev/null ||
+        "$PYTHON" -m pip install -q --no-index --find-links "$WHEELS" "setuptools>=69"
     "$PYTHON" -m pip install -q --no-index --find-links "$WHEELS" --no-build-isolation \
         -e ".[trainer]" pytest
 fi
