@@ -70,3 +70,18 @@ def to_grpo_config(cfg: JobConfig, output_dir: Path) -> GRPOConfig:
         return GRPOConfig(**grpo_args(cfg, output_dir))
     except (TypeError, ValueError) as exc:
         raise JobConfigError([("trl", str(exc))]) from None
+
+
+def peft_config(cfg: JobConfig) -> Any:
+    """The job's `lora` section as a peft.LoraConfig for GRPOTrainer, or None (full fine-tuning)."""
+    if cfg.lora is None:
+        return None
+    from peft import LoraConfig, TaskType
+
+    return LoraConfig(
+        task_type=TaskType.CAUSAL_LM,
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=cfg.lora.target_modules,
+    )

@@ -27,7 +27,7 @@ from trl import GRPOTrainer
 from trl.trainer.utils import shutdown_event_loop_in_daemon
 
 from .callbacks import QueueCallback, StopFlags, StopReason
-from .config import to_grpo_config
+from .config import peft_config, to_grpo_config
 from .dataset import SnapshotMismatchError, load_snapshot_dataset
 from .extra_rewards import build_monitor_judge, make_verifiable_funcs, with_monitor
 from .ranks import Ranks
@@ -158,6 +158,7 @@ def run_job(
             train_dataset=data.dataset,
             processing_class=AutoTokenizer.from_pretrained(model, trust_remote_code=False),
             callbacks=[callback],
+            peft_config=peft_config(cfg),  # None: every weight trains
         )
     except OSError as exc:  # not found locally, not on the hub, or the hub unreachable
         raise RubricforgeError(

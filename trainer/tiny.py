@@ -54,6 +54,18 @@ def build_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
     return fast
 
 
+# Qwen2.5-0.5B's shape (its config.json): ~494M parameters, for GPU timing runs.
+QWEN25_05B = {
+    "hidden_size": 896,
+    "intermediate_size": 4864,
+    "layers": 24,
+    "heads": 14,
+    "kv_heads": 2,
+    "vocab_size": 151936,
+    "max_position_embeddings": 32768,
+}
+
+
 def build_tiny_model(
     folder: str | Path,
     *,
@@ -61,11 +73,17 @@ def build_tiny_model(
     layers: int = 2,
     heads: int = 4,
     seed: int = 0,
+    intermediate_size: int | None = None,
+    kv_heads: int | None = None,
+    vocab_size: int | None = None,
+    max_position_embeddings: int = 2048,
+    dtype: str = "float32",
 ) -> Path:
-    """Write a tiny random Qwen2 model and its tokenizer into `folder`; return the folder.
+    """Write a random Qwen2 model and its tokenizer into `folder`; return the folder.
 
-    Load the tokenizer with `load_tokenizer`: transformers 5 would otherwise swap in
-    Qwen2's own tokenizer class for a qwen2 folder.
+    Tiny by default; `QWEN25_05B` gives Qwen2.5-0.5B's shape (`build_tiny_model(f,
+    **QWEN25_05B, dtype="bfloat16")`). A `vocab_size` above the tokenizer's gives the
+    embedding its real size; ids past the tokenizer's vocabulary decode to nothing.
     """
     import torch
 
@@ -73,20 +91,20 @@ def build_tiny_model(
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
     config = Qwen2Config(
-        vocab_size=len(tokenizer),
+        vocab_size=max(vocab_size or 0, len(tokenizer)),
         hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
+        intermediate_size=intermediate_size or hidden_size * 2,
         num_hidden_layers=layers,
         num_attention_heads=heads,
-        num_key_value_heads=heads,
-        max_position_embeddings=2048,
+        num_key_value_heads=kv_heads or heads,
+        max_position_embeddings=max_position_embeddings,
         tie_word_embeddings=True,
         bos_token_id=None,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(config)
+    model = Qwen2ForCausalLM(config).to(getattr(torch, dtype))
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(folder)

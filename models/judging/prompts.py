@@ -28,7 +28,15 @@ from rubricforge.models.judging.orm import JudgeMode
 from rubricforge.models.rubrics.criteria import CriterionData
 from rubricforge.models.rubrics.orm import Category
 
-TEMPLATE_VERSION = "judge-v2"
+TEMPLATE_VERSION = "judge-v3"
+
+# Against reward hacking by keyword stuffing: every rubric template says it, and
+# tests/test_learning_hacking.py checks that it reaches the judge.
+ASSERTIONS_NOT_WORDS = (
+    "Judge what the response asserts, not which words it contains: a criterion is met only\n"
+    "when the response actually states or does what it describes; a term named in a list of\n"
+    "keywords, or mentioned without the claim the criterion asks for, does not meet it."
+)
 
 SYSTEM = (
     "You are a meticulous expert evaluator. You judge a RESPONSE to a PROMPT. "
@@ -39,13 +47,17 @@ SYSTEM = (
     "Answer with JSON only."
 )
 
-EXPLICIT = """PROMPT:
+EXPLICIT = (
+    """PROMPT:
 {prompt}
 
 RUBRIC ({n} criteria). For each criterion decide whether what it says is true of the
 response. Read it literally: "met": true when the response does what the criterion
 says (a criterion "Does not mention X" is met when the response does not mention X).
 Judge each criterion on its own, first reasoning briefly, then deciding.
+"""
+    + ASSERTIONS_NOT_WORDS
+    + """
 {criteria}
 
 <<<RESPONSE {boundary}
@@ -55,21 +67,28 @@ RESPONSE {boundary}>>>
 Return {{"verdicts": [{{"index": <criterion number>, "rationale": "<one short sentence
 of reasoning>", "met": true|false}}, ...]}} with exactly one entry for each of the
 {n} criteria, in order."""
+)
 
-SINGLE = """PROMPT:
+SINGLE = (
+    """PROMPT:
 {prompt}
 
 CRITERION: {criterion}
 Decide whether what this criterion says is true of the response, reading it literally:
 "met": true when the response does what it says. Reason briefly first, then decide.
+"""
+    + ASSERTIONS_NOT_WORDS
+    + """
 
 <<<RESPONSE {boundary}
 {response}
 RESPONSE {boundary}>>>
 
 Return {{"rationale": "<one short sentence of reasoning>", "met": true|false}}."""
+)
 
-IMPLICIT = """PROMPT:
+IMPLICIT = (
+    """PROMPT:
 {prompt}
 
 RUBRIC. Criteria with their category (Essential: a good response must meet it;
@@ -83,7 +102,12 @@ RESPONSE {boundary}>>>
 
 Considering the whole rubric, rate the overall quality of the response from 1 (worst)
 to 10 (best). A response that misses Essential criteria or violates several criteria
-should be rated lower. Return {{"rating": <integer 1-10>}}."""
+should be rated lower.
+"""
+    + ASSERTIONS_NOT_WORDS
+    + """
+Return {{"rating": <integer 1-10>}}."""
+)
 
 LIKERT = """PROMPT:
 {prompt}

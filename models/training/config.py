@@ -37,6 +37,7 @@ from rubricforge.models.core.errors import RubricforgeError
 from rubricforge.models.training import reward_extras as extras
 from rubricforge.models.training.divergence import MonitorSpec
 from rubricforge.models.training.judge_spec import JudgeSpec
+from rubricforge.models.training.lora import LoraSpec
 from rubricforge.models.training.trl_args import check_trl_args, forbidden_paths
 from rubricforge.models.training.verifiable import MAX_VERIFIABLE, VerifiableReward
 
@@ -180,6 +181,11 @@ class JobConfig(BaseModel):
         ge=1,
         le=100,
         description="Claims before a job whose workers keep dying is marked failed.",
+    )
+    lora: LoraSpec | None = Field(
+        default=None,
+        description="Train LoRA adapters (r, alpha, dropout, target_modules) instead of every "
+        "weight; only the adapter is saved. Off when absent (models/training/lora.py).",
     )
     trl_args: dict[str, Any] = Field(
         default_factory=dict,
