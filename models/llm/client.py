@@ -11,6 +11,7 @@ error message.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -19,13 +20,18 @@ from functools import lru_cache
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
-import httpx2
 import openai
-from openai import AsyncOpenAI
 from pydantic import BaseModel, ValidationError
 from rubricforge.models.core.errors import LLMConfigError, LLMReplyError, LLMRequestError
 from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.llm.config import problems as _problems
+from rubricforge.models.llm.transport import (
+    ChatTransport,
+    reason,
+    refused,
+    retry_after,
+    transient,
+)
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -130,49 +136,6 @@ _UNSUPPORTED = frozenset({"minLength", "maxLength", "default"})
 _FENCE_RE = re.compile(r"^\s*```(?:json)?\s*\n?(.*?)\n?\s*```\s*$", re.S | re.I)
 
 
-def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
-        return True
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return False
-
-
-def _retry_after(exc: BaseException | None) -> float | None:
-    if not isinstance(exc, openai.APIStatusError):
-        return None
-    try:
-        return float(exc.response.headers.get("retry-after", ""))
-    except ValueError:
-        return None
-
-
-def _refused(exc: BaseException) -> BaseException | None:
-    """The OS error under a failed connection (refused, no route, unknown host), if
-    that is what it was. aiohttp's transport reports a refused connection as a
-    connect *timeout*, so the type alone would call a down endpoint slow."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
-            return cause
-        cause = cause.__cause__ or cause.__context__
-    return None
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, openai.APIConnectionError) and (refused := _refused(exc)) is not None:
-        return f"could not connect ({refused})"
-    if isinstance(exc, openai.APITimeoutError):
-        return "timed out"
-    if isinstance(exc, openai.APIStatusError):
-        body = exc.body
-        message = body.get("message") if isinstance(body, dict) else None
-        return f"HTTP {exc.status_code}: {message or exc.message}"
-    return f"{type(exc).__name__}: {exc}"
-
-
 class LLMClient:
     """An async client for one endpoint, to use inside one event loop.
 
@@ -186,17 +149,9 @@ class LLMClient:
         self.endpoint = endpoint
         self.usage = TokenUsage()
         self._slots = asyncio.Semaphore(concurrency)
-        # Our own retries (tenacity) replace the client's, so a retry is counted,
+        # Our own retries (tenacity) replace the transport's, so a retry is counted,
         # logged and bounded in one place.
-        self._openai = AsyncOpenAI(
-            base_url=endpoint.base_url,
-            api_key=endpoint.api_key(),
-            timeout=endpoint.timeout,
-            max_retries=0,
-            # aiohttp as transport (openai's advice for concurrency): about half
-            # the CPU per request of the default httpx transport at 64 in flight.
-            http_client=openai.DefaultAioHttpClient(),
-        )
+        self._http = ChatTransport(endpoint)
 
     async def __aenter__(self) -> LLMClient:
         return self
@@ -207,7 +162,7 @@ class LLMClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._openai.close()
+        await self._http.aclose()
 
     def _wait(self, state: RetryCallState) -> float:
         ep = self.endpoint
@@ -215,7 +170,7 @@ class LLMClient:
             multiplier=ep.backoff_initial, max=ep.backoff_max, jitter=ep.backoff_initial
         )(state)
         exc = state.outcome.exception() if state.outcome else None
-        hinted = _retry_after(exc)
+        hinted = retry_after(exc)
         return max(base, min(hinted, ep.backoff_max)) if hinted is not None else base
 
     def _log_retry(self, state: RetryCallState) -> None:
@@ -223,7 +178,7 @@ class LLMClient:
         log.info(
             "%s: %s; retry %d of %d",
             self.endpoint.describe(),
-            _reason(exc) if exc else "?",
+            reason(exc) if exc else "?",
             state.attempt_number,
             self.endpoint.max_retries,
         )
@@ -241,10 +196,11 @@ class LLMClient:
         }
         if response_format is not None:
             params["response_format"] = response_format
+        body = json.dumps(params).encode()
         retrying = AsyncRetrying(
             stop=stop_after_attempt(ep.max_retries + 1),
             wait=self._wait,
-            retry=retry_if_exception(_transient),
+            retry=retry_if_exception(transient),
             before_sleep=self._log_retry,
             reraise=True,
         )
@@ -252,17 +208,11 @@ class LLMClient:
             async for attempt in retrying:
                 with attempt:
                     async with self._slots:
-                        # The documented raw `post` instead of `chat.completions.create`:
-                        # create() walks every parameter through its TypedDict transform
-                        # and builds typed objects from the reply, about 2 ms of CPU per
-                        # call; at 64 in flight on a small machine that costs a core.
-                        response = await self._openai.post(
-                            "/chat/completions", body=params, cast_to=httpx2.Response
-                        )
+                        content = await self._http.post(body)
         except openai.APIError as exc:
             raise self._request_error(exc) from None
         try:
-            completion = _Completion.model_validate_json(response.content)
+            completion = _Completion.model_validate_json(content)
         except ValidationError as exc:
             raise LLMRequestError(
                 f"{ep.describe()} answered with something that is not a chat completion "
@@ -281,14 +231,14 @@ class LLMClient:
     def _request_error(self, exc: openai.APIError) -> LLMRequestError:
         ep = self.endpoint
         where = ep.describe()
-        if _transient(exc):
+        if transient(exc):
             advice = (
                 f"Check that the endpoint is up at {ep.base_url}, then try again."
-                if isinstance(exc, openai.APIConnectionError) and _refused(exc) is not None
+                if isinstance(exc, openai.APIConnectionError) and refused(exc) is not None
                 else "Try again later, or with fewer requests in flight."
             )
             return LLMRequestError(
-                f"{where} failed {ep.max_retries + 1} time(s), the last: {_reason(exc)}. {advice}"
+                f"{where} failed {ep.max_retries + 1} time(s), the last: {reason(exc)}. {advice}"
             )
         hint = ""
         if isinstance(exc, openai.APIStatusError):
@@ -298,7 +248,7 @@ class LLMClient:
                 hint = f" Check the base URL and that the model '{ep.model}' exists there."
             elif exc.status_code in (400, 422) and ep.structured_outputs:
                 hint = " If the endpoint lacks structured outputs, turn structured_outputs off."
-        return LLMRequestError(f"{where} refused the request ({_reason(exc)}).{hint}")
+        return LLMRequestError(f"{where} refused the request ({reason(exc)}).{hint}")
 
     async def complete_json(
         self, messages: Iterable[Message], schema: type[T]
