@@ -365,6 +365,12 @@ def census(url: str) -> str:
 # --- pages ----------------------------------------------------------------------------
 
 
+def _title(node: ast.expr) -> str:
+    """A page's title: a literal, or the plain one of a conditional title (the Editor
+    says "Editor · unsaved changes" while an edit is unsaved)."""
+    return str(ast.literal_eval(node.orelse if isinstance(node, ast.IfExp) else node))
+
+
 def app_pages() -> list[tuple[str, str, Action | None]]:
     """(file, title, action needed) of every entry in webapp/app.py's PAGES, read from
     the source: importing app.py would run the app."""
@@ -379,9 +385,7 @@ def app_pages() -> list[tuple[str, str, Action | None]]:
                 page, action = entry.elts
                 assert isinstance(page, ast.Call)
                 path = ast.literal_eval(page.args[0])
-                title = next(
-                    (ast.literal_eval(k.value) for k in page.keywords if k.arg == "title"), path
-                )
+                title = next((_title(k.value) for k in page.keywords if k.arg == "title"), path)
                 needed = Action(action.attr) if isinstance(action, ast.Attribute) else None
                 out.append((path, title, needed))
             return out
@@ -622,10 +626,10 @@ def query_cases(
     from rubricforge.models.rubrics.browse import (
         dataset_overview,
         list_prompts,
-        rubric_detail,
         status_counts,
         tag_names,
     )
+    from rubricforge.models.rubrics.detail import rubric_detail
     from rubricforge.models.rubrics.orm import Category
     from rubricforge.models.rubrics.queries import load_editor_state
     from rubricforge.models.training.jobs import job_metrics, last_samples, list_jobs

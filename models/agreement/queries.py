@@ -259,7 +259,6 @@ CROSS JOIN LATERAL (  -- per item, the first disagreeing verdict, through the in
     WHERE j.response_id = cons.response_id AND v.ok AND v.met <> cons.human_met {run_filters}
     LIMIT 1
 ) disagreeing
-WHERE true {viewer_filter}
 ORDER BY cons.criterion_id, cons.response_id
 LIMIT :limit OFFSET :offset
 """
@@ -283,16 +282,16 @@ def disagreement_keys(
     """(total, page of items) where a judge's verdict differs from the humans' label."""
     label_where, params = filters.label_sql()
     run_where, run_params = filters.run_sql()
-    viewer = ""
     if viewer_id is not None:
-        viewer = (
-            "AND EXISTS (SELECT 1 FROM human_labels mine WHERE mine.annotator_id = :viewer "
-            "AND mine.response_id = cons.response_id AND mine.criterion_id = cons.criterion_id)"
+        # Only the viewer's own items, chosen before the consensus and the verdict
+        # probes (not after them): an annotator's drill-down reads their few hundred
+        # items, not every labelled one. Every label of those items still counts.
+        label_where += (
+            "\n  AND EXISTS (SELECT 1 FROM human_labels mine WHERE mine.annotator_id = :viewer "
+            "AND mine.response_id = hl.response_id AND mine.criterion_id = hl.criterion_id)"
         )
         params["viewer"] = viewer_id
-    sql = _DISAGREEING.format(
-        label_filters=label_where, run_filters=run_where, viewer_filter=viewer
-    )
+    sql = _DISAGREEING.format(label_filters=label_where, run_filters=run_where)
     params = {**params, **run_params}
     rows = session.execute(text(sql), {**params, "limit": limit, "offset": offset}).all()
     if rows:

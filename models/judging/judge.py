@@ -31,7 +31,7 @@ from rubricforge.models.llm.client import LLMClient, TokenUsage
 from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.criteria import CriterionData
 from rubricforge.models.rubrics.orm import Category
-from sqlalchemy import Engine, select
+from sqlalchemy import ARRAY, Engine, String, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from tqdm import tqdm
 
@@ -200,16 +200,21 @@ class Judge:
     def _cache_get(self, keys: list[str]) -> dict[str, Any]:
         if self.engine is None or not keys:
             return {}
+        # One array parameter (key = ANY(:keys)), not an IN list of thousands of
+        # parameters to render and bind.
+        wanted = LLMCache.key == any_(bindparam("keys", keys, type_=ARRAY(String)))
         with self.engine.connect() as conn:
             # Core rows (LLMCache's columns by name), not ORM objects: no session here.
-            rows = conn.execute(select(LLMCache).where(LLMCache.key.in_(keys))).all()
+            rows = conn.execute(select(LLMCache).where(wanted)).all()
         return {r.key: r for r in rows}
 
     def _cache_put(self, rows: list[dict[str, Any]]) -> None:
         if self.engine is None or not rows:
             return
         with self.engine.begin() as conn:
-            conn.execute(insert(LLMCache).values(rows).on_conflict_do_nothing())
+            # executemany (batched by SQLAlchemy's insertmanyvalues), not one VALUES
+            # clause of every row compiled in Python.
+            conn.execute(insert(LLMCache).on_conflict_do_nothing(), rows)
 
     # --- judging -------------------------------------------------------------
     async def judge_many(
@@ -217,15 +222,16 @@ class Judge:
     ) -> list[JudgeResult]:
         """Judge every item concurrently (bounded); results in the items' order."""
         keys = [self.cache_key(i) for i in items]
-        hits = await asyncio.to_thread(self._cache_get, sorted(set(keys)))
+        first: dict[str, int] = {}
+        for n, k in enumerate(keys):
+            first.setdefault(k, n)
+        hits = await asyncio.to_thread(self._cache_get, sorted(first))
         results: dict[str, JudgeResult] = {}
         for key, row in hits.items():
-            item = items[keys.index(key)]
+            item = items[first[key]]
             results[key] = self._result(item, row.payload, TokenUsage(), 0, cached=True)
         todo: dict[str, JudgeItem] = {}
-        first: dict[str, int] = {}
-        for n, (k, i) in enumerate(zip(keys, items, strict=True)):
-            first.setdefault(k, n)
+        for k, i in zip(keys, items, strict=True):
             if k not in results:
                 todo.setdefault(k, i)  # identical items in one batch are paid once
         bar = tqdm(total=len(todo), desc="judging", unit="resp", disable=not progress)

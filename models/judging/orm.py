@@ -79,7 +79,10 @@ class Judgment(CreatedAt, Base):
     __tablename__ = "judgments"
     __table_args__ = (
         UniqueConstraint("run_id", "response_id"),
-        Index("ix_judgments_response_id_run_id", "response_id", "run_id"),
+        # `id` included: the agreement queries' probes by response are index-only.
+        Index(
+            "ix_judgments_response_id_run_id", "response_id", "run_id", postgresql_include=["id"]
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -102,7 +105,8 @@ class Judgment(CreatedAt, Base):
 class Verdict(Base):
     __tablename__ = "verdicts"
     __table_args__ = (
-        UniqueConstraint("judgment_id", "criterion_id"),
+        # `met` and `ok` included: the agreement queries' probes are index-only.
+        UniqueConstraint("judgment_id", "criterion_id", postgresql_include=["met", "ok"]),
         Index("ix_verdicts_criterion_id_judgment_id", "criterion_id", "judgment_id"),
     )
 
