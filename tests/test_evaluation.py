@@ -18,11 +18,10 @@ from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.training.evaluation import (
     EndpointPolicy,
     EvalError,
-    get_eval_run,
-    list_eval_runs,
     run_eval,
 )
 from rubricforge.models.training.evaluation_compare import compare_runs, paired_diff
+from rubricforge.models.training.evaluation_runs import get_eval_run, list_eval_runs
 from rubricforge.models.training.orm import EvalRun, EvalScore
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session

@@ -21,8 +21,7 @@ import asyncio
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.audit import audit
@@ -48,7 +47,7 @@ from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.orm import Category
 from rubricforge.models.training.config import JudgeSpec
 from rubricforge.models.training.orm import EvalRun, EvalScore, TrainingJob
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -116,36 +115,6 @@ class EndpointPolicy:
                 "is up and serves the policy, then try again."
             )
         return [str(r) for r in replies]
-
-
-@dataclass(frozen=True)
-class EvalRunInfo:
-    id: int
-    job_id: int | None
-    policy_label: str
-    policy_kind: str
-    policy_source: str
-    snapshot_id: int
-    snapshot_sha256: str
-    judge: dict[str, Any]
-    rubric_mean: float | None
-    likert_mean: float | None
-    category_rates: dict[str, float]
-    n: int
-    rubric_failures: int
-    likert_failures: int
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class EvalScoreInfo:
-    position: int
-    prompt_id: int | None
-    uid: str
-    completion: str
-    rubric_reward: float | None
-    likert_reward: float | None
-    error: str | None
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -354,44 +323,3 @@ def _store(
         user_id=actor.id,
     )
     return run.id
-
-
-def _info(run: EvalRun) -> EvalRunInfo:
-    return EvalRunInfo(
-        id=run.id,
-        job_id=run.job_id,
-        policy_label=run.policy_label,
-        policy_kind=run.policy_kind,
-        policy_source=run.policy_source,
-        snapshot_id=run.snapshot_id,
-        snapshot_sha256=run.snapshot_sha256,
-        judge=run.judge,
-        rubric_mean=run.rubric_mean,
-        likert_mean=run.likert_mean,
-        category_rates=run.category_rates,
-        n=run.n,
-        rubric_failures=run.rubric_failures,
-        likert_failures=run.likert_failures,
-        created_at=run.created_at,
-    )
-
-
-def list_eval_runs(session: Session, *, limit: int = 200) -> list[EvalRunInfo]:
-    """Newest first."""
-    runs = session.scalars(select(EvalRun).order_by(EvalRun.id.desc()).limit(limit))
-    return [_info(r) for r in runs]
-
-
-def get_eval_run(session: Session, run_id: int) -> tuple[EvalRunInfo, list[EvalScoreInfo]]:
-    run = session.get(EvalRun, run_id)
-    if run is None:
-        raise NotFoundError(f"eval run {run_id} does not exist")
-    scores = session.scalars(
-        select(EvalScore).where(EvalScore.run_id == run_id).order_by(EvalScore.position)
-    )
-    return _info(run), [
-        EvalScoreInfo(
-            s.position, s.prompt_id, s.uid, s.completion, s.rubric_reward, s.likert_reward, s.error
-        )
-        for s in scores
-    ]

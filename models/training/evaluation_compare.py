@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rubricforge.models.core.errors import InvalidInputError
-from rubricforge.models.training.evaluation import EvalRunInfo, EvalScoreInfo, get_eval_run
+from rubricforge.models.training.evaluation_runs import EvalRunInfo, EvalScoreInfo, get_eval_run
 from scipy import stats
 from sqlalchemy.orm import Session
 
