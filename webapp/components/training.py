@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import yaml
 from plotly.subplots import make_subplots
-from rubricforge.models.training.config import JobConfig, JobConfigError, JudgeSpec
+from rubricforge.models.training.config import JobConfigError
 from rubricforge.models.training.gate import GatePolicy
 from rubricforge.models.training.jobs import JobInfo
 from rubricforge.models.training.preview import RewardPreview
@@ -42,15 +42,6 @@ CURVES: dict[str, list[tuple[str, str]]] = {
 }
 COLUMNS = 4
 KEYS = ["reward_std"] + [key for lines in CURVES.values() for key, _ in lines]
-
-
-def default_config_text() -> str:
-    """A complete config with RaR's defaults, for the submit form."""
-    config = JobConfig(
-        model_name_or_path="Qwen/Qwen2.5-7B",
-        judge=JudgeSpec(base_url="https://api.openai.com/v1", model="gpt-4o-mini"),
-    )
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
 
 def parse_config_text(text: str) -> dict[str, Any]:
