@@ -54,8 +54,10 @@ class CheckpointPolicy:
             model = AutoModelForCausalLM.from_pretrained(self.folder, trust_remote_code=False)
         except (OSError, ValueError) as exc:
             raise EvalError(f"cannot load the checkpoint at {self.folder}: {exc}") from None
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        model.to(device).eval()
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        # transformers types PreTrainedModel.to as taking a model; it takes a device.
+        model = model.to(device)  # type: ignore[arg-type]
+        model.eval()
         tokenizer.padding_side = "left"  # a decoder-only model continues from the right
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token

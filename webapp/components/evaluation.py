@@ -144,12 +144,13 @@ def compare_panel(runs: Sequence[EvalRunInfo]) -> None:
     c1, c2 = st.columns(2)
     base = c1.selectbox("Baseline run", ids, index=1, format_func=names.__getitem__, key=BASE_KEY)
     other = c2.selectbox("Compared run", ids, index=0, format_func=names.__getitem__, key=OTHER_KEY)
-    try:
-        with read_session() as session:
+    with read_session() as session:  # which stops the page on an error; this one is a hint
+        try:
             cmp = compare_runs(session, base, other)
-    except RubricforgeError as exc:
-        st.info(escape_md(str(exc)))
-        return
+        except RubricforgeError as exc:
+            message = str(exc)
+            st.info(escape_md(message[:1].upper() + message[1:]))
+            return
     if not cmp.same_snapshot:
         st.warning("The runs are on different snapshots: only the prompts both scored are paired.")
     st.markdown(escape_md(diff_line(cmp.rubric)) + "  \n" + escape_md(diff_line(cmp.likert)))
