@@ -123,7 +123,10 @@ def submit(user: UserInfo, snapshot_id: int, read: Read, policy: GatePolicy, rea
         return
     st.session_state[JOB_KEY] = job_id
     st.session_state[CLEAR_REASON_KEY] = True
-    flash(f"Job {job_id} queued; a trainer worker (rubricforge worker) will pick it up.")
+    flash(
+        f"Job {job_id} queued; a trainer worker (rubricforge worker) will pick it up. "
+        "Follow it under Jobs."
+    )
     st.rerun()
 
 
