@@ -13,7 +13,12 @@ from llm_server import ScriptedLLM
 from rubricforge.models.accounts.orm import Role
 from rubricforge.models.accounts.permissions import UserInfo
 from rubricforge.models.core.db import session_scope
-from rubricforge.models.core.errors import InvalidInputError, NotFoundError, PermissionDenied
+from rubricforge.models.core.errors import (
+    InvalidInputError,
+    LLMConfigError,
+    NotFoundError,
+    PermissionDenied,
+)
 from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.training.evaluation import (
     EndpointPolicy,
@@ -175,6 +180,14 @@ def test_bad_input_stores_nothing(
             engine, actor=researcher("rita"), snapshot_id=world.snapshot_id,
             judge=script.judge(mode="likert"), policy=script.policy("base"), label="base",
         )  # fmt: skip
+    asked = len(llm_server.chat_requests)
+    with pytest.raises(LLMConfigError, match="NO_SUCH_KEY_VAR is not set"):
+        run_eval(
+            engine, actor=researcher("rita"), snapshot_id=world.snapshot_id,
+            judge=script.judge(api_key_env="NO_SUCH_KEY_VAR"), policy=script.policy("base"),
+            label="base",
+        )  # fmt: skip
+    assert len(llm_server.chat_requests) == asked  # refused before a single policy call
     annotator = UserInfo(id=None, username="ann", role=Role.annotator)
     with pytest.raises(PermissionDenied):
         run_eval(
