@@ -30,7 +30,13 @@ from rubricforge.models.rubrics.orm import (
     RubricVersion,
     VersionSource,
 )
-from rubricforge.models.training.orm import GateThreshold, TrainingJob, TrainingMetric
+from rubricforge.models.training.orm import (
+    EvalRun,
+    EvalScore,
+    GateThreshold,
+    TrainingJob,
+    TrainingMetric,
+)
 
 __all__ = [
     "AuditEntry",
@@ -39,6 +45,8 @@ __all__ = [
     "Criterion",
     "Dataset",
     "EditorDraft",
+    "EvalRun",
+    "EvalScore",
     "ExportSnapshot",
     "GateThreshold",
     "HumanLabel",

@@ -14,6 +14,7 @@ import typer
 from rubricforge.models.accounts.permissions import OPERATOR
 
 from .cli_common import EndpointName, cli_endpoint, migrated_engine, user_errors
+from .eval_cli import eval_app
 from .judge_cli import generate_cmd, judge_cmd, responses_app
 from .train_cli import train_app, worker_cmd
 from .user_cli import user_app
@@ -312,6 +313,7 @@ def draft_cmd(
 app.add_typer(user_app, name="user")
 app.add_typer(train_app, name="train")
 app.command("worker")(worker_cmd)
+app.add_typer(eval_app, name="eval")
 
 
 if __name__ == "__main__":

@@ -423,8 +423,10 @@ def researcher_trains(j: Journey, model: Path) -> None:
     j.shot("researcher-snapshot")
 
     j.go("Training", "Training")
-    page.get_by_role("tab", name="New job").click()
+    views = page.locator('[data-testid="stButtonGroup"] button')
+    views.filter(has_text="New job").click()
     expect(page.get_by_role("combobox", name="Snapshot")).to_be_visible()
+    views.filter(has_text="YAML (advanced)").click()
     config = {
         "model_name_or_path": "tiny",  # on the worker's allowlist (below), never a path
         "judge": {"base_url": j.llm.base_url, "model": JUDGE_MODEL, "mode": "explicit",
@@ -451,7 +453,8 @@ def researcher_trains(j: Journey, model: Path) -> None:
     j.flash("queued; a trainer worker")
     with Session(j.engine) as s:
         job_id = s.scalars(select(TrainingJob.id)).one()
-    # Back on the Jobs tab, with the new job chosen.
+    # The form stays open after a submit; the Jobs view has the new job chosen.
+    views.filter(has_text="Jobs").click()
     expect(page.get_by_text(f"Job {job_id}: queued")).to_be_visible()
 
     log = j.tmp / "worker.log"

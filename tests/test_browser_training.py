@@ -152,3 +152,44 @@ def test_training_page_shows_the_reward_curve(
         browser.close()
     assert (tmp_path / "training.png").stat().st_size > 10_000
     publish_screenshot(tmp_path / "training.png", "training.png")
+
+
+def test_editing_the_new_job_form_keeps_the_researcher_on_it(
+    served_app: str, db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """With st.tabs every rerun (each edit) showed the Jobs tab again."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    seed_snapshot(engine, prompts=2, criteria=4)
+    add_account(db_url, "rita", "researcher")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1500, "height": 1500})
+        page.goto(served_app, wait_until="networkidle")
+        page.get_by_label("Username").fill("rita")
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("Signed in as rita").wait_for(timeout=30_000)
+        page.get_by_role("link", name="Training").click()
+        page.get_by_text("No training jobs yet").wait_for(timeout=30_000)
+        segment = page.locator('[data-testid="stButtonGroup"] button')
+        segment.filter(has_text="New job").click()
+        steps = page.get_by_role("spinbutton", name="Max steps")
+        steps.wait_for(timeout=30_000)
+        steps.fill("42")
+        steps.press("Enter")  # a rerun
+        page.get_by_role("spinbutton", name="Learning rate").fill("0.00001")
+        page.get_by_role("spinbutton", name="Learning rate").press("Enter")  # another
+        page.wait_for_timeout(1500)
+        assert page.get_by_role("button", name="Submit job").is_visible()
+        assert page.get_by_role("spinbutton", name="Max steps").input_value() == "42"
+        assert not page.get_by_text("No training jobs yet").is_visible()
+        segment.filter(has_text="YAML (advanced)").click()
+        page.get_by_role("textbox", name="Config (YAML or JSON)").wait_for(timeout=30_000)
+        assert (
+            "max_steps: 42"
+            in page.get_by_role("textbox", name="Config (YAML or JSON)").input_value()
+        )
+        browser.close()

@@ -110,7 +110,10 @@ def run_page(url: str, role: Role, page: str) -> AppTest:
         with Session(eng) as s:
             query = {"prompt": str(s.scalars(select(Rubric.prompt_id).order_by(Rubric.id)).first())}
         eng.dispose()
-    return app_as(user_id(url, ACCOUNTS[role]), f"views/{page}.py", query)
+    at = app_as(user_id(url, ACCOUNTS[role]), f"views/{page}.py", query)
+    if page == "training":  # its write controls are in the New job view
+        next(w for w in at.segmented_control if w.label == "View").set_value("New job").run()
+    return at
 
 
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)

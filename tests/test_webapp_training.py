@@ -44,6 +44,20 @@ def world(app_db: str, engine: Engine) -> SnapshotWorld:
     return world
 
 
+def open_view(at: AppTest, name: str) -> AppTest:
+    widget(at, "segmented_control", "View").set_value(name).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def yaml_editor(at: AppTest) -> AppTest:
+    """The New job view with the config as YAML (the advanced editor)."""
+    open_view(at, "New job")
+    widget(at, "segmented_control", "Edit the config as").set_value("YAML (advanced)").run()
+    assert not at.exception, at.exception
+    return at
+
+
 def jobs(engine: Engine) -> list[TrainingJob]:
     with Session(engine) as s:
         return list(s.query(TrainingJob).order_by(TrainingJob.id))
@@ -141,6 +155,7 @@ def test_submit_refused_by_the_gate_then_overridden(
     rita = add_account(app_db, "rita", "researcher")
     at = app_as(rita, PAGE)
     assert shown(at, "info", "No training jobs yet")
+    yaml_editor(at)
     # The form starts from RaR's defaults.
     config = widget(at, "text_area", "Config (YAML or JSON)")
     assert "learning_rate: 5.0e-06" in config.value and "num_generations: 16" in config.value
@@ -167,6 +182,7 @@ def test_the_override_reason_is_for_one_submit_only(
 ) -> None:
     """The reason used to stay in the form, so the next submit was overridden silently."""
     at = app_as(add_account(app_db, "rita", "researcher"), PAGE)
+    yaml_editor(at)
     widget(at, "text_area", "Config (YAML or JSON)").set_value(json.dumps(job_config()))
     widget(at, "text_area", "Override reason").set_value(REASON)
     click(at, "Submit job")
@@ -188,6 +204,7 @@ def test_a_double_click_on_submit_queues_one_job(
     with session_scope(engine) as s:  # the admins' bar lets kappa 0.5 pass
         set_thresholds(s, actor=OPERATOR, min_kappa=0.45, min_labels=30)
     at = app_as(add_account(app_db, "rita", "researcher"), PAGE)
+    yaml_editor(at)
     widget(at, "text_area", "Config (YAML or JSON)").set_value(json.dumps(job_config()))
     click(at, "Submit job")
     click(at, "Submit job")  # the second click of a double click: the same input again
@@ -199,6 +216,7 @@ def test_a_lower_threshold_needs_a_reason_and_a_bad_config_is_explained(
     app_db: str, engine: Engine, world: SnapshotWorld
 ) -> None:
     at = app_as(add_account(app_db, "rita", "researcher"), PAGE)
+    yaml_editor(at)
     widget(at, "text_area", "Config (YAML or JSON)").set_value("judge: [unclosed")
     click(at, "Submit job")
     assert shown(at, "error", "not valid YAML or JSON")
@@ -227,6 +245,7 @@ def test_the_page_shows_the_admins_bar_and_flags_a_lower_one(
     with session_scope(engine) as s:
         set_thresholds(s, actor=OPERATOR, min_kappa=0.4, min_labels=20, dataset=world.dataset)
     at = app_as(add_account(app_db, "rita", "researcher"), PAGE)
+    yaml_editor(at)
     assert shown(at, "info", f"set by the admins (dataset {world.dataset}): Cohen's kappa ≥ 0.4")
     assert shown(at, "info", "over ≥ 20 labelled items")
     assert widget(at, "number_input", "Minimum kappa").value == 0.4
@@ -249,6 +268,7 @@ def test_reward_preview_shows_the_worst_rubrics_first(
     world = seed_snapshot(engine, prompts=3, criteria=4)
     scripted = Scripted(llm_server)
     at = app_as(add_account(app_db, "rita", "researcher"), PAGE)
+    yaml_editor(at)
     widget(at, "text_area", "Config (YAML or JSON)").set_value(json.dumps(scripted.config()))
     widget(at, "text_input", "Policy endpoint URL").set_value(llm_server.base_url)
     widget(at, "number_input", "Completions per prompt (K)").set_value(4)
@@ -260,6 +280,12 @@ def test_reward_preview_shows_the_worst_rubrics_first(
     assert table["Editor"][0] == f"editor?prompt={world.prompts[0].prompt_id}"
     [histogram] = plotly_specs(at)
     assert histogram["data"][0]["y"] == [0, 2, 0, 0, 2, 0, 4, 0, 0, 4]
+    assert shown(at, "caption", "K = 4 completions per prompt")
+    # K left empty: the job's own group size, as training will see it.
+    generations = scripted.config().get("num_generations", 16)
+    widget(at, "number_input", "Completions per prompt (K)").set_value(None)
+    click(at, "Preview rewards")
+    assert shown(at, "caption", f"K = {generations} completions per prompt")
     # A broken policy endpoint is a message, and the page still works.
     widget(at, "text_input", "Policy endpoint URL").set_value("http://127.0.0.1:9/v1")
     widget(at, "text_input", "Policy key variable").set_value("NO_SUCH_KEY_VAR")
@@ -276,6 +302,7 @@ def test_an_annotator_may_watch_but_not_launch(
     assert list(at.dataframe[0].value["Job"]) == [job_id]
     assert len(plotly_specs(at)) == 1
     assert not has(at, "button", "Cancel job")
+    open_view(at, "New job")
     assert not has(at, "button", "Submit job") and not has(at, "button", "Preview rewards")
     assert shown(at, "info", "needs the researcher or admin role (yours: annotator)")
 

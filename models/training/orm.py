@@ -60,3 +60,48 @@ class GateThreshold(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
+
+
+class EvalRun(CreatedAt, Base):
+    """One policy scored on a held-out snapshot by the rubric judge and, side by side,
+    by the same judge model without the rubric (Direct-Likert)."""
+
+    __tablename__ = "eval_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("training_jobs.id", ondelete="SET NULL"), index=True
+    )
+    policy_label: Mapped[str] = mapped_column(String(200))
+    policy_kind: Mapped[str] = mapped_column(String(32))  # endpoint or checkpoint
+    policy_source: Mapped[str] = mapped_column(Text)  # URL and model, or the folder
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("export_snapshots.id"), index=True)
+    snapshot_sha256: Mapped[str] = mapped_column(String(64))
+    # The rubric judge's spec and template hash, and the rubric-free judge's.
+    judge: Mapped[dict[str, Any]] = mapped_column()
+    rubric_mean: Mapped[float | None] = mapped_column(Float)
+    likert_mean: Mapped[float | None] = mapped_column(Float)
+    # Category -> share of its criteria met (the pitfall share is pitfalls hit).
+    category_rates: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    n: Mapped[int] = mapped_column(Integer)
+    rubric_failures: Mapped[int] = mapped_column(Integer, default=0)
+    likert_failures: Mapped[int] = mapped_column(Integer, default=0)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class EvalScore(Base):
+    """One prompt of an eval run: the policy's completion and both judges' rewards."""
+
+    __tablename__ = "eval_scores"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("eval_runs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id", ondelete="SET NULL"))
+    uid: Mapped[str] = mapped_column(Text)
+    completion: Mapped[str] = mapped_column(Text)
+    rubric_reward: Mapped[float | None] = mapped_column(Float)  # None: the judgment failed
+    likert_reward: Mapped[float | None] = mapped_column(Float)
+    # Per-criterion [category, met] of an explicit judge; empty for a rating judge.
+    verdicts: Mapped[list[Any]] = mapped_column(default=list)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import yaml
 from plotly.subplots import make_subplots
-from rubricforge.models.training.config import JobConfig, JobConfigError, JudgeSpec
+from rubricforge.models.training.config import JobConfigError
 from rubricforge.models.training.gate import GatePolicy
 from rubricforge.models.training.jobs import JobInfo
 from rubricforge.models.training.preview import RewardPreview
@@ -42,15 +42,6 @@ CURVES: dict[str, list[tuple[str, str]]] = {
 }
 COLUMNS = 4
 KEYS = ["reward_std"] + [key for lines in CURVES.values() for key, _ in lines]
-
-
-def default_config_text() -> str:
-    """A complete config with RaR's defaults, for the submit form."""
-    config = JobConfig(
-        model_name_or_path="Qwen/Qwen2.5-7B",
-        judge=JudgeSpec(base_url="https://api.openai.com/v1", model="gpt-4o-mini"),
-    )
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
 
 def parse_config_text(text: str) -> dict[str, Any]:
@@ -236,7 +227,7 @@ class PreviewInputs:
     model: str
     key_env: str
     prompts: int
-    k: int
+    k: int | None  # None: the job's generations per prompt
     seed: int
 
 
@@ -252,9 +243,18 @@ def preview_inputs() -> PreviewInputs:
     key_env = c3.text_input("Policy key variable", "none", help="'none' for no key")
     c1, c2, c3 = st.columns(3)
     prompts = c1.number_input("Prompts", 1, 2000, 20)
-    k = c2.number_input("Completions per prompt (K)", 2, 128, 8)
+    k = c2.number_input(
+        "Completions per prompt (K)",
+        2,
+        128,
+        value=None,
+        placeholder="the job's generations",
+        help="Empty: the config's num_generations, the group size GRPO will see.",
+    )
     seed = c3.number_input("Seed", 0, 2**31 - 1, 0)
-    return PreviewInputs(url, model, key_env, int(prompts), int(k), int(seed))
+    return PreviewInputs(
+        url, model, key_env, int(prompts), None if k is None else int(k), int(seed)
+    )
 
 
 def preview_frame(preview: RewardPreview) -> pd.DataFrame:
@@ -287,6 +287,20 @@ def show_preview(preview: RewardPreview) -> None:
     )
     c2.metric("Mean reward", f"{sum(rewards) / len(rewards):.3f}")
     c3.metric("Judge failures", preview.judge_failures, help="Scored with the fallback reward.")
+    st.caption(
+        f"Reward preset {preview.preset or 'of the config'}, K = {preview.k} completions per "
+        "prompt."
+    )
+    rates = preview.category_rates
+    if rates:
+        st.caption(
+            "Per category"
+            + (f" (from {preview.rated_completions} completions judged criterion by criterion)"
+               if preview.rated_completions else "")
+            + ": "
+            + ", ".join(f"{name.removeprefix('rubric/').replace('_', ' ')} {value:.0%}"
+                        for name, value in rates.items())
+        )  # fmt: skip
     hist = preview.histogram()
     st.plotly_chart(
         go.Figure(

@@ -1,5 +1,10 @@
 """Training: GRPO jobs with their live curves, completions and provenance; submitting a
-job through the agreement gate; and a reward preview before spending GPU hours."""
+job (a form built from the job config, or its YAML) through the agreement gate; a
+reward preview before spending GPU hours; and eval runs compared side by side.
+
+The three views are a segmented control keyed in the session, not st.tabs: tabs
+reset to the first one on every rerun, which bounced a researcher editing the form
+back to the job list."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import streamlit as st
 from rubricforge.models.accounts.permissions import Action, UserInfo, can
 from rubricforge.models.core.errors import RubricforgeError
 from rubricforge.models.core.status import FINISHED, LIVE, Status
+from rubricforge.models.llm.endpoints import list_endpoints
 from rubricforge.models.training.config import parse_job_config
 from rubricforge.models.training.gate import AgreementGateError, GatePolicy
 from rubricforge.models.training.jobs import (
@@ -21,27 +27,34 @@ from rubricforge.models.training.jobs import (
 from rubricforge.models.training.preview import PreviewSettings, policy_endpoint, preview_rewards
 from rubricforge.models.training.thresholds import effective_thresholds
 from rubricforge.webapp.auth import page_user
-from rubricforge.webapp.components.text import flash, show_error, show_flash
+from rubricforge.webapp.components.evaluation import evaluate_view
+from rubricforge.webapp.components.text import escape_md, flash, show_flash
 from rubricforge.webapp.components.training import (
     curve_frame,
     curves_figure,
-    default_config_text,
     gate_inputs,
     jobs_frame,
-    parse_config_text,
     preview_inputs,
     show_preview,
     show_provenance,
     show_samples,
 )
 from rubricforge.webapp.components.training_charts import show_monitor
+from rubricforge.webapp.components.training_form import Read, config_editor
 from rubricforge.webapp.db import engine, read_session, write_session
 
 REFRESH_S = 5  # curves of a running job refresh this often
-JOB_KEY, PREVIEW_KEY = "training:job", "training:preview"
+JOB_KEY, PREVIEW_KEY, VIEW_KEY = "training:job", "training:preview", "training:view"
+JOBS, NEW_JOB, EVALUATE = "Jobs", "New job", "Evaluate"
 # The override reason's widget, and the flag that empties it on the next run (a
 # widget's value cannot be set once it is drawn): a reason is for one submit only.
 REASON_KEY, CLEAR_REASON_KEY = "training:override_reason", "training:clear_reason"
+
+
+def show_error(exc: RubricforgeError) -> None:
+    """A service's message as an error box. Messages shared with the CLI quote commands
+    in backticks; on the page they are plain words."""
+    st.error(escape_md(str(exc).replace("`", "")), icon=":material/error:")
 
 
 def job_panel(user: UserInfo, job_id: int) -> None:
@@ -91,14 +104,15 @@ def progress(job_id: int, live: bool) -> None:
     show_samples(step, samples)
 
 
-def submit(user: UserInfo, snapshot_id: int, text: str, policy: GatePolicy, reason: str) -> None:
+def submit(user: UserInfo, snapshot_id: int, read: Read, policy: GatePolicy, reason: str) -> None:
     try:
+        config = read()
         with write_session() as session:
             job_id = submit_job(
                 session,
                 actor=user,
                 snapshot_id=snapshot_id,
-                config=parse_config_text(text),
+                config=config,
                 gate=policy,
                 override_reason=reason,
             )
@@ -111,17 +125,21 @@ def submit(user: UserInfo, snapshot_id: int, text: str, policy: GatePolicy, reas
         return
     st.session_state[JOB_KEY] = job_id
     st.session_state[CLEAR_REASON_KEY] = True
-    flash(f"Job {job_id} queued; a trainer worker (`rubricforge worker`) will pick it up.")
+    flash(
+        f"Job {job_id} queued; a trainer worker (rubricforge worker) will pick it up. "
+        "Follow it under Jobs."
+    )
     st.rerun()
 
 
 def new_job(user: UserInfo) -> None:
     with read_session() as session:
         snapshots = snapshot_choices(session)
+        endpoints = list_endpoints(session)
     if not snapshots:
         st.info(
             "No export snapshots yet: freeze approved rubrics on the Data page "
-            "or with `rubricforge export`."
+            "or with the command rubricforge export."
         )
         return
     by_id = {s.id: s for s in snapshots}
@@ -132,7 +150,7 @@ def new_job(user: UserInfo) -> None:
             f"{by_id[i].name} · {by_id[i].row_count} prompts · {by_id[i].sha256[:12]}"
         ),
     )
-    text = st.text_area("Config (YAML or JSON)", default_config_text(), height=360)
+    read = config_editor(endpoints)
     with read_session() as session:
         bar = effective_thresholds(session, snapshot_id)
     policy = gate_inputs(snapshot_id, bar)
@@ -145,15 +163,15 @@ def new_job(user: UserInfo) -> None:
         "the admins'; recorded with the job and in the audit log.",
     )
     if st.button("Submit job", type="primary", icon=":material/rocket_launch:"):
-        submit(user, snapshot_id, text, policy, reason)
-    preview_panel(snapshot_id, text)
+        submit(user, snapshot_id, read, policy, reason)
+    preview_panel(snapshot_id, read)
 
 
-def preview_panel(snapshot_id: int, text: str) -> None:
+def preview_panel(snapshot_id: int, read: Read) -> None:
     inputs = preview_inputs()
     if st.button("Preview rewards", icon=":material/query_stats:"):
         try:
-            cfg = parse_job_config(parse_config_text(text))
+            cfg = parse_job_config(read())
             endpoint = policy_endpoint(
                 cfg, base_url=inputs.url, model=inputs.model, api_key_env=inputs.key_env
             )
@@ -172,8 +190,11 @@ def preview_panel(snapshot_id: int, text: str) -> None:
 st.title("Training")
 user = page_user()
 show_flash()
-jobs_tab, new_tab = st.tabs(["Jobs", "New job"])
-with jobs_tab:
+view = st.segmented_control(
+    "View", [JOBS, NEW_JOB, EVALUATE], default=JOBS, required=True, key=VIEW_KEY,
+    label_visibility="collapsed",
+)  # fmt: skip
+if view == JOBS:
     with read_session() as session:
         jobs = list_jobs(session)
     if not jobs:
@@ -193,8 +214,10 @@ with jobs_tab:
         )
         st.session_state[JOB_KEY] = job_id
         job_panel(user, job_id)
-with new_tab:
+elif view == NEW_JOB:
     if can(user, Action.train):
         new_job(user)
     else:
         st.info(f"Submitting jobs needs the researcher or admin role (yours: {user.role.value}).")
+else:
+    evaluate_view()
