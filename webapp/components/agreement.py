@@ -195,7 +195,10 @@ def disagreement_frame(items: Sequence[ItemDetail]) -> pd.DataFrame:
 
 
 def leaderboard_frame(
-    board: Leaderboard, *, by_cost: bool = False, self_preference: dict[tuple[str, str], str] | None = None
+    board: Leaderboard,
+    *,
+    by_cost: bool = False,
+    self_preference: dict[tuple[str, str], str] | None = None,
 ) -> pd.DataFrame:
     """One row per judge; `self_preference` ((model, mode) -> summary) adds its column."""
     prefs = self_preference or {}
