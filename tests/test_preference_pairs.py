@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pairs_support import judged_snapshot
 from rubricforge.models.accounts.orm import Role
 from rubricforge.models.accounts.permissions import OPERATOR, UserInfo
 from rubricforge.models.core.errors import ExportError, InvalidInputError, PermissionDenied
@@ -17,11 +18,9 @@ from rubricforge.models.data.pair_formats import (
     preference_pairs,
     ranked_rows,
 )
-from rubricforge.models.judging.orm import JudgeMode, Judgment, Response
 from rubricforge.models.judging.preference_pairs import scoring_runs, snapshot_pairs, write_pairs
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
-from training_support import judge_run, seed_snapshot
 from trl.data_utils import is_conversational
 
 ANNOTATOR = UserInfo(id=None, username="ann", role=Role.annotator)
@@ -78,50 +77,8 @@ def test_a_bad_margin_is_refused(margin: float) -> None:
         preference_pairs([], min_margin=margin)
 
 
-def _judged(engine: Engine) -> tuple[int, list[int]]:
-    """Snapshot of 2 prompts. Prompt 0: rewards 0.9, 0.4, 0.4 (run 1) -> 2 pairs, 1 tie.
-    Prompt 1: 0.3 and 0.8 by run 1, then run 2 re-scores 0.3 -> 1.0 (newest counts) -> 1
-    pair. Left out: a Likert judgment, a failed one, a rubric-check response, and a
-    judgment under a version the snapshot did not freeze."""
-    world = seed_snapshot(engine, prompts=2, criteria=2)
-    p0, p1 = world.prompts
-    explicit, implicit = judge_run(engine), judge_run(engine, mode=JudgeMode.implicit)
-    likert = judge_run(engine, mode=JudgeMode.likert)
-    with Session(engine) as s, s.begin():
-
-        def resp(pid: int, text: str, **meta: bool) -> int:
-            r = Response(prompt_id=pid, text=text, source="policy", content_hash=text,
-                         author_model="qwen2.5-7b", meta=meta)  # fmt: skip
-            s.add(r)
-            s.flush()
-            return r.id
-
-        def judge(run: int, rid: int, vid: int | None, reward: float, ok: bool = True) -> None:
-            s.add(Judgment(run_id=run, response_id=rid, rubric_version_id=vid, reward=reward,
-                           ok=ok))  # fmt: skip
-            s.flush()
-
-        a, b, c = resp(p0.prompt_id, "A"), resp(p0.prompt_id, "B"), resp(p0.prompt_id, "C")
-        judge(explicit, a, p0.version_id, 0.9)
-        judge(explicit, b, p0.version_id, 0.4)
-        judge(explicit, c, p0.version_id, 0.4)
-        d, e = resp(p1.prompt_id, "D"), resp(p1.prompt_id, "E")
-        judge(explicit, d, p1.version_id, 0.3)
-        judge(explicit, e, p1.version_id, 0.8)
-        judge(implicit, d, p1.version_id, 1.0)  # newer: D is chosen over E
-        likert_only = resp(p0.prompt_id, "L")
-        judge(likert, likert_only, p0.version_id, 1.0)
-        failed = resp(p0.prompt_id, "F")
-        judge(explicit, failed, p0.version_id, 0.0, ok=False)
-        reference = resp(p0.prompt_id, "R", rubric_check=True)
-        judge(explicit, reference, p0.version_id, 1.0)
-        other_version = resp(p1.prompt_id, "V")
-        judge(explicit, other_version, None, 0.0)
-    return world.snapshot_id, [explicit, implicit]
-
-
 def test_snapshot_pairs_from_the_newest_rubric_scores(engine: Engine, tmp_path: Path) -> None:
-    snapshot, (explicit, implicit) = _judged(engine)
+    snapshot, (explicit, implicit) = judged_snapshot(engine)
     got = snapshot_pairs(engine, snapshot, actor=OPERATOR)
     texts = [(p.prompt.uid, p.chosen.text, p.rejected.text) for p in got.pairs]
     assert texts == [("med-000", "A", "B"), ("med-000", "A", "C"), ("med-001", "D", "E")]
@@ -150,7 +107,7 @@ def scoring_runs_of(engine: Engine, snapshot: int):  # noqa: ANN201
 
 
 def test_bad_requests_change_nothing(engine: Engine, tmp_path: Path) -> None:
-    snapshot, _ = _judged(engine)
+    snapshot, _ = judged_snapshot(engine)
     with pytest.raises(PermissionDenied):
         snapshot_pairs(engine, snapshot, actor=ANNOTATOR)
     with pytest.raises(InvalidInputError):
