@@ -8,12 +8,12 @@ from sqlalchemy.orm import Session
 from training_support import judge_run, seed_snapshot
 
 
-def judged_snapshot(engine: Engine) -> tuple[int, list[int]]:
+def judged_snapshot(engine: Engine, dataset: str = "med") -> tuple[int, list[int]]:
     """Snapshot of 2 prompts. Prompt 0: rewards 0.9, 0.4, 0.4 (run 1) -> 2 pairs, 1 tie.
     Prompt 1: 0.3 and 0.8 by run 1, then run 2 re-scores 0.3 -> 1.0 (newest counts) -> 1
     pair. Left out: a Likert judgment, a failed one, a rubric-check response, and a
     judgment under a version the snapshot did not freeze."""
-    world = seed_snapshot(engine, prompts=2, criteria=2)
+    world = seed_snapshot(engine, dataset=dataset, prompts=2, criteria=2)
     p0, p1 = world.prompts
     explicit, implicit = judge_run(engine), judge_run(engine, mode=JudgeMode.implicit)
     likert = judge_run(engine, mode=JudgeMode.likert)
