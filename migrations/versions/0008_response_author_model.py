@@ -22,9 +22,7 @@ def upgrade() -> None:
     # Existing rows never said who wrote them: "unknown", which the check leaves out.
     op.add_column(
         "responses",
-        sa.Column(
-            "author_model", sa.String(length=200), server_default="unknown", nullable=False
-        ),
+        sa.Column("author_model", sa.String(length=200), server_default="unknown", nullable=False),
     )
 
 

@@ -34,6 +34,7 @@ from rubricforge.models.data.snapshot_rows import get_snapshot, read_rows, snaps
 from rubricforge.models.judging.orm import JudgeMode, JudgeRun, Judgment, Response
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Subquery
 
 RUBRIC_MODES = (JudgeMode.explicit, JudgeMode.implicit)
 
@@ -49,7 +50,7 @@ class ScoringRun:
         return f"run {self.run_id}: {self.model} ({self.mode.value}), {self.responses} responses"
 
 
-def _scored(session: Session, snapshot_id: int, run_id: int | None):  # type: ignore[no-untyped-def]
+def _scored(snapshot_id: int, run_id: int | None) -> Subquery:
     newest = (
         select(
             Judgment.response_id,
@@ -107,7 +108,7 @@ def scored_prompts(
     get_snapshot(session, snapshot_id)
     if run_id is not None and session.get(JudgeRun, run_id) is None:
         raise NotFoundError(f"judge run {run_id} does not exist")
-    newest = _scored(session, snapshot_id, run_id)
+    newest = _scored(snapshot_id, run_id)
     rows = session.execute(
         select(
             Response.prompt_id,
@@ -123,6 +124,8 @@ def scored_prompts(
     ).all()
     by_prompt: dict[int, list[ScoredResponse]] = {}
     for pid, rid, text, reward, source, author in rows:
+        if reward is None:  # filtered out above; keeps the type exact
+            continue
         by_prompt.setdefault(pid, []).append(ScoredResponse(rid, text, reward, source, author))
     return [
         ScoredPrompt(
