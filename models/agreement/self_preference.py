@@ -19,7 +19,6 @@ of an item is its adjudicated label, else its annotators' majority
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -166,7 +165,3 @@ def self_preference(
 def by_judge(rows: list[SelfPreference]) -> dict[tuple[str, str], SelfPreference]:
     """Keyed like the leaderboard's rows: (judge model, mode value)."""
     return {(r.judge_model, r.judge_mode.value): r for r in rows}
-
-
-def finite(value: float) -> float | None:
-    return value if not math.isnan(value) else None
