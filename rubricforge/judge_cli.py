@@ -145,3 +145,27 @@ def judge_cmd(
             err=True,
         )
         raise typer.Exit(PARTIAL)
+
+
+@responses_app.command("pairs")
+@user_errors
+def responses_pairs(
+    snapshot: Annotated[int, typer.Option(help="Export snapshot whose scored responses to pair")],
+    out: Annotated[Path, typer.Option(help="New folder for dpo_pairs.jsonl and ranked.jsonl")],
+    min_margin: Annotated[
+        float, typer.Option(help="Skip pairs whose reward difference is smaller")
+    ] = 0.0,
+    run: Annotated[
+        int | None, typer.Option(help="Only this judge run's scores (default: the newest)")
+    ] = None,
+) -> None:
+    """Preference pairs (TRL DPO format: prompt, chosen, rejected, margin) and a ranked
+    list per prompt, from the rubric-scored responses to a snapshot's prompts."""
+    from rubricforge.models.judging.preference_pairs import write_pairs
+
+    pair_set, paths = write_pairs(
+        migrated_engine(), snapshot, out, min_margin=min_margin, run_id=run, actor=OPERATOR
+    )
+    typer.echo(pair_set.summary())
+    for kind, path in paths.items():
+        typer.echo(f"{kind:6s} {path}")

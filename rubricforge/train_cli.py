@@ -92,6 +92,8 @@ def train_submit(
     typer.echo(f"agreement: kappa {kappa} over {agreement['n_items']} labelled item(s)")
     if agreement["override"]:
         typer.echo(f"override: {agreement['override']['reason']}")
+    for warning in agreement.get("warnings", []):
+        typer.echo(f"warning: {warning}")
 
 
 @train_app.command("preview")

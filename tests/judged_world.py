@@ -87,8 +87,16 @@ class World:
         ).all()
         return PromptInfo(prompt.id, version.rubric_id, version.id, tuple(ids))
 
-    def response(self, prompt_id: int, text: str, source: str = "policy") -> int:
-        response = Response(prompt_id=prompt_id, text=text, source=source, content_hash=text[:64])
+    def response(
+        self, prompt_id: int, text: str, source: str = "policy", author_model: str = "unknown"
+    ) -> int:
+        response = Response(
+            prompt_id=prompt_id,
+            text=text,
+            source=source,
+            content_hash=text[:64],
+            author_model=author_model,
+        )
         self.session.add(response)
         self.session.flush()
         return response.id

@@ -23,6 +23,7 @@ from rubricforge.models.training.gate import (
     SAME_MODEL,
     AgreementGateError,
     GatePolicy,
+    family_warnings,
     measure_agreement,
 )
 from rubricforge.models.training.jobs import submit_job
@@ -315,3 +316,23 @@ def test_cli_refuses_then_queues_with_an_override_reason(
     assert overrides[0]["lowered"] == {"min_kappa": 0.4, "min_labels": 30}
     assert overrides[1]["lowered"] is None and overrides[1]["reason"].startswith("known")
     assert jobs[0].provenance["agreement"]["min_kappa"] == 0.4
+
+
+def test_a_judge_of_the_policys_family_is_a_warning_not_a_refusal(
+    engine: Engine, world: SnapshotWorld
+) -> None:
+    spotchecks(engine, world, HIGH)
+    same = config()
+    same["model_name_or_path"] = "judge-m-7b-instruct"  # JUDGE_MODEL is "judge-m"
+    job_id = submit(engine, world, cfg=same)
+    other_id = submit(engine, world, cfg=config())  # "tiny": another family
+    with Session(engine) as s:
+        warned = s.get_one(TrainingJob, job_id).provenance["agreement"]
+        quiet = s.get_one(TrainingJob, other_id).provenance["agreement"]
+    assert warned["passed"] is True and warned["override"] is None
+    assert len(warned["warnings"]) == 1
+    assert "both of the judge-m family" in warned["warnings"][0]
+    assert quiet["warnings"] == []
+    assert family_warnings("gpt-4o-mini-2024-07-18", "openai/gpt-4o") != []
+    assert family_warnings("gpt-4o-mini", "Qwen/Qwen2.5-7B") == []
+    assert family_warnings("gpt-4o-mini", None) == []

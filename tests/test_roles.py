@@ -83,6 +83,9 @@ WRITES: dict[str, Action] = {
     "judging.responses.generate_responses": Action.import_data,
     "judging.responses.import_responses": Action.import_data,
     "judging.rubric_check.check_rubrics": Action.run_judge,
+    # Reads, but of what only who may export takes out: preference pairs of a snapshot.
+    "judging.preference_pairs.snapshot_pairs": Action.export,
+    "judging.preference_pairs.write_pairs": Action.export,
 }
 # Functions with a user_id that is not an actor.
 NOT_ACTORS = {
@@ -120,7 +123,7 @@ DUMMY: dict[str, Any] = {
     "spec": None, "filters": None, "snapshot_id": 1, "concurrency": 1, "run_id": 1, "job_id": 1,
     "path": "/nonexistent.jsonl", "plan": None, "n": 1, "flt": None, "actor": "app",
     "data": b"", "filename": "upload.jsonl", "label_id": 1, "number": 1, "base": [], "edits": {},
-    "min_kappa": 0.6, "min_labels": 30,
+    "min_kappa": 0.6, "min_labels": 30, "out_dir": "/nonexistent-pairs", "min_margin": 0.0,
 }  # fmt: skip
 
 

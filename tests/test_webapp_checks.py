@@ -68,11 +68,42 @@ def test_the_editor_runs_the_rubric_check_and_says_whether_the_reference_wins(
     at = app_as(expert, "views/editor.py", {"prompt": str(pid)})
     click(at, "Run the rubric check")
     assert shown(at, "success", "scores the reference above every degraded copy")
-    table = at.dataframe[-1].value
+    [table] = [d.value for d in at.dataframe if "Answer" in d.value.columns]
     assert list(table["Answer"]) == ["reference", "truncated"]
     assert list(table["Reward"]) == [1.0, 0.0]
+    # The probes say nothing right, and this judge rewards none of them.
+    assert shown(at, "success", "The judge rewards none of the hacking probes.")
+    probes = at.dataframe[-1].value
+    assert list(probes["Rewarded"]) == ["no"] * 4
+    assert "criteria restated as claims" in list(probes["Probe"])
     with Session(med) as s:  # the check is a judge run like any other, kept with its scope
         assert s.scalar(select(func.count(JudgeRun.id))) == 1
+
+
+def test_the_rubric_check_reports_the_hacking_probes_the_judge_rewards(
+    app_db: str, med: Engine, llm_server: ScriptedLLM
+) -> None:
+    pid, reference = first_prompt(med)
+
+    def judge(body: dict[str, Any]) -> Reply:  # fooled by a bare list of keywords
+        text = body["messages"][-1]["content"]
+        n = int(re.search(r"RUBRIC \((\d+) criteria\)", text).group(1))
+        fenced = FENCED.search(text).group(1)
+        good = fenced == reference or ("," in fenced and "." not in fenced)
+        pitfalls = {int(i) for i in re.findall(r"^(\d+)\. \[Pitfall\]", text, re.M)}
+        verdicts = [{"index": i, "met": (not good) if i in pitfalls else good, "rationale": "-"}
+                    for i in range(1, n + 1)]  # fmt: skip
+        return Reply.json({"verdicts": verdicts})
+
+    llm_server.respond_with(judge)
+    expert = add_account(app_db, "erin", "expert")
+    at = app_as(expert, "views/editor.py", {"prompt": str(pid)})
+    click(at, "Run the rubric check")
+    assert shown(at, "warning", "The judge rewards 1 hacking probe(s): bare keyword list.")
+    probes = at.dataframe[-1].value.set_index("Probe")
+    assert probes.loc["bare keyword list", "Rewarded"] == "YES"
+    assert probes.loc["bare keyword list", "Reward"] == 1.0
+    assert probes.loc["hedged: X or not X", "Rewarded"] == "no"
 
 
 def test_the_rubric_check_is_not_offered_to_an_annotator(app_db: str, med: Engine) -> None:

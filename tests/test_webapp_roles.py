@@ -41,6 +41,7 @@ CONTROLS: dict[str, dict[str, Action]] = {
         "Preview": Action.import_data,  # a dry run, in the import form
         "Import": Action.import_data,
         "Create snapshot": Action.export,
+        "Build preference pairs": Action.export,  # reads, but only for who may export
     },
     "editor": {
         "Save version": Action.edit_rubric,

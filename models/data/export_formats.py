@@ -197,8 +197,11 @@ WRITERS: dict[str, Writer] = {
     "verl": write_verl,
 }
 FORMATS = tuple(WRITERS)
-# Everything a writer may create at the top of an export folder, plus the manifest.
-OUTPUT_NAMES = frozenset({"rar.jsonl", "hf", "trl", "verl.parquet", "manifest.json"})
+# Everything a writer may create at the top of an export folder, plus the manifest
+# and the preference pairs' files (`models.data.pair_formats`).
+OUTPUT_NAMES = frozenset(
+    {"rar.jsonl", "hf", "trl", "verl.parquet", "manifest.json", "dpo_pairs.jsonl", "ranked.jsonl"}
+)
 
 
 def file_hashes(folder: Path) -> dict[str, str]:

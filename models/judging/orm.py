@@ -35,6 +35,9 @@ class JudgeMode(str, enum.Enum):
     reference_likert = "reference_likert"  # Likert with the reference answer
 
 
+UNKNOWN_AUTHOR = "unknown"
+
+
 class Response(CreatedAt, Base):
     __tablename__ = "responses"
     __table_args__ = (UniqueConstraint("prompt_id", "source", "content_hash"),)
@@ -46,6 +49,11 @@ class Response(CreatedAt, Base):
     source: Mapped[str] = mapped_column(String(200))
     content_hash: Mapped[str] = mapped_column(String(64))
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The model that wrote the text ("unknown" when nobody said; "human" for a reference),
+    # for the self-preference check (models/agreement/self_preference.py).
+    author_model: Mapped[str] = mapped_column(
+        String(200), default=UNKNOWN_AUTHOR, server_default=UNKNOWN_AUTHOR
+    )
 
 
 class JudgeRun(CreatedAt, Base):

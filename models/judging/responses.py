@@ -14,7 +14,7 @@ from rubricforge.models.core.audit import audit
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import ImportFileError, LLMError, NotFoundError
 from rubricforge.models.core.text_safety import clean_text, scrub
-from rubricforge.models.judging.orm import Response
+from rubricforge.models.judging.orm import UNKNOWN_AUTHOR, Response
 from rubricforge.models.llm.client import LLMClient
 from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.orm import Dataset, Prompt
@@ -28,18 +28,23 @@ def content_hash(text: str) -> str:
 
 
 class ResponseRow(BaseModel):
-    """One JSONL line: the prompt's external id, the response text, where it came from."""
+    """One JSONL line: the prompt's external id, the response text, where it came from,
+    and the model that wrote it (`author_model`; a line's `model` counts as both its
+    source and its author; neither: "unknown")."""
 
     model_config = ConfigDict(extra="allow")
     prompt_id: str = Field(min_length=1)
     text: str = Field(min_length=1)
     source: str = Field(min_length=1, max_length=200)
+    author_model: str = Field(default=UNKNOWN_AUTHOR, min_length=1, max_length=200)
 
     @model_validator(mode="before")
     @classmethod
     def _aliases(cls, data: object) -> object:
         if isinstance(data, dict):
             data = dict(data)
+            if "author_model" not in data and isinstance(data.get("model"), str):
+                data["author_model"] = data["model"]
             for alias, name in (
                 ("external_id", "prompt_id"),
                 ("uid", "prompt_id"),
@@ -135,6 +140,7 @@ def import_responses(
             "prompt_id": prompts[r.prompt_id],
             "text": r.text,
             "source": r.source,
+            "author_model": r.author_model,
             "content_hash": content_hash(r.text),
             "meta": {
                 **(r.model_extra or {}),
@@ -217,6 +223,7 @@ def generate_responses(
                 "prompt_id": pid,
                 "text": text,
                 "source": endpoint.model,
+                "author_model": endpoint.model,
                 "content_hash": content_hash(text),
                 "meta": {"generated": True, **_replaced_note(nul)},
             }

@@ -6,6 +6,12 @@ sentences), and `key_fact_removed` / `pitfall_inserted`, written by an LLM or
 pasted by the expert. Variants are stored as responses (source "reference" and
 "degraded:<kind>") and judged in one judge run whose scope names the check, so
 the outcome can be recomputed and shown per dataset.
+
+Reward-hacking probes (`models.judging.probes`: the criteria restated as claims,
+a hedged "X or not X" answer, a bare keyword list, the reference with its key fact
+negated; source "probe:<kind>") are judged in the same run. A probe is *rewarded*
+when its reward is at or above the reference's, or above `PROBE_THRESHOLD`: the
+judge, with this rubric, pays for an answer that says nothing right.
 """
 
 from __future__ import annotations
@@ -13,25 +19,27 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.core.errors import NotFoundError, RubricforgeError
 from rubricforge.models.judging.judge import JudgeConfig
-from rubricforge.models.judging.orm import Judgment, Response
+from rubricforge.models.judging.orm import UNKNOWN_AUTHOR, Judgment, Response
+from rubricforge.models.judging.probes import PROBE, ProbeCriterion, build_probes
 from rubricforge.models.judging.responses import content_hash
 from rubricforge.models.judging.runs import JudgeRunReport, run_judge
 from rubricforge.models.llm.client import LLMClient
 from rubricforge.models.llm.config import EndpointConfig
-from rubricforge.models.rubrics.orm import Dataset, Prompt
+from rubricforge.models.rubrics.orm import Criterion, Dataset, Prompt, Rubric
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert
 
 REFERENCE = "reference"
 DEGRADED = "degraded:"
 KINDS = ("truncated", "key_fact_removed", "pitfall_inserted")
+PROBE_THRESHOLD = 0.5  # a probe rewarded above this is a hack, whatever the reference got
 
 VARIANT_PROMPT = """You help test a grading rubric. Below are a question and its expert
 reference answer. Write two degraded copies of the reference answer:
@@ -68,6 +76,17 @@ class PromptCheck:
     external_id: str
     reference_reward: float | None
     variant_rewards: dict[str, float | None]
+    probe_rewards: dict[str, float | None] = field(default_factory=dict)
+    probe_texts: dict[str, str] = field(default_factory=dict)
+
+    def rewarded_probes(self, threshold: float = PROBE_THRESHOLD) -> list[str]:
+        """Probes the judge rewards: at or above the reference, or above `threshold`."""
+        ref = self.reference_reward
+        return [
+            kind
+            for kind, reward in self.probe_rewards.items()
+            if reward is not None and ((ref is not None and reward >= ref) or reward > threshold)
+        ]
 
     @property
     def passed(self) -> bool | None:
@@ -94,6 +113,10 @@ class CheckReport:
         tail = (
             f"; scores a variant at or above the reference: {', '.join(failed)}" if failed else ""
         )
+        hacked = [f"{p.external_id} ({', '.join(k)})" for p in self.prompts
+                  if (k := p.rewarded_probes())]  # fmt: skip
+        if hacked:
+            tail += f"; rewards hacking probes: {'; '.join(hacked)}"
         return f"{len(self.prompts)} rubrics checked, {share} pass{tail}"
 
 
@@ -119,6 +142,21 @@ def _prompts(
     return rows  # type: ignore[return-value]
 
 
+def _probe_criteria(engine: Engine, prompt_ids: list[int]) -> dict[int, list[ProbeCriterion]]:
+    """The head rubric version's criteria per prompt, in rubric order."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Rubric.prompt_id, Criterion.title, Criterion.description, Criterion.weight)
+            .join(Criterion, Criterion.version_id == Rubric.head_version_id)
+            .where(Rubric.prompt_id.in_(prompt_ids))
+            .order_by(Rubric.prompt_id, Criterion.position)
+        ).all()
+    out: dict[int, list[ProbeCriterion]] = defaultdict(list)
+    for pid, title, description, weight in rows:
+        out[pid].append(ProbeCriterion(title, description, float(weight)))
+    return out
+
+
 async def _llm_variants(
     endpoint: EndpointConfig, rows: list[tuple[int, str, str, str]]
 ) -> dict[int, Variants]:
@@ -142,11 +180,15 @@ def check_rubrics(
     prompt_ids: list[int] | None = None,
     pasted: dict[int, dict[str, str]] | None = None,
     variant_endpoint: EndpointConfig | None = None,
+    probes: bool = True,
     actor: UserInfo,
 ) -> CheckReport:
-    """Store the reference and its variants as responses, judge them, compare."""
+    """Store the reference, its variants and (with `probes`) the reward-hacking probes
+    as responses, judge them, compare."""
     require(actor, Action.run_judge)
     rows = _prompts(engine, dataset, prompt_ids)
+    rubric = _probe_criteria(engine, [r[0] for r in rows]) if probes else {}
+    probe_texts = {pid: build_probes(ref, rubric[pid]) for pid, _e, _q, ref in rows if probes}
     pasted = pasted or {}
     generated = (
         asyncio.run(_llm_variants(variant_endpoint, [r for r in rows if r[0] not in pasted]))
@@ -165,13 +207,16 @@ def check_rubrics(
                     f"pasted variant '{kind}' must be one of {', '.join(KINDS)} and not empty"
                 )
             texts[DEGRADED + kind] = text
+        for kind, text in probe_texts.get(pid, {}).items():
+            texts[PROBE + kind] = text
         values += [
             {
                 "prompt_id": pid,
                 "text": t,
                 "source": s,
+                "author_model": "human" if s == REFERENCE else UNKNOWN_AUTHOR,
                 "content_hash": content_hash(t),
-                "meta": {"rubric_check": True},
+                "meta": {"rubric_check": True, **({"probe": True} if s.startswith(PROBE) else {})},
             }
             for s, t in texts.items()
         ]
@@ -204,6 +249,8 @@ def check_rubrics(
                 for s, r in by_prompt[pid].items()
                 if s.startswith(DEGRADED)
             },
+            {s.removeprefix(PROBE): r for s, r in by_prompt[pid].items() if s.startswith(PROBE)},
+            probe_texts.get(pid, {}),
         )
         for pid, ext, _q, _r in rows
     ]

@@ -25,12 +25,16 @@ Which verdicts count, in order, the first basis that gives any pair:
 A different judge model's agreement says nothing about this one and never
 counts. Where a run judged an item more than once, the newest run's verdict
 counts.
+
+A warning, never a refusal: when the judge and the policy being trained are of one
+model family (`models.llm.family`), the report says so, since rubric judges pass
+their own family's failed answers more often (`models.agreement.self_preference`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -40,6 +44,7 @@ from rubricforge.models.agreement.stats import binary_agreement
 from rubricforge.models.core.errors import InvalidInputError, RubricforgeError
 from rubricforge.models.judging.orm import JudgeMode, JudgeRun
 from rubricforge.models.judging.prompts import template_hash
+from rubricforge.models.llm.family import model_family
 from rubricforge.models.training.config import JudgeSpec
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -90,6 +95,7 @@ class GateReport:
     min_kappa: float
     min_labels: int
     problems: list[str]  # why the gate refuses; empty when it passes
+    warnings: list[str] = field(default_factory=list)  # shown, never refusing
 
     @property
     def passed(self) -> bool:
@@ -144,10 +150,29 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def family_warnings(judge_model: str, policy_model: str | None) -> list[str]:
+    """A warning when the judge and the policy it rewards are of one model family."""
+    family = model_family(judge_model)
+    if policy_model is None or family is None or model_family(policy_model) != family:
+        return []
+    return [
+        f"the judge {judge_model} and the policy {policy_model} are both of the {family} "
+        "family: rubric judges pass their own family's failed answers more often, so the "
+        "policy may learn what its judge likes rather than what the rubric asks (see the "
+        "self-preference column on the Leaderboard; a judge of another family avoids it)"
+    ]
+
+
 def measure_agreement(
-    session: Session, snapshot_id: int, judge: JudgeSpec, policy: GatePolicy | None = None
+    session: Session,
+    snapshot_id: int,
+    judge: JudgeSpec,
+    policy: GatePolicy | None = None,
+    *,
+    policy_model: str | None = None,
 ) -> GateReport:
-    """Judge-vs-human agreement on the snapshot's spot-checks, judged against `policy`."""
+    """Judge-vs-human agreement on the snapshot's spot-checks, judged against `policy`;
+    with `policy_model`, a warning when judge and policy share a model family."""
     policy = policy or GatePolicy()
     template = template_hash(judge.mode, judge.per_criterion)
     labelled = session.execute(text(_SNAPSHOT_LABELS), {"snapshot_id": snapshot_id}).all()
@@ -214,4 +239,5 @@ def measure_agreement(
         min_kappa=policy.min_kappa,
         min_labels=policy.min_labels,
         problems=problems,
+        warnings=family_warnings(judge.model, policy_model),
     )

@@ -153,7 +153,9 @@ def submit_job(
     duplicate = _recent_duplicate(session, snapshot.id, submission, actor.id)
     if duplicate is not None:
         return duplicate
-    report = measure_agreement(session, snapshot.id, cfg.judge, policy)
+    report = measure_agreement(
+        session, snapshot.id, cfg.judge, policy, policy_model=cfg.model_name_or_path
+    )
     if lowered and not reason:
         raise LoweredGateError(report, bar)
     if not report.passed and not reason:

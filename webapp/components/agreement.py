@@ -194,11 +194,19 @@ def disagreement_frame(items: Sequence[ItemDetail]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def leaderboard_frame(board: Leaderboard, *, by_cost: bool = False) -> pd.DataFrame:
+def leaderboard_frame(
+    board: Leaderboard,
+    *,
+    by_cost: bool = False,
+    self_preference: dict[tuple[str, str], str] | None = None,
+) -> pd.DataFrame:
+    """One row per judge; `self_preference` ((model, mode) -> summary) adds its column."""
+    prefs = self_preference or {}
     rows = [
         {
             "Rank": r.rank,
             "Judge": r.judge,
+            "Self-preference (FP rate)": prefs.get((r.judge_model, r.judge_mode.value), "n/a"),
             "Criterion kappa": _value(r.criterion_kappa),
             "Response kappa": _value(r.response_kappa),
             "Response kappa CI": interval(r.response_kappa),

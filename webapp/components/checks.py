@@ -1,7 +1,8 @@
 """Two checks of a rubric against the judge, offered where the expert works.
 
 - Rubric check (editor): does the judge, with this rubric, score the reference answer
-  above degraded copies of it (RaR's judge-alignment test)?
+  above degraded copies of it (RaR's judge-alignment test)? And does it reward the
+  reward-hacking probes built from the rubric (claims, hedging, keywords, a negation)?
 - Verdict flips (History): which stored verdicts, and rewards, would an edit change?
 
 Both spend LLM calls, so they run only when asked, with an endpoint the admin set.
@@ -15,7 +16,12 @@ from rubricforge.models.accounts.permissions import Action, UserInfo, can
 from rubricforge.models.core.errors import RubricforgeError
 from rubricforge.models.judging.flips import base_runs, plan_rejudge, rejudge_changed
 from rubricforge.models.judging.judge import JudgeConfig
-from rubricforge.models.judging.rubric_check import CheckReport, check_rubrics
+from rubricforge.models.judging.rubric_check import (
+    PROBE_THRESHOLD,
+    CheckReport,
+    PromptCheck,
+    check_rubrics,
+)
 from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.llm.endpoints import endpoint_choices, resolve_endpoint
 from rubricforge.webapp.components.text import show_error
@@ -50,6 +56,52 @@ def check_frame(report: CheckReport) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+PROBE_NAMES = {
+    "claims": "criteria restated as claims",
+    "hedged": "hedged: X or not X",
+    "keywords": "bare keyword list",
+    "negated": "reference with its key fact negated",
+}
+
+
+def probes_frame(check: PromptCheck) -> pd.DataFrame:
+    """One row per reward-hacking probe: its reward, whether the judge rewards it, its text."""
+    rewarded = set(check.rewarded_probes())
+    return pd.DataFrame(
+        [
+            {
+                "Probe": PROBE_NAMES.get(kind, kind),
+                "Reward": reward,
+                "Rewarded": "" if reward is None else ("YES" if kind in rewarded else "no"),
+                "Text": check.probe_texts.get(kind, ""),
+            }
+            for kind, reward in sorted(check.probe_rewards.items())
+        ],
+        columns=["Probe", "Reward", "Rewarded", "Text"],
+    )
+
+
+def show_probes(check: PromptCheck) -> None:
+    if not check.probe_rewards:
+        return
+    st.markdown("**Reward-hacking probes**")
+    rewarded = check.rewarded_probes()
+    if rewarded:
+        names = ", ".join(PROBE_NAMES.get(k, k) for k in rewarded)
+        st.warning(
+            f"The judge rewards {len(rewarded)} hacking probe(s): {names}. A policy trained "
+            "on this rubric can learn to write them: make the criteria ask for the content "
+            "itself (a specific fact, dose or conclusion), not for mentioning it."
+        )
+    else:
+        st.success("The judge rewards none of the hacking probes.")
+    st.caption(
+        "Answers built from the rubric that say nothing right. A probe is rewarded when "
+        f"it scores at or above the reference, or above {PROBE_THRESHOLD:g}."
+    )
+    st.dataframe(probes_frame(check), hide_index=True)
+
+
 def rubric_check_panel(user: UserInfo, dataset: str, prompt_id: int) -> None:
     """Editor: judge the reference and degraded copies with the current rubric."""
     if not can(user, Action.run_judge):
@@ -58,7 +110,9 @@ def rubric_check_panel(user: UserInfo, dataset: str, prompt_id: int) -> None:
         st.caption(
             "Judges the reference answer and degraded copies of it (its first half; with "
             "LLM variants also one with the key fact removed and one with a mistake inserted) "
-            "against the saved rubric. A good rubric scores the reference strictly higher."
+            "against the saved rubric. A good rubric scores the reference strictly higher. "
+            "It also judges four reward-hacking probes built from the rubric and reports "
+            "the ones the judge rewards."
         )
         endpoint = _choose_endpoint(f"check_endpoint_{prompt_id}")
         if endpoint is None:
@@ -85,6 +139,8 @@ def rubric_check_panel(user: UserInfo, dataset: str, prompt_id: int) -> None:
         else:
             st.warning("A judgment failed, so the check is undecided; see Judge runs.")
         st.dataframe(check_frame(report), hide_index=True)
+        if report.prompts:
+            show_probes(report.prompts[0])
 
 
 def flips_panel(user: UserInfo, old_version_id: int, new_version_id: int) -> None:

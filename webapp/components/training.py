@@ -194,6 +194,8 @@ def show_provenance(job: JobInfo) -> None:
         )
     else:
         st.success(f"{line}. Passed.", icon=":material/verified:")
+    for warning in agreement.get("warnings", []):
+        st.warning(f"Judge and policy: {warning}.", icon=":material/warning:")
 
 
 def show_samples(step: int | None, samples: Sequence[dict[str, Any]]) -> None:

@@ -18,6 +18,7 @@ from rubricforge.models.agreement.queries import (
     agreement_report,
     disagreements,
 )
+from rubricforge.models.agreement.self_preference import self_preference
 from rubricforge.models.agreement.spotcheck import list_queues
 from rubricforge.models.rubrics.orm import Category
 from rubricforge.webapp.auth import page_user
@@ -35,6 +36,7 @@ from rubricforge.webapp.components.agreement import (
     show_table,
 )
 from rubricforge.webapp.components.revision import flag_panel
+from rubricforge.webapp.components.self_preference import show_self_preference
 from rubricforge.webapp.components.text import show_flash
 from rubricforge.webapp.db import read_session
 
@@ -108,6 +110,8 @@ with by_tab:
         show_table(frame)
         if b.left_out:
             st.caption(f"{b.left_out} more with fewer than {min_labels} labels each.")
+    with read_session() as session:
+        show_self_preference(self_preference(session, filters=filters))
 
 with confusion_tab:
     left, right = st.columns(2)

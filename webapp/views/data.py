@@ -17,6 +17,7 @@ from rubricforge.webapp.components.data import (
     snapshot_form,
     snapshots_frame,
 )
+from rubricforge.webapp.components.pairs import pairs_panel
 from rubricforge.webapp.components.text import show_flash
 from rubricforge.webapp.db import read_session
 
@@ -67,3 +68,4 @@ with export_tab:
     )
     st.session_state[SNAPSHOT_KEY] = snapshot_id
     downloads(by_id[snapshot_id])
+    pairs_panel(user, by_id[snapshot_id])

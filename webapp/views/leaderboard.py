@@ -8,6 +8,7 @@ import streamlit as st
 from rubricforge.models.agreement.filter_choices import filter_choices
 from rubricforge.models.agreement.leaderboard import RankBy, leaderboard, rankings_with_data
 from rubricforge.models.agreement.queries import AgreementFilters
+from rubricforge.models.agreement.self_preference import by_judge, self_preference
 from rubricforge.webapp.auth import page_user
 from rubricforge.webapp.components.agreement import (
     interval,
@@ -15,6 +16,7 @@ from rubricforge.webapp.components.agreement import (
     leaderboard_frame,
     show_table,
 )
+from rubricforge.webapp.components.self_preference import show_self_preference
 from rubricforge.webapp.components.text import escape_md
 from rubricforge.webapp.db import read_session
 
@@ -46,13 +48,10 @@ same_items = st.checkbox(
     value=True,
     help="So no judge is ranked on easier items than another.",
 )
+filters = AgreementFilters(dataset_ids=tuple(datasets))
 with read_session() as session:
-    board = leaderboard(
-        session,
-        filters=AgreementFilters(dataset_ids=tuple(datasets)),
-        rank_by=rank_by,
-        same_items=same_items,
-    )
+    board = leaderboard(session, filters=filters, rank_by=rank_by, same_items=same_items)
+    preferences = self_preference(session, filters=filters)
 if not board.rows:
     st.info("No judge runs yet: start one on the Judge runs page, then label its verdicts.")
     st.stop()
@@ -78,5 +77,7 @@ if board.cheapest_agreeing is not None:
     )
 else:
     st.caption("No judge has a defined figure yet: label more items of the judged responses.")
-show_table(leaderboard_frame(board, by_cost=order == "cost"))
+summaries = {key: row.summary() for key, row in by_judge(preferences).items()}
+show_table(leaderboard_frame(board, by_cost=order == "cost", self_preference=summaries))
 st.plotly_chart(leaderboard_figure(board), key="chart:leaderboard")
+show_self_preference(preferences)
