@@ -8,8 +8,8 @@ each of which also read the table's row for `met` and `ok` (verdicts) or `id`
 the verdict query of a report over 1M verdicts took half the time. Both replace an
 index of the same columns, so no write pays for a new index.
 
-Revision ID: 0012
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-04 17:05:00
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0012"
-down_revision: str | Sequence[str] | None = "0006"
+revision: str = "0009"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
