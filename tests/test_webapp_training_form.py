@@ -69,13 +69,13 @@ def test_the_form_submits_with_the_admins_judge_and_stays_open(
     assert widget(at, "number_input", "Max steps").value == 300
     assert widget(at, "number_input", "Learning rate").value == pytest.approx(5e-6)
     assert widget(at, "number_input", "Num generations").value == 16
-    assert widget(at, "selectbox", "Mode").value == "implicit"
+    assert widget(at, "selectbox", "Preset").value == "implicit"
     widget(at, "text_input", "Base model").set_value("tiny-qwen")
     widget(at, "number_input", "Max steps").set_value(9)
     widget(at, "number_input", "Num generations").set_value(4)
     widget(at, "number_input", "Per device train batch size").set_value(4)
     widget(at, "number_input", "Gradient accumulation steps").set_value(1)
-    widget(at, "selectbox", "Mode").set_value("explicit").run()
+    widget(at, "selectbox", "Preset").set_value("rar_explicit_categories").run()
     assert view(at) == "New job"  # an edit reruns the page; the view stays
     widget(at, "text_area", "Override reason").set_value(REASON)
     click(at, "Submit job")
@@ -85,7 +85,10 @@ def test_the_form_submits_with_the_admins_judge_and_stays_open(
     assert job.config["judge"]["base_url"] == "http://judge.internal:8000/v1"
     assert job.config["judge"]["model"] == "qwen-judge"
     assert job.config["judge"]["api_key_env"] == "JUDGE_KEY"
-    assert job.config["judge"]["max_retries"] == 2 and job.config["judge"]["mode"] == "explicit"
+    assert (
+        job.config["judge"]["max_retries"] == 2
+        and job.config["judge"]["preset"] == "rar_explicit_categories"
+    )
     # Submitted, then edited again: still on the form, the edit kept.
     widget(at, "number_input", "Max steps").set_value(12).run()
     assert view(at) == "New job" and widget(at, "number_input", "Max steps").value == 12

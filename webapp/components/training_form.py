@@ -44,7 +44,8 @@ MAIN = (
     "temperature",
     "beta",
 )
-JUDGE_MAIN = ("mode", "aggregation")
+JUDGE_MAIN = ("preset",)
+DERIVED = ("prompts_per_step",)  # computed from the batch fields; the form never pins it
 ENDPOINT_FIELDS = ("base_url", "model", "api_key_env")
 LABELS = {"model_name_or_path": "Base model", "base_url": "Judge URL", "model": "Judge model"}
 RAR_BASE_MODEL = "Qwen/Qwen2.5-7B"
@@ -70,7 +71,7 @@ def default_config(endpoints: Sequence[EndpointRow]) -> dict[str, Any]:
     """RaR's defaults, judged by the admins' first endpoint (gpt-4o-mini without one)."""
     judge = _judge_from(endpoints[0]) if endpoints else RAR_JUDGE
     config = JobConfig(model_name_or_path=RAR_BASE_MODEL, judge=JudgeSpec.model_validate(judge))
-    return config.model_dump(mode="json")
+    return config.model_dump(mode="json", exclude=set(DERIVED))
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -191,9 +192,18 @@ def config_form(
 ) -> dict[str, Any]:
     """The form over `config`; returns the config as the widgets now say."""
     prefix = f"training:form:{gen}:"
+    # Derived fields are left out, so a changed batch size derives them again.
+    config = {k: v for k, v in config.items() if k not in DERIVED}
     judge = dict(config.get("judge") or {})
     main = [n for n in MAIN if n in _editable(JobConfig, ())]
     values = _fields(JobConfig, main, config, prefix, 3)
+    per_step = values.get("per_device_train_batch_size", 0) * values.get("num_processes", 1)
+    per_step *= values.get("gradient_accumulation_steps", 1)
+    if values.get("num_generations"):
+        st.caption(
+            f"One step: {per_step} completions = {per_step / values['num_generations']:g} "
+            f"prompts x {values['num_generations']} generations each."
+        )
     st.markdown("**Judge**")
     chosen = _judge_endpoint(endpoints, judge, prefix + "judge:")
     if chosen == CUSTOM:
@@ -207,11 +217,13 @@ def config_form(
     rest = [n for n in _editable(JudgeSpec, (*ENDPOINT_FIELDS, *JUDGE_MAIN))]
     with st.expander("More judge settings"):
         judge.update(_fields(JudgeSpec, rest, judge, prefix + "judge:", 3))
-    others = [n for n in _editable(JobConfig, main) if n != "judge"]
+    others = [n for n in _editable(JobConfig, main) if n not in ("judge", *DERIVED)]
     with st.expander("More settings"):
         values.update(_fields(JobConfig, others, config, prefix, 3))
         nested = [
-            n for n in JobConfig.model_fields if n not in (*_editable(JobConfig, ()), "judge")
+            n
+            for n in JobConfig.model_fields
+            if n not in (*_editable(JobConfig, ()), "judge", *DERIVED)
         ]
         st.caption(f"Set in the YAML editor: {', '.join(nested)}.")
     return {**config, **values, "judge": judge}
