@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from rubricforge.models.accounts.orm import Role
-from rubricforge.models.accounts.permissions import OPERATOR, Action, UserInfo, can
+from rubricforge.models.accounts.permissions import OPERATOR, ROLE_PAGES, Action, UserInfo, can
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.data.exporter import ExportFilter, create_snapshot
 from rubricforge.models.llm.endpoints import save_endpoint
@@ -116,6 +116,11 @@ def run_page(url: str, role: Role, page: str) -> AppTest:
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
 def test_each_page_as_each_role(workspace: str, role: Role) -> None:
     for page, gate in PAGES:
+        if role in ROLE_PAGES and page not in ROLE_PAGES[role]:
+            # A page the role does not work in is left out of its navigation only.
+            with pytest.raises(ValueError, match="Could not find a navigation page"):
+                run_page(workspace, role, page)
+            continue
         if gate is not None and not can_role(role, gate):
             # Not in this role's navigation ...
             with pytest.raises(ValueError, match="Could not find a navigation page"):
@@ -133,6 +138,16 @@ def test_each_page_as_each_role(workspace: str, role: Role) -> None:
         buttons = {b.label for b in at.button}
         for label, action in CONTROLS.get(page, {}).items():
             assert (label in buttons) == can_role(role, action), (page, label, role.value)
+
+
+def test_an_annotator_lands_on_the_queue_and_sees_only_their_pages(workspace: str) -> None:
+    at = app_as(user_id(workspace, ACCOUNTS[Role.annotator]))
+    assert [t.value for t in at.title] == ["Spot-check"]  # no rubric-status overview
+    for page in ("overview", "prompts", "editor", "training"):  # not in their navigation
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            at.switch_page(f"views/{page}.py").run()
+    expert = app_as(user_id(workspace, ACCOUNTS[Role.expert]))
+    assert [t.value for t in expert.title] == ["Overview"]
 
 
 def can_role(role: Role, action: Action) -> bool:

@@ -11,7 +11,7 @@ multipage layout and could run a page script without this file, skipping sign-in
 from __future__ import annotations
 
 import streamlit as st
-from rubricforge.models.accounts.permissions import Action, UserInfo, can
+from rubricforge.models.accounts.permissions import ROLE_PAGES, Action, UserInfo, can
 from rubricforge.webapp.auth import current_user, follow_redirect, sign_out
 from rubricforge.webapp.components.boundary import run_guarded
 from rubricforge.webapp.components.editing import unsaved_prompts
@@ -112,7 +112,14 @@ PAGES: list[tuple[st.Page, Action | None]] = [
 
 
 def visible_pages(user: UserInfo) -> list[st.Page]:
-    return [page for page, action in PAGES if action is None or can(user, action)]
+    """The pages the user may open; for a role with its own pages (ROLE_PAGES) only
+    those, in that order, so the first (an annotator's queue) is where they land."""
+    allowed = [page for page, action in PAGES if action is None or can(user, action)]
+    focus = ROLE_PAGES.get(user.role)
+    if focus is None:
+        return allowed
+    by_path = {page.url_path: page for page in allowed}
+    return [by_path[path] for path in focus if path in by_path]
 
 
 user = current_user()
