@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 from rubricforge.models.accounts.orm import User
-from rubricforge.models.accounts.permissions import Action, UserInfo, can, require
+from rubricforge.models.accounts.permissions import PERMISSIONS, Action, UserInfo, can, require
 from rubricforge.models.agreement.orm import LabelAssignment, SpotCheckItem, SpotCheckQueue
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.errors import InvalidInputError, NotFoundError
@@ -29,7 +29,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-__all__ = ["AssignmentRow", "assign_items", "assignments", "parse_positions"]
+__all__ = ["AssignmentRow", "assign_items", "assignments", "labellers", "parse_positions"]
 
 MAX_POSITIONS = 100_000
 _RANGE = re.compile(r"^\s*(\d{1,6})\s*(?:-\s*(\d{1,6})\s*)?$")
@@ -161,6 +161,18 @@ def assign_items(
         },  # fmt: skip
     )
     return added
+
+
+def labellers(session: Session) -> list[str]:
+    """Usernames of the active accounts that label (annotators, admins), by name."""
+    roles = PERMISSIONS[Action.label]
+    return list(
+        session.scalars(
+            select(User.username)
+            .where(User.is_active, User.role.in_(roles))
+            .order_by(User.username)
+        )
+    )
 
 
 def assignments(session: Session, queue_id: int) -> list[AssignmentRow]:
