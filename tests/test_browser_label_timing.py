@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import StreamlitApp, chromium, sign_in, wait_idle
+from browser import StreamlitApp, chromium, publish_screenshot, sign_in, wait_idle
 from playwright.sync_api import Locator, Page, expect
 from rubricforge.models.accounts.auth import add_user
 from rubricforge.models.accounts.orm import User
 from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.models.agreement.label_keys import save_label_keys
 from rubricforge.models.agreement.orm import HumanLabel
 from rubricforge.models.agreement.sampling import QueueSpec
 from rubricforge.models.agreement.spotcheck import create_queue
@@ -63,13 +64,18 @@ def labels_by(engine: Engine, username: str) -> int:
     return count or 0
 
 
+@pytest.mark.parametrize("show_verdict", [True, False], ids=["verdict", "straight-on"])
 def test_an_annotator_labels_20_items_by_keyboard(
-    db_url: str, engine: Engine, page: Page, tmp_path: Path
+    db_url: str, engine: Engine, page: Page, tmp_path: Path, show_verdict: bool
 ) -> None:
+    """With the default keys the verdict shows after each label and Enter moves on
+    (two keys an item); with "go straight on" (a per-user setting) one key an item."""
     load_demo(engine)
     with session_scope(engine) as s:
         lead = add_user(s, "lead", "expert", PASSWORD, actor=OPERATOR)
-        add_user(s, "ann", "annotator", PASSWORD, actor=OPERATOR)
+        ann = add_user(s, "ann", "annotator", PASSWORD, actor=OPERATOR)
+        if not show_verdict:
+            save_label_keys(s, ann, show_verdict=False)
         # Three labels per item: the demo's own labels never make an item complete.
         create_queue(s, lead, QueueSpec(name="volume", size=ITEMS, labels_per_item=3))
     app = StreamlitApp({"DATABASE_URL": db_url}, tmp_path / "streamlit.log")
@@ -83,19 +89,30 @@ def test_an_annotator_labels_20_items_by_keyboard(
         if not on_queue.count():
             user.click(page.get_by_role("link", name="Spot-check"))
         for n in range(ITEMS):
-            expect(on_queue).to_be_visible()
+            expect(page.get_by_text(f"{ITEMS - n} left for you, this one included")).to_be_visible()
             wait_idle(page)
             user.press("m" if n % 2 == 0 else "n")
+            if not show_verdict:
+                continue
             expect(stored_msg).to_be_visible()
             wait_idle(page)
             if n < ITEMS - 1:
                 user.press("Enter")
                 expect(stored_msg).to_have_count(0)
+        if not show_verdict:
+            expect(page.get_by_text("Nothing left for you in this queue")).to_be_visible()
         elapsed = time.monotonic() - started
+        if show_verdict:  # the README's screenshot: the queue at 1366x768, untimed
+            page.evaluate("window.scrollTo(0, 0)")
+            shot = tmp_path / "spotcheck.png"
+            page.screenshot(path=str(shot))
+            publish_screenshot(shot, "spotcheck-volume.png")
         stored = labels_by(engine, "ann")
+        mode = "verdict" if show_verdict else "straight on"
         print(
-            f"\nLABEL TIMING: {ITEMS} items, {user.clicks} clicks, {user.keys} key presses, "
-            f"{elapsed:.1f} s ({elapsed / ITEMS:.2f} s an item), {stored} labels stored"
+            f"\nLABEL TIMING ({mode}): {ITEMS} items, {user.clicks} clicks, "
+            f"{user.keys} key presses, {elapsed:.1f} s ({elapsed / ITEMS:.2f} s an item), "
+            f"{stored} labels stored"
         )
         assert stored == ITEMS
         assert user.clicks <= MAX_CLICKS

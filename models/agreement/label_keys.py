@@ -85,15 +85,20 @@ class LabelKeys(BaseModel):
         used: dict[str, str] = {}
         for name, key in [*((n, getattr(self, n)) for n in ACTIONS),
                           *((f"score {i}", k) for i, k in enumerate(self.ratings, 1))]:  # fmt: skip
+            name = name.replace("_", " ")
             if key in used:
                 raise ValueError(f"{key!r} is given to both {used[key]} and {name}")
-            used[key] = name.replace("_", " ")
+            used[key] = name
         return self
 
     def shown(self, field: str) -> str:
         """A key as the page writes it: letters in capitals (M), named keys as named."""
         key: str = getattr(self, field)
         return key.upper() if len(key) == 1 else key
+
+
+def _reason(message: str) -> str:
+    return message.removeprefix("Value error, ")
 
 
 def label_keys(session: Session, user: UserInfo) -> LabelKeys:
@@ -118,7 +123,7 @@ def save_label_keys(session: Session, actor: UserInfo, **fields: Any) -> LabelKe
         keys = LabelKeys(**fields)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'keys'}: {e['msg'].removeprefix('Value error, ')}"
+            ": ".join(filter(None, [".".join(map(str, e["loc"])), _reason(e["msg"])]))
             for e in exc.errors()
         )
         raise InvalidInputError(f"keys not saved: {problems}") from None

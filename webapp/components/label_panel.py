@@ -22,9 +22,10 @@ from rubricforge.webapp.components.label_flow import (
 from rubricforge.webapp.components.labeling import button, show_item, show_reveal
 
 
-def progress(queue: QueueInfo, item: LabelItem | None) -> None:
-    """How far the annotator is in this queue: their labels against what is theirs."""
-    left = item.remaining if item is not None else 0
+def progress(queue: QueueInfo, item: LabelItem | None, labelled: bool) -> None:
+    """How far the annotator is in this queue: their labels against what is theirs
+    (`labelled`: the item on screen is labelled already, its verdict shown)."""
+    left = item.remaining - labelled if item is not None else 0
     total = queue.yours + left
     text = f"{queue.yours} of {total} labelled by you"
     if queue.assigned_open:
@@ -36,7 +37,7 @@ def label_panel(user: UserInfo, queue: QueueInfo, keys: LabelKeys) -> None:
     show_notices()
     reveal = st.session_state.get(REVEAL)
     item = current_item(user, queue.id)
-    progress(queue, item)
+    progress(queue, item, reveal is not None)
     if item is None:
         st.success("Nothing left for you in this queue. Thank you!", icon=":material/done_all:")
         undo_button(user, queue.id, keys)
