@@ -152,3 +152,27 @@ def test_an_annotator_changes_keys_and_goes_straight_on(app_db: str, engine: Eng
     click(at, "Back to the defaults")
     with Session(engine) as s:
         assert label_keys(s, j.world.users["ann"]) == LabelKeys()
+
+
+def test_own_labels_are_narrowed_by_answer_and_changed_there(app_db: str, engine: Engine) -> None:
+    j = judged(engine, queue_size=4)
+    at = app_as(j.uid("ann"), "views/spotcheck.py")
+    for name in ("Met", "Skip"):
+        click(at, name)
+        click(at, "Next item")
+    assert [t.label for t in at.tabs] == ["Label", "Your labels (2)", "Keys"]
+    assert len(at.dataframe[-1].value) == 2
+    widget(at, "radio", "Show").set_value("Skipped")
+    at.run()
+    assert list(at.dataframe[-1].value["Your label"]) == ["skipped"]
+    choice = widget(at, "selectbox", "Label to change")
+    choice.set_value(choice.options[0])
+    at.run()
+    next(w for w in at.segmented_control if w.label == "New label").set_value("Not met")
+    at.run()
+    click(at, "Save change")
+    assert shown(at, "success", "Your label on item 2 was changed.")
+    assert mets(engine) == [(True, None), (False, None)]
+    widget(at, "radio", "Show").set_value("With a note")
+    at.run()
+    assert shown(at, "caption", "None of your labels in this queue: with a note.")
