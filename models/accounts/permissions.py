@@ -63,9 +63,12 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
 
 # The pages a role works in (by the page's url path), its landing page first. A role not
 # listed sees every page it may open, landing on the Overview. Annotators label and read
-# their agreement; the rubric and training pages are only noise in their navigation.
+# their agreement and the judges ranked on their labels; the rubric, judging and training
+# pages are only noise in their navigation.
 # Hiding is navigation only: reading stays open to every role, as above.
-ROLE_PAGES: dict[Role, tuple[str, ...]] = {Role.annotator: ("spotcheck", "agreement")}
+ROLE_PAGES: dict[Role, tuple[str, ...]] = {
+    Role.annotator: ("spotcheck", "agreement", "leaderboard")
+}
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from rubricforge.webapp.components.label_panel import label_panel
 from rubricforge.webapp.components.label_settings import assign_form, keys_form
 from rubricforge.webapp.components.labeling import queue_form, queues_frame
 from rubricforge.webapp.components.own_labels import your_labels
-from rubricforge.webapp.components.text import show_flash
+from rubricforge.webapp.components.text import escape_md, show_flash
 from rubricforge.webapp.db import read_session
 
 QUEUE = "spot:queue"
@@ -78,7 +78,8 @@ if not may_label:
     st.dataframe(queues_frame(queues), hide_index=True)
     st.stop()
 
-queue = pick_queue(queues)  # its name is in the box: no heading, the item starts higher
+queue = pick_queue(queues)
+st.subheader(escape_md(queue.name), anchor=False)
 # Every tab is drawn on every run (cheap here), so a tab switch costs no rerun.
 label_tab, mine_tab, keys_tab = st.tabs(["Label", f"Your labels ({queue.yours})", "Keys"])
 with label_tab:
