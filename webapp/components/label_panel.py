@@ -91,7 +91,6 @@ def label_panel(user: UserInfo, queue: QueueInfo, keys: LabelKeys) -> None:
 def label_buttons(user: UserInfo, item: LabelItem, keys: LabelKeys) -> None:
     note_key = f"spot:note:{item.queue_id}:{item.position}"
     st.text_input("Note (optional)", key=note_key)
-    flow = {"show_verdict": keys.show_verdict}
     c1, c2, c3 = st.columns(3)
     if item.criterion is not None:
         met, not_met = f"Met ({keys.shown('met')})", f"Not met ({keys.shown('not_met')})"
@@ -104,7 +103,7 @@ def label_buttons(user: UserInfo, item: LabelItem, keys: LabelKeys) -> None:
                 width="stretch",
                 icon="✅",
                 icon_position="right",
-                **on_label(user, item, True, met, note_key, **flow),
+                **on_label(user, item, True, met, note_key, show_verdict=keys.show_verdict),
             )
         with c2:
             button(
@@ -115,7 +114,7 @@ def label_buttons(user: UserInfo, item: LabelItem, keys: LabelKeys) -> None:
                 width="stretch",
                 icon="❌",
                 icon_position="right",
-                **on_label(user, item, False, not_met, note_key, **flow),
+                **on_label(user, item, False, not_met, note_key, show_verdict=keys.show_verdict),
             )
     else:
         score_key = f"spot:score:{item.queue_id}:{item.position}"
@@ -123,7 +122,9 @@ def label_buttons(user: UserInfo, item: LabelItem, keys: LabelKeys) -> None:
             st.segmented_control("Score (1 poor – 10 excellent)", list(range(1, 11)), key=score_key)
         with c2:
             name = f"Submit score ({keys.shown('next')})"
-            submit = on_label(user, item, None, name, note_key, score_key, **flow)
+            submit = on_label(
+                user, item, None, name, note_key, score_key, show_verdict=keys.show_verdict
+            )
             button("Submit score", keys.next, key="spot:score", type="primary", **submit)
     with c3:
         skip = f"Skip ({keys.shown('skip')})"
@@ -134,7 +135,7 @@ def label_buttons(user: UserInfo, item: LabelItem, keys: LabelKeys) -> None:
             width="stretch",
             icon="⏭️",
             icon_position="right",
-            **on_label(user, item, None, skip, note_key, **flow),
+            **on_label(user, item, None, skip, note_key, show_verdict=keys.show_verdict),
         )
     if item.criterion is None:
         rating_keys(user, item, keys, note_key)
