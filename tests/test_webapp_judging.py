@@ -290,17 +290,6 @@ def test_the_leaderboard_ranks_judges_with_their_cost(app_db: str, engine: Engin
     assert list(at.dataframe[0].value["Judge"]) == ["judge-a (explicit)", "judge-b (implicit)"]
 
 
-def page_alone(uid: int, page: str, query: dict[str, str] | None = None) -> AppTest:
-    """A page's script run on its own, signed in as `uid`: what a role sees there even
-    where the page is not in its navigation (ROLE_PAGES)."""
-    at = AppTest.from_file(str(APP.parent / "views" / f"{page}.py"), default_timeout=60)
-    at.session_state["user_id"] = uid
-    at.query_params.update(query or {})
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
 # --- Judge runs -------------------------------------------------------------------------
 
 
@@ -374,7 +363,7 @@ def test_only_judging_roles_may_start_a_run(app_db: str, engine: Engine) -> None
 
 def test_an_annotator_watches_runs_but_cannot_start_one(app_db: str, engine: Engine) -> None:
     j = judged(engine)
-    at = page_alone(j.uid("ann"), "judging")  # not in an annotator's navigation
+    at = app_as(j.uid("ann"), "views/judging.py")
     assert not has(at, "button", "Start judge run")
     assert shown(at, "caption", "Starting judge runs needs the expert, researcher or admin role")
     assert list(at.dataframe[0].value["Status"]) == ["succeeded"]
@@ -410,9 +399,8 @@ def test_the_editor_shows_a_request_and_saving_the_fix_resolves_it(
         done = s.get_one(RevisionRequest, req.id)
     assert done.resolved_at is not None and done.resolution == "criterion changed in version 2"
 
-    # A reader (the editor is not in an annotator's navigation at all: ROLE_PAGES) sees
-    # the rubric but never the evidence, whose verdicts an annotator must not see.
-    reader = app_as(j.uid("rita"), "views/editor.py", {"prompt": str(p.prompt_id)})
+    # Annotators read the rubric but never the evidence (it holds the judge's verdicts).
+    reader = app_as(j.uid("ann"), "views/editor.py", {"prompt": str(p.prompt_id)})
     assert not [e for e in reader.expander if e.label.startswith("Open revision requests")]
 
 

@@ -61,11 +61,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
 }
 
 
-# The pages a role works in (by the page's url path), its landing page first. A role not
-# listed sees every page it may open, landing on the Overview. Annotators label and read
-# their agreement and the judges ranked on their labels; the rubric, judging and training
-# pages are only noise in their navigation.
-# Hiding is navigation only: reading stays open to every role, as above.
+# The pages a role works in (by the page's url path), its landing page first: the sidebar
+# lists only these. A role not listed gets Streamlit's menu of every page it may open and
+# lands on the Overview. Annotators label, read their agreement and the judges ranked on
+# their labels; the other reading pages stay open to them by link or address, unlisted.
 ROLE_PAGES: dict[Role, tuple[str, ...]] = {
     Role.annotator: ("spotcheck", "agreement", "leaderboard")
 }
