@@ -128,7 +128,7 @@ def test_a_researcher_cannot_label_but_draws_a_queue(app_db: str, engine: Engine
 def test_an_annotator_cannot_draw_queues(app_db: str, engine: Engine) -> None:
     j = judged(engine, queue_size=2)
     at = app_as(j.uid("ann"), "views/spotcheck.py")
-    assert not at.form_submit_button and not has(at, "text_input", "Queue name")
+    assert not has(at, "button", "Draw queue") and not has(at, "text_input", "Queue name")
 
 
 # --- Adjudication -----------------------------------------------------------------------

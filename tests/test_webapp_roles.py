@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from rubricforge.models.accounts.orm import Role
-from rubricforge.models.accounts.permissions import OPERATOR, Action, UserInfo, can
+from rubricforge.models.accounts.permissions import OPERATOR, ROLE_PAGES, Action, UserInfo, can
 from rubricforge.models.core.db import session_scope
 from rubricforge.models.data.exporter import ExportFilter, create_snapshot
 from rubricforge.models.llm.endpoints import save_endpoint
@@ -137,6 +137,22 @@ def test_each_page_as_each_role(workspace: str, role: Role) -> None:
         buttons = {b.label for b in at.button}
         for label, action in CONTROLS.get(page, {}).items():
             assert (label in buttons) == can_role(role, action), (page, label, role.value)
+
+
+def sidebar_links(at: AppTest) -> list[str]:
+    return [link.proto.label for link in at.sidebar.get("page_link")]
+
+
+def test_an_annotator_lands_on_the_queue_and_sees_only_their_pages(workspace: str) -> None:
+    at = app_as(user_id(workspace, ACCOUNTS[Role.annotator]))
+    assert [t.value for t in at.title] == ["Spot-check"]  # no rubric-status overview
+    assert ROLE_PAGES[Role.annotator] == ("spotcheck", "agreement", "leaderboard")
+    assert sidebar_links(at) == ["Spot-check", "Agreement", "Leaderboard"]
+    # The pages they do not work in are not listed, yet an address still opens them.
+    assert [t.value for t in at.switch_page("views/overview.py").run().title] == ["Overview"]
+    expert = app_as(user_id(workspace, ACCOUNTS[Role.expert]))
+    assert [t.value for t in expert.title] == ["Overview"]
+    assert sidebar_links(expert) == []  # Streamlit's own menu: every page the role may open
 
 
 def can_role(role: Role, action: Action) -> bool:

@@ -11,7 +11,7 @@ multipage layout and could run a page script without this file, skipping sign-in
 from __future__ import annotations
 
 import streamlit as st
-from rubricforge.models.accounts.permissions import Action, UserInfo, can
+from rubricforge.models.accounts.permissions import ROLE_PAGES, Action, UserInfo, can
 from rubricforge.webapp.auth import current_user, follow_redirect, sign_out
 from rubricforge.webapp.components.boundary import run_guarded
 from rubricforge.webapp.components.editing import unsaved_prompts
@@ -21,10 +21,15 @@ from rubricforge.webapp.login_form import requested_path, show_login
 st.set_page_config(page_title="rubricforge", layout="wide")
 
 LOGIN = st.Page("views/login.py", title="Sign in", icon=":material/login:", url_path="login")
+user = current_user()
+# A role with its own pages (ROLE_PAGES: annotators) lands on the first of them, not here.
+FOCUS = ROLE_PAGES.get(user.role, ()) if user is not None else ()
 # (page, the action a role needs to see it; None: every signed-in role)
 PAGES: list[tuple[st.Page, Action | None]] = [
     (
-        st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(
+            "views/overview.py", title="Overview", icon=":material/dashboard:", default=not FOCUS
+        ),
         None,
     ),
     (st.Page("views/prompts.py", title="Prompts", icon=":material/list_alt:"), None),
@@ -112,10 +117,21 @@ PAGES: list[tuple[st.Page, Action | None]] = [
 
 
 def visible_pages(user: UserInfo) -> list[st.Page]:
-    return [page for page, action in PAGES if action is None or can(user, action)]
+    """The pages the user may open; a role's own pages (ROLE_PAGES) first, in that
+    order, so the first (an annotator's queue) is where they land."""
+    allowed = [page for page, action in PAGES if action is None or can(user, action)]
+    rank = {path: n for n, path in enumerate(FOCUS)}
+    return sorted(allowed, key=lambda page: rank.get(page.url_path, len(rank)))
 
 
-user = current_user()
+def focus_links(pages: list[st.Page]) -> None:
+    """The sidebar menu of a role with its own pages: only those. The others stay
+    reachable by link and address (a deep link, an unsaved editor), never listed."""
+    for page in pages:
+        st.page_link(page)
+    st.divider()
+
+
 if follow_redirect():  # to /api/session or /api/signout, which set or clear the cookie
     st.stop()
 if user is None:
@@ -127,10 +143,14 @@ if user is None:
     else:
         run_guarded(lambda: show_login(requested_path(page.url_path)), page.title)
 else:
+    pages = visible_pages(user)
+    own = [p for p in pages if p.url_path in FOCUS]  # before navigation makes one the default
+    page = st.navigation(pages, position="hidden" if FOCUS else "sidebar")
     with st.sidebar:
+        if FOCUS:
+            focus_links(own)
         st.caption(escape_md(f"Signed in as {user.username} ({user.role.value})"))
         st.button("Sign out", on_click=sign_out, icon=":material/logout:")
-    page = st.navigation(visible_pages(user))
     with st.sidebar:  # each editor with unsaved edits, one click away
         for pid, label in unsaved_prompts(user).items():
             link = escape_md(f"Unsaved changes: {label}")

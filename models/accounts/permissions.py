@@ -61,6 +61,15 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
 }
 
 
+# The pages a role works in (by the page's url path), its landing page first: the sidebar
+# lists only these. A role not listed gets Streamlit's menu of every page it may open and
+# lands on the Overview. Annotators label, read their agreement and the judges ranked on
+# their labels; the other reading pages stay open to them by link or address, unlisted.
+ROLE_PAGES: dict[Role, tuple[str, ...]] = {
+    Role.annotator: ("spotcheck", "agreement", "leaderboard")
+}
+
+
 @dataclass(frozen=True)
 class UserInfo:
     """The acting user as plain data (safe to keep in a Streamlit session)."""

@@ -79,6 +79,7 @@ class ItemDetail:
     labels: tuple[LabelView, ...]
     verdicts: tuple[VerdictView, ...]
     judgments: tuple[JudgmentView, ...]
+    reference_answer: str = ""  # the expert's reference answer to the prompt
 
 
 def _item_filter(response_col: Any, criterion_col: Any, keys: Sequence[ItemKey]) -> Any:
@@ -212,7 +213,13 @@ def item_details(session: Session, keys: Sequence[ItemKey]) -> list[ItemDetail]:
     texts = {
         r.id: r
         for r in session.execute(
-            select(Response.id, Response.text, Prompt.id.label("prompt_id"), Prompt.question)
+            select(
+                Response.id,
+                Response.text,
+                Prompt.id.label("prompt_id"),
+                Prompt.question,
+                Prompt.reference_answer,
+            )  # fmt: skip
             .join(Prompt, Prompt.id == Response.prompt_id)
             .where(Response.id.in_({r for r, _ in keys}))
         )
@@ -235,6 +242,7 @@ def item_details(session: Session, keys: Sequence[ItemKey]) -> list[ItemDetail]:
                 labels=tuple(labels.get((response_id, criterion_id), ())),
                 verdicts=tuple(verdicts.get((response_id, criterion_id), ())),
                 judgments=tuple(judgments.get(response_id, ())) if criterion_id is None else (),
+                reference_answer=text.reference_answer,
             )
         )
     return details

@@ -4,10 +4,22 @@ and the spot-check queues that decide which items they are asked about."""
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from typing import Any
 
 from rubricforge.models.core.base import Base, CreatedAt, str_enum
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -110,3 +122,31 @@ class SpotCheckItem(Base):
     # why the judges disagree about it.
     stratum: Mapped[str] = mapped_column(String(200), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class LabelAssignment(CreatedAt, Base):
+    """A queue item given to a named annotator by whoever manages the queues: it comes
+    first in that annotator's queue (models/agreement/assignments.py)."""
+
+    __tablename__ = "label_assignments"
+    __table_args__ = (UniqueConstraint("item_id", "annotator_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("spotcheck_items.id", ondelete="CASCADE"))
+    annotator_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class LabelKeySetting(Base):
+    """One annotator's keyboard keys on the Spot-check page (models/agreement/label_keys.py);
+    no row: the defaults."""
+
+    __tablename__ = "label_key_settings"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    keys: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

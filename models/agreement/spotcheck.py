@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 from rubricforge.models.accounts.orm import User
 from rubricforge.models.accounts.permissions import Action, UserInfo, require
+from rubricforge.models.agreement.assignments import ORDER_SQL
 from rubricforge.models.agreement.items import (
     CriterionView,
     JudgmentView,
@@ -43,11 +43,9 @@ from rubricforge.models.agreement.items import (
 )
 from rubricforge.models.agreement.orm import (
     HumanLabel,
-    ItemUnit,
-    SamplingStrategy,
     SpotCheckQueue,
-    Stratum,
 )
+from rubricforge.models.agreement.queues import ANSWERED, SAME_ITEM, QueueInfo, list_queues
 from rubricforge.models.agreement.sampling import QueueSpec, draw
 from rubricforge.models.core.audit import audit
 from rubricforge.models.core.errors import InvalidInputError, NotFoundError, WorkflowError
@@ -71,24 +69,6 @@ __all__ = [
     "submit_label",
 ]
 
-# A label "answers" an item unless it was skipped; adjudications are counted apart.
-ANSWERED = "(h.met IS NOT NULL OR h.score IS NOT NULL) AND NOT h.is_adjudication"
-SAME_ITEM = "h.response_id = i.response_id AND h.criterion_id IS NOT DISTINCT FROM i.criterion_id"
-
-
-@dataclass(frozen=True)
-class QueueInfo:
-    id: int
-    name: str
-    unit: ItemUnit
-    strategy: SamplingStrategy
-    stratify_by: Stratum | None
-    labels_per_item: int
-    items: int
-    complete: int  # items with labels_per_item answered labels
-    yours: int  # items the asking annotator labelled (0 when nobody asked)
-    created_at: datetime
-
 
 @dataclass(frozen=True)
 class LabelItem:
@@ -106,6 +86,8 @@ class LabelItem:
     # Whole-response items: the prompt's current rubric, to score against.
     rubric: tuple[CriterionView, ...]
     remaining: int  # items left for this annotator, this one included
+    reference_answer: str = ""  # the expert's, shown beside the item (not the judge's)
+    assigned: bool = False  # given to this annotator by name (models.agreement.assignments)
 
 
 @dataclass(frozen=True)
@@ -178,47 +160,6 @@ def create_queue(session: Session, actor: UserInfo, spec: QueueSpec) -> QueueInf
     return list_queues(session, queue_id=queue.id)[0]
 
 
-def list_queues(
-    session: Session, annotator: UserInfo | None = None, *, queue_id: int | None = None
-) -> list[QueueInfo]:
-    """Every queue (or the one asked for) with its progress, newest first; `yours`
-    counts the items `annotator` labelled."""
-    rows = session.execute(
-        text(f"""
-        SELECT q.id, q.name, q.unit, q.strategy, q.stratify_by, q.labels_per_item,
-               count(i.id) AS items,
-               count(i.id) FILTER (WHERE coalesce(l.answered, 0) >= q.labels_per_item),
-               count(i.id) FILTER (WHERE l.mine),
-               q.created_at
-        FROM spotcheck_queues q
-        LEFT JOIN spotcheck_items i ON i.queue_id = q.id
-        LEFT JOIN LATERAL (
-            SELECT count(*) FILTER (WHERE {ANSWERED}) AS answered,
-                   bool_or(h.annotator_id = :me AND NOT h.is_adjudication) AS mine
-            FROM human_labels h WHERE {SAME_ITEM}
-        ) l ON true
-        WHERE CAST(:queue_id AS integer) IS NULL OR q.id = :queue_id
-        GROUP BY q.id ORDER BY q.id DESC
-        """),
-        {"me": annotator.id if annotator else None, "queue_id": queue_id},
-    )
-    return [
-        QueueInfo(
-            id=r[0],
-            name=r[1],
-            unit=ItemUnit(r[2]),
-            strategy=SamplingStrategy(r[3]),
-            stratify_by=Stratum(r[4]) if r[4] else None,
-            labels_per_item=r[5],
-            items=r[6],
-            complete=r[7],
-            yours=r[8],
-            created_at=r[9],
-        )
-        for r in rows
-    ]
-
-
 def _labeller_id(annotator: UserInfo) -> int:
     require(annotator, Action.label)
     if annotator.id is None:
@@ -234,21 +175,23 @@ def next_item(session: Session, annotator: UserInfo, *, queue_id: int) -> LabelI
         raise NotFoundError(f"no spot-check queue with id {queue_id}")
     row = session.execute(
         text(f"""
-        SELECT i.position, i.response_id, i.criterion_id, count(*) OVER () AS remaining
+        SELECT i.position, i.response_id, i.criterion_id, count(*) OVER () AS remaining,
+               EXISTS (SELECT 1 FROM label_assignments a
+                       WHERE a.item_id = i.id AND a.annotator_id = :me) AS assigned
         FROM spotcheck_items i
         WHERE i.queue_id = :queue_id
           AND NOT EXISTS (SELECT 1 FROM human_labels h WHERE h.annotator_id = :me AND {SAME_ITEM})
           AND (SELECT count(*) FROM human_labels h WHERE {SAME_ITEM} AND {ANSWERED}) < :per_item
-        ORDER BY i.position
+        ORDER BY {ORDER_SQL}
         LIMIT 1
         """),
         {"queue_id": queue_id, "me": me, "per_item": queue.labels_per_item},
     ).first()
     if row is None:
         return None
-    position, response_id, criterion_id, remaining = row
+    position, response_id, criterion_id, remaining, assigned = row
     prompt = session.execute(
-        select(Prompt.id, Prompt.question, Prompt.messages, Response.text)
+        select(Prompt.id, Prompt.question, Prompt.messages, Prompt.reference_answer, Response.text)
         .join(Response, Response.prompt_id == Prompt.id)
         .where(Response.id == response_id)
     ).one()
@@ -278,6 +221,8 @@ def next_item(session: Session, annotator: UserInfo, *, queue_id: int) -> LabelI
         ),
         rubric=rubric,
         remaining=remaining,
+        reference_answer=prompt.reference_answer,
+        assigned=assigned,
     )
 
 

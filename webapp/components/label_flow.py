@@ -28,7 +28,11 @@ from rubricforge.webapp.components.text import escape_md
 from rubricforge.webapp.db import read_session, write_session
 
 ITEM, SHOWN, REVEAL, NOTICES = "spot:item", "spot:shown_at", "spot:reveal", "spot:notices"
-KEY_NAMES = {True: "Met (M)", False: "Not met (N)", None: "Skip (S)"}  # for messages
+
+
+def key_name(met: bool | None, key: str) -> str:
+    """'Met (M)': a label and its key, for messages."""
+    return f"{verdict_word(met).capitalize() if met is not None else 'Skip'} ({key})"
 
 
 def notify(kind: str, message: str) -> None:
@@ -69,9 +73,12 @@ def label(
     name: str,
     note_key: str,
     score_key: str | None = None,
+    score: int | None = None,
+    show_verdict: bool = True,
 ) -> None:
-    """on_click of Met / Not met / Skip / Submit score (score_key: the score widget),
-    for the item drawn with the button."""
+    """on_click of Met / Not met / Skip / Submit score (score_key: the score widget) /
+    a score's own key (score), for the item drawn with the button. Without
+    show_verdict the next item comes at once and the stored label is said in a notice."""
     if not _on_screen(item_key) or st.session_state.get(REVEAL) is not None:
         notify(
             "warning",
@@ -79,7 +86,6 @@ def label(
             "stored. To correct a label, use Undo or 'Your labels' below.",
         )
         return
-    score = None
     if score_key is not None:
         score = st.session_state.get(score_key)
         if score is None:
@@ -96,15 +102,20 @@ def label(
         notify("error", str(exc))
         forget_item()  # e.g. labelled in another tab: the next run fetches a fresh item
         return
-    st.session_state[REVEAL] = reveal
+    if show_verdict:
+        st.session_state[REVEAL] = reveal
+        return
+    said = f"score {score}" if score is not None else verdict_word(met)
+    notify("success", f"Your label on item {item.position} is stored: {said}.")
+    forget_item()
 
 
-def early_key(met: bool | None) -> None:
+def early_key(met: bool | None, key: str) -> None:
     """on_click of the label keys while a verdict is on screen: the next item was not
     shown yet, so the press cannot be for it. Refused, and said so."""
     notify(
         "warning",
-        f"{KEY_NAMES[met]} was pressed before the next item was on screen, so it was not "
+        f"{key_name(met, key)} was pressed before the next item was on screen, so it was not "
         "stored. Read the item below, then label it.",
     )
     forget_item()
@@ -134,7 +145,11 @@ def on_label(
     name: str,
     note_key: str,
     score_key: str | None = None,
+    *,
+    score: int | None = None,
+    show_verdict: bool = True,
 ) -> dict[str, Any]:
     """The on_click and args of a label button for `item`."""
     key = (item.response_id, item.criterion_id)
-    return {"on_click": label, "args": (user, key, met, name, note_key, score_key)}
+    args = (user, key, met, name, note_key, score_key, score, show_verdict)
+    return {"on_click": label, "args": args}

@@ -69,8 +69,34 @@ def show_criterion(c: CriterionView) -> None:
     st.text(f"{c.title}: {c.description}")
 
 
+LONG_REFERENCE = 600  # characters; a longer reference answer starts folded
+
+
+def show_reference(reference: str) -> None:
+    """The expert's reference answer, as text; folded when long."""
+    if not reference.strip():
+        st.caption("This prompt has no reference answer.")
+        return
+    if len(reference) <= LONG_REFERENCE:
+        st.markdown("**Reference answer**")
+        st.text(reference)
+        return
+    label = f"Reference answer ({len(reference):,} characters)"
+    with st.expander(label, icon=":material/menu_book:"):
+        st.text(reference)
+
+
 def show_item(item: LabelItem) -> None:
-    """The prompt, the response and the criterion (or the rubric), nothing of the judge."""
+    """The prompt, the response and the criterion (or the rubric), nothing of the judge;
+    the reference answer beside them."""
+    main, side = st.columns([3, 2], gap="large")
+    with side:
+        show_reference(item.reference_answer)
+    with main:
+        _show_item(item)
+
+
+def _show_item(item: LabelItem) -> None:
     st.markdown("**Prompt**")
     if item.messages:
         for message in item.messages:

@@ -11,7 +11,7 @@ from rubricforge.models.agreement.adjudication import adjudicate, adjudication_q
 from rubricforge.models.agreement.items import ItemDetail
 from rubricforge.models.core.errors import RubricforgeError
 from rubricforge.webapp.auth import page_user
-from rubricforge.webapp.components.labeling import show_criterion, verdict_word
+from rubricforge.webapp.components.labeling import show_criterion, show_reference, verdict_word
 from rubricforge.webapp.components.text import flash, show_error, show_flash
 from rubricforge.webapp.db import read_session, write_session
 
@@ -70,12 +70,16 @@ def describe(item: ItemDetail) -> str:
 
 def item_panel(user: UserInfo, item: ItemDetail) -> None:
     key = f"adj:{item.response_id}:{item.criterion_id}"
-    st.markdown("**Prompt**")
-    st.text(item.question)
-    st.markdown("**Response**")
-    st.text(item.response)
-    if item.criterion is not None:
-        show_criterion(item.criterion)
+    main, side = st.columns([3, 2], gap="large")
+    with side:
+        show_reference(item.reference_answer)
+    with main:
+        st.markdown("**Prompt**")
+        st.text(item.question)
+        st.markdown("**Response**")
+        st.text(item.response)
+        if item.criterion is not None:
+            show_criterion(item.criterion)
     st.markdown("**Annotators**")
     st.dataframe(labels_frame(item), hide_index=True)
     st.markdown("**Judges**")
