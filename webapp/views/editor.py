@@ -16,7 +16,8 @@ from rubricforge.models.rubrics.lint import lint
 from rubricforge.models.rubrics.orm import RubricStatus, VersionSource
 from rubricforge.webapp.auth import page_user
 from rubricforge.webapp.components.checks import rubric_check_panel
-from rubricforge.webapp.components.editing import EditorSession, criteria_table
+from rubricforge.webapp.components.criteria_grid import add_criterion_form, criteria_table
+from rubricforge.webapp.components.editing import EditorSession
 from rubricforge.webapp.components.llm_panel import llm_panel
 from rubricforge.webapp.components.prompt_view import chosen_prompt, status_label
 from rubricforge.webapp.components.revision import show_requests
@@ -120,14 +121,15 @@ st.caption(
     f"Rubric: {status_label(state.status.value if state.status else None)} · {version}"
     f" · assignee: {state.assignee or 'nobody'}"
 )
-left, right = st.columns([2, 3], gap="medium")
-with left:
+left, right = st.columns(2, gap="medium")
+with left.container(height=220, border=True):
     st.markdown("**Question**")
     st.text(state.question)
+with right.container(height=220, border=True):
     st.markdown("**Reference answer**")
     st.text(state.reference_answer or "(none)")
 
-with right:
+with st.container():
     if not can(user, Action.edit_rubric):
         st.info(
             f"Read-only: your role ({user.role.value}) may read rubrics but not edit them. "
@@ -156,11 +158,13 @@ with right:
     else:
         if ed.unrestorable is not None:
             unrestorable_panel(ed)
-        criteria, bad = criteria_table(ed)
+        criteria, bad = criteria_table(ed, lint)
     if bad is not None:
         show_error(bad)
     elif criteria is not None:
         show_findings(lint(criteria))
+    if not retired:
+        add_criterion_form(ed)
 
     unsaved = criteria is not None and not diff_criteria(state.criteria, criteria).is_empty
     ed.remember(unsaved or bad is not None, f"{state.dataset} / {state.external_id}")
