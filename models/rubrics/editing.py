@@ -191,7 +191,9 @@ def add_criterion(
     default when not given. Raises EditorInputError (nothing added) when a text is
     blank, the weight is out of bounds or the rubric would be too long."""
     texts = [clean_text(t or "")[0].strip() for t in (title, description)]
-    problems = [f"the {name} is blank" for name, t in zip(TEXT_COLUMNS, texts) if not t]
+    problems = [
+        f"the {name} is blank" for name, t in zip(TEXT_COLUMNS, texts, strict=True) if not t
+    ]
     value = DEFAULT_WEIGHT[category] if weight is None else weight
     if (bad := weight_problem(value)) is not None:
         problems.append(bad)

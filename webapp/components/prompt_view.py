@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 from rubricforge.models.rubrics.browse import NO_RUBRIC
-from rubricforge.models.rubrics.criteria import flag_text
+from rubricforge.models.rubrics.criteria import flag_text, is_flagged
 from rubricforge.models.rubrics.detail import RubricDetail
 from rubricforge.webapp.components.text import escape_md
 
@@ -74,7 +74,7 @@ def show_detail(d: RubricDetail, version_key: str) -> None:
     if d.status is None:
         st.info("This prompt has no rubric yet.")
         return
-    flagged = sum(1 for c in d.criteria if c.flags)
+    flagged = sum(1 for c in d.criteria if is_flagged(c.flags))
     if flagged:
         st.warning(f"{flagged} flagged {'criterion' if flagged == 1 else 'criteria'}. {FLAG_HELP}")
     criteria = pd.DataFrame(
