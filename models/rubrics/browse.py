@@ -189,6 +189,51 @@ def _awaiting_review_by(username: str) -> ColumnElement[bool]:
     )
 
 
+def _status_filters(
+    session: Session,
+    dataset: str | None,
+    status: StatusFilter,
+    assignee: str | None,
+    tag: str | None,
+    text: str | None,
+    reviewer: str | None,
+) -> list[ColumnElement[bool]]:
+    """Every filter of a prompt listing, the status included (Rubric outer-joined)."""
+    if status is not None and status != NO_RUBRIC and not isinstance(status, RubricStatus):
+        try:
+            status = RubricStatus(status)
+        except ValueError:
+            choices = ", ".join([*(s.value for s in RubricStatus), NO_RUBRIC])
+            raise RubricforgeError(f"Unknown status '{status}'; use one of: {choices}.") from None
+    where = _prompt_filters(session, dataset, assignee, tag, text, reviewer)
+    if status == NO_RUBRIC:
+        where.append(Rubric.id.is_(None))
+    elif status is not None:
+        where.append(Rubric.status == status)
+    return where
+
+
+def adjacent_prompts(
+    session: Session,
+    prompt_id: int,
+    *,
+    dataset: str | None = None,
+    status: StatusFilter = None,
+    assignee: str | None = None,
+    tag: str | None = None,
+    text: str | None = None,
+    awaiting_review_by: str | None = None,
+) -> tuple[int | None, int | None]:
+    """The prompts before and after `prompt_id` in the listing these filters give
+    (the Prompts page's order, by id): the editor's previous and next. One statement."""
+    where = _status_filters(session, dataset, status, assignee, tag, text, awaiting_review_by)
+    ids = select(Prompt.id).outerjoin(Rubric, Rubric.prompt_id == Prompt.id).where(*where)
+    before = ids.where(Prompt.id < prompt_id).order_by(Prompt.id.desc()).limit(1)
+    after = ids.where(Prompt.id > prompt_id).order_by(Prompt.id).limit(1)
+    row = session.execute(select(before.scalar_subquery(), after.scalar_subquery())).one()
+    return row[0], row[1]
+
+
 def list_prompts(
     session: Session,
     *,
@@ -213,17 +258,7 @@ def list_prompts(
         raise RubricforgeError(f"Page size must be between 1 and {MAX_PAGE_SIZE}, not {limit}.")
     if offset < 0:
         raise RubricforgeError(f"Offset must be 0 or more, not {offset}.")
-    if status is not None and status != NO_RUBRIC and not isinstance(status, RubricStatus):
-        try:
-            status = RubricStatus(status)
-        except ValueError:
-            choices = ", ".join([*(s.value for s in RubricStatus), NO_RUBRIC])
-            raise RubricforgeError(f"Unknown status '{status}'; use one of: {choices}.") from None
-    where = _prompt_filters(session, dataset, assignee, tag, text, awaiting_review_by)
-    if status == NO_RUBRIC:
-        where.append(Rubric.id.is_(None))
-    elif status is not None:
-        where.append(Rubric.status == status)
+    where = _status_filters(session, dataset, status, assignee, tag, text, awaiting_review_by)
 
     def filtered(stmt: Select) -> Select:  # type: ignore[type-arg]
         return stmt.outerjoin(Rubric, Rubric.prompt_id == Prompt.id).where(*where)
