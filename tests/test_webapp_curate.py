@@ -70,6 +70,7 @@ def test_deleting_a_row_keeps_the_lint_rows_aligned_with_the_grid(demo_app_db: s
 def test_the_add_criterion_form_appends_with_the_categorys_weight(demo_app_db: str) -> None:
     at = editor(demo_app_db, "med-004")
     n = len(grid(at))
+    edit(at, edited_rows={0: {"title": "Renamed first"}})  # unsaved edits stay too
     widget(at, "text_input", "New criterion title").set_value("Checks potassium")
     widget(at, "text_area", "New criterion description").set_value(
         "Orders a potassium level\x00 within a week."
@@ -77,7 +78,7 @@ def test_the_add_criterion_form_appends_with_the_categorys_weight(demo_app_db: s
     widget(at, "selectbox", "New criterion category").set_value("Important")
     click(at, "Add criterion")
     rows = grid(at)
-    assert len(rows) == n + 1
+    assert len(rows) == n + 1 and rows["title"][0] == "Renamed first"
     last = rows.iloc[-1]
     assert (last["title"], last["category"], last["weight"]) == ("Checks potassium", "Important", 3)
     assert "\x00" not in last["description"]

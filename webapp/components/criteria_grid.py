@@ -31,8 +31,11 @@ COLUMN_CONFIG: dict[str, Any] = {
     ),
     "title": st.column_config.TextColumn("Title", help="2-4 words", width=150, required=True),
     "description": st.column_config.TextColumn(
-        "Description", help="One self-contained sentence a judge can check", required=True
-    ),
+        "Description",
+        help="One self-contained sentence a judge can check",
+        width=300,
+        required=True,
+    ),  # fmt: skip
     "category": st.column_config.SelectboxColumn(
         "Category", options=[c.value for c in Category], width=100, required=True
     ),
@@ -55,7 +58,7 @@ COLUMN_CONFIG: dict[str, Any] = {
     ),
 }
 Linter = Callable[[Sequence[CriterionData]], list[Finding]]
-CHARS_PER_LINE = 40  # of the description column at 1366 px wide, roughly
+CHARS_PER_LINE = 38  # of the description column (300 px or more), roughly
 HEADER, LINE, PAD, MAX_LINES = 36, 20, 16, 8
 
 

@@ -213,6 +213,7 @@ class EditorSession:
         the table's numbering, polarity and checks follow every edit and delete."""
         ss = st.session_state
         ss.pop(self.table_key, None)
+        _drafts().pop(self.prompt_id, None)  # else `restore` would bring back the old rows
         ss[self._k("base")] = tuple(criteria)
         ss[self._k("gen")] = ss[self._k("gen")] + 1
 
