@@ -184,3 +184,36 @@ def test_curating_one_imported_rubric(
     # Before issue 12 this took 35 interactions and lost the added criterion.
     assert m.total <= MAX_INTERACTIONS, m.log
     publish_screenshot(tmp_path / "editor-1366.png", "editor-1366.png")
+
+
+def test_a_category_picked_by_click_in_the_grid_sticks(
+    page: Page, app: StreamlitApp, demo_app_db: str
+) -> None:
+    pid = prompt_id(demo_app_db, UID)
+    eng = create_engine(demo_app_db)
+    with Session(eng) as s:
+        criteria = load_editor_state(s, pid).criteria
+    eng.dispose()
+    assert criteria[0].category is Category.essential
+    sign_in(page, app, "expert1", PASSWORD)
+    page.goto(f"{app.url}/editor?prompt={pid}")
+    expect(page.get_by_role("heading", name="Rubric editor")).to_be_visible()
+    wait_idle(page)
+    grid = page.get_by_test_id("stDataFrame").first
+    canvas = grid.locator("canvas").first.element_handle()
+    # Row 1's Category cell (after the row marker, #, Title and Description columns).
+    grid.dblclick(position={"x": 32 + 40 + 150 + 300 + 40, "y": row_y(criteria, 0)})
+    option = page.get_by_test_id("portal").get_by_text(Category.optional.value, exact=True)
+    expect(option).to_be_visible(timeout=5_000)
+    option.click()
+    page.wait_for_function("el => !el.isConnected", arg=canvas, timeout=15_000)
+    wait_idle(page)
+    expect(page.get_by_text("Unsaved changes").first).to_be_visible()
+    page.get_by_role("button", name="Save version").click()
+    expect(page.get_by_text("Saved version 2.")).to_be_visible()
+    eng = create_engine(demo_app_db)
+    with Session(eng) as s:
+        saved = load_editor_state(s, pid).criteria
+    eng.dispose()
+    assert saved[0].category is Category.optional
+    assert [c.canonical() for c in saved[1:]] == [c.canonical() for c in criteria[1:]]

@@ -44,7 +44,7 @@ COLUMN_CONFIG: dict[str, Any] = {
         help="RaR: Essential 5, Important 3-4, Optional 1-2, Pitfall -1 or -2",
         step=0.5,
         format="%g",
-        width=64,
+        width=72,
         required=True,
     ),
     "polarity": st.column_config.TextColumn(
@@ -54,7 +54,7 @@ COLUMN_CONFIG: dict[str, Any] = {
         disabled=True,
     ),
     "check": st.column_config.TextColumn(
-        "Check", help="What the lint found on this row (details below)", width=120, disabled=True
+        "Check", help="What the lint found on this row (details below)", width=112, disabled=True
     ),
 }
 Linter = Callable[[Sequence[CriterionData]], list[Finding]]

@@ -109,7 +109,7 @@ def step_buttons(user: UserInfo, prompt_id: int) -> None:
             before, after = adjacent_prompts(session, prompt_id, **listing_filters(user.username))
     except RubricforgeError:  # a kept filter that no longer holds (a dataset gone)
         before, after = None, None
-    c1, c2, _ = st.columns([1, 1, 4])
+    c1, c2, _ = st.columns([1, 1, 3])
     for col, target, label, icon in (
         (c1, before, "Previous prompt", ":material/arrow_back:"),
         (c2, after, "Next prompt", ":material/arrow_forward:"),
@@ -147,10 +147,10 @@ st.caption(
 )
 step_buttons(user, prompt_id)
 left, right = st.columns(2, gap="medium")
-with left.container(height=220, border=True):
+with left.container(height=170, border=True):
     st.markdown("**Question**")
     st.text(state.question)
-with right.container(height=220, border=True):
+with right.container(height=170, border=True):
     st.markdown("**Reference answer**")
     st.text(state.reference_answer or "(none)")
 
