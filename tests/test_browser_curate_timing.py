@@ -126,7 +126,9 @@ def curate(m: Meter, criteria: Sequence[CriterionData], shot: Path) -> None:
     expect(page.get_by_role("heading", name="Rubric editor")).to_be_visible()
     expect(page.get_by_text("Lint: 1 error(s)")).to_be_visible()
     wait_idle(page)
-    page.screenshot(path=shot)  # the editor as a 1366x768 laptop shows it
+    # The editor as a 1366x768 laptop shows it, scrolled to the flagged row and the lint.
+    page.get_by_text("Lint: 1 error(s)").scroll_into_view_if_needed()
+    page.screenshot(path=shot)
     # Row 9 is the flagged pitfall: title, then description one cell to the right.
     grid_cell(m, row_y(criteria, 8), 100, 0, FIXED_TITLE)
     grid_cell(m, row_y(criteria, 8), 100, 1, FIXED_DESCRIPTION)
@@ -141,6 +143,7 @@ def curate(m: Meter, criteria: Sequence[CriterionData], shot: Path) -> None:
     m.fill(page.get_by_role("textbox", name="Note for this version"), "Pitfall reworded")
     m.click(page.get_by_role("button", name="Save version"))
     expect(page.get_by_text("Saved version 2.")).to_be_visible()
+    wait_idle(page)  # the run's stale elements are gone
     m.click(page.get_by_role("button", name="Submit for review"))
     expect(page.get_by_text("Submitted for review (version 2).")).to_be_visible()
 

@@ -15,11 +15,11 @@ from rubricforge.models.core.errors import InvalidInputError
 from rubricforge.models.core.limits import MAX_SEARCH
 from rubricforge.models.data.importer import import_file
 from rubricforge.models.rubrics.authoring import load_editor_state, save_version
-from rubricforge.models.rubrics.workflow import submit_for_review
 from rubricforge.models.rubrics.browse import dataset_overview, list_prompts, status_counts
 from rubricforge.models.rubrics.criteria import POLARITY_AVOIDANCE, is_flagged
 from rubricforge.models.rubrics.flags import refresh_flags
 from rubricforge.models.rubrics.orm import Criterion, Prompt
+from rubricforge.models.rubrics.workflow import submit_for_review
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from rubricforge.models.rubrics.criteria import POLARITY_FLAGS, current_flags
 from rubricforge.models.rubrics.orm import Criterion
-from sqlalchemy import ColumnElement, Connection, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import String
 
@@ -48,6 +48,7 @@ def refresh_flags(conn: Connection) -> int:
         ]
         if updates:
             table = Criterion.__table__
+            assert isinstance(table, Table)
             conn.execute(
                 update(table).where(table.c.id == bindparam("cid"))
                 .values(flags=bindparam("new_flags")),

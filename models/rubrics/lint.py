@@ -310,7 +310,7 @@ SHORT: dict[str, str] = {
 
 def row_checks(findings: Sequence[Finding], rows: int) -> list[str]:
     """Per criterion row, what the lint found there in short words ("" when
-    nothing): errors first, "error: ..." or "warning: ...", joined by "; "."""
+    nothing): the first error (else warning), and how many more the panel lists."""
     marks: list[list[Finding]] = [[] for _ in range(rows)]
     for f in findings:
         if f.index is not None and 0 <= f.index < rows:
@@ -318,5 +318,8 @@ def row_checks(findings: Sequence[Finding], rows: int) -> list[str]:
     out = []
     for found in marks:
         found.sort(key=lambda f: not f.is_error)
-        out.append("; ".join(f"{f.severity.value}: {SHORT.get(f.rule, f.rule)}" for f in found))
+        text = (
+            f"{found[0].severity.value}: {SHORT.get(found[0].rule, found[0].rule)}" if found else ""
+        )
+        out.append(text + (f" (+{len(found) - 1} more)" if len(found) > 1 else ""))
     return out
