@@ -166,8 +166,9 @@ def edit_cell(page: Page, index: int, row: int, x: float, right: int, value: str
     """Type `value` into a cell of an st.data_editor, a canvas grid; returns the
     cell's value before the edit (check it to know the right cell was hit).
 
-    Click the cell at `x` px in data row `row` (0-based), move `right` cells with
-    the arrow keys (the grid scrolls to them) and press Enter: the grid opens its
+    Click the cell at `x` px in the first data row, move down to data row `row`
+    (0-based) and `right` cells with the arrow keys (the grid scrolls to them) and
+    press Enter: the grid opens its
     cell editor, the one part of it in the DOM. A click that lands while the grid
     is still laying out is lost, so that step is repeated (Escape in between)
     until the editor opens.
@@ -176,7 +177,11 @@ def edit_cell(page: Page, index: int, row: int, x: float, right: int, value: str
     cell_editor = page.get_by_test_id("portal").locator("input.gdg-input, textarea")
     expect(grid).to_be_visible()
     for attempt in range(ATTEMPTS):
-        grid.click(position={"x": x, "y": ROW_HEIGHT * (row + 1) + ROW_HEIGHT / 2})
+        # The first data row's top edge, then down: rows may be taller than 35 px
+        # (the editor's grid wraps long text), so `row` is reached with the keys.
+        grid.click(position={"x": x, "y": ROW_HEIGHT + 8})
+        for _ in range(row):
+            page.keyboard.press("ArrowDown")
         for _ in range(right):
             page.keyboard.press("ArrowRight")
         page.keyboard.press("Enter")

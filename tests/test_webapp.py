@@ -243,7 +243,11 @@ def test_list_prompts_filters(demo_engine: Engine) -> None:
         assert list_prompts(s, text="MED-00").total == 7
         # Search text is literal: "_" and "%" are not wildcards.
         assert list_prompts(s, text="_").total == 0
-        assert {p.external_id for p in list_prompts(s, text="%").items} == {"med-001", "med-005"}
+        # "%" is text, not a wildcard: in two questions, and (the search
+        # reads them too) in chem-004's and med-006's reference answers or criteria.
+        assert {p.external_id for p in list_prompts(s, text="%").items} == {
+            "med-001", "med-005", "chem-004", "med-006",
+        }  # fmt: skip
         row = list_prompts(s, text="chem-001").items[0]
     assert (row.status, row.version, row.criteria, row.flagged) == ("approved", 2, 9, 0)
     assert row.dataset == "demo-chemistry" and row.tags == ["equilibrium", "solubility"]

@@ -151,3 +151,26 @@ def test_the_environment_endpoint_can_draft(
     llm_server.script(Reply.json(rubric_items(7)))
     click(at, "Draft with LLM")
     assert versions(demo_app_db, "chem-007")[0].llm_model == "env-model"
+
+
+def test_a_redraft_sits_beside_the_table_and_is_taken_one_criterion_at_a_time(
+    drafting_db: str, llm_server: ScriptedLLM
+) -> None:
+    at = editor(drafting_db, "med-004")
+    before = list(at.data_editor[0].value["title"])
+    llm_server.script(Reply.json(rubric_items(8)))
+    click(at, "Redraft with LLM")
+    assert shown(at, "markdown", "Your table") and shown(at, "markdown", "The draft")
+    assert shown(at, "markdown", "Essential point 1")  # each draft criterion in full
+    at.session_state[at.data_editor[0].key] = {
+        "edited_rows": {0: {"weight": 4}}, "added_rows": [], "deleted_rows": []
+    }  # fmt: skip
+    at.run()
+    click(at, "Add draft criterion 2 to the table")
+    rows = at.data_editor[0].value
+    assert list(rows["title"]) == [*before, "Important point 2"]
+    assert list(rows["weight"])[0] == 4  # the unsaved edit stayed
+    assert widget(at, "button", "Added").disabled
+    click(at, "Save version")
+    head = versions(drafting_db, "med-004")[0]
+    assert head.source is VersionSource.merge and len(head.criteria) == len(before) + 1

@@ -40,6 +40,7 @@ from rubricforge.models.data.import_rows import HB_ROW, RAR_ROW, HealthBenchRow,
 from rubricforge.models.rubrics.criteria import (
     CriterionData,
     category_from_weight,
+    is_flagged,
     parse_category,
     polarity_flags,
     split_prefix,
@@ -72,7 +73,7 @@ class ParsedPrompt:
 
     @property
     def pitfalls_flagged(self) -> int:
-        return sum(1 for c, f in zip(self.criteria, self.flags, strict=True) if f and c.weight < 0)
+        return sum(1 for f in self.flags if is_flagged(f))  # the count Prompts and Overview show
 
 
 @dataclass

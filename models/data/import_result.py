@@ -18,7 +18,7 @@ class ImportResult:
     prompts_unchanged: int = 0
     rubrics_updated: int = 0  # existing prompts that got a new rubric version
     criteria_added: int = 0
-    pitfalls_flagged: int = 0  # imported negative-weight criteria with a polarity flag
+    pitfalls_flagged: int = 0  # imported criteria flagged (criteria.is_flagged), as Prompts counts
     sha256: str = ""
     dry_run: bool = False  # nothing was written: the counts say what an import would do
     curated_replaced: int = 0  # of rubrics_updated: curated ones replaced on request
@@ -67,8 +67,9 @@ class ImportResult:
             text += " Nothing changed."
         if self.pitfalls_flagged:
             text += (
-                f"\n{self.pitfalls_flagged} pitfall(s) worded as avoidances (or with title and "
-                "description disagreeing) carry a negative weight: check their polarity."
+                f"\n{self.pitfalls_flagged} criteria flagged: their wording and sign may "
+                "disagree (a pitfall worded as an avoidance, a missing point rewarded, or title "
+                "and description disagreeing): check their polarity."
             )
         return text
 

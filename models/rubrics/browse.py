@@ -13,6 +13,7 @@ from typing import Final
 from rubricforge.models.accounts.orm import User
 from rubricforge.models.core.errors import NotFoundError, RubricforgeError
 from rubricforge.models.core.limits import search_text
+from rubricforge.models.rubrics.flags import flagged_clause
 from rubricforge.models.rubrics.orm import (
     Criterion,
     Dataset,
@@ -21,7 +22,7 @@ from rubricforge.models.rubrics.orm import (
     RubricStatus,
     RubricVersion,
 )
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 NO_RUBRIC: Final = "none"  # status filter: prompts that have no rubric yet
@@ -100,7 +101,7 @@ def dataset_overview(session: Session) -> list[DatasetRow]:
             select(
                 Prompt.dataset_id,
                 func.count(Criterion.id),
-                func.count(Criterion.id).filter(func.cardinality(Criterion.flags) > 0),
+                func.count(Criterion.id).filter(flagged_clause()),
             )
             .join(Rubric, Rubric.prompt_id == Prompt.id)
             .join(Criterion, Criterion.version_id == Rubric.head_version_id)
@@ -126,6 +127,7 @@ def _prompt_filters(
     assignee: str | None,
     tag: str | None,
     text: str | None,
+    reviewer: str | None = None,
 ) -> list[ColumnElement[bool]]:
     """The WHERE clauses every prompt listing shares (all but the status)."""
     where: list[ColumnElement[bool]] = []
@@ -143,13 +145,93 @@ def _prompt_filters(
     if tag:
         where.append(Prompt.tags.contains([tag]))  # @>, which the GIN index serves
     if (needle := search_text(text)) is not None:
+        # The head version's criteria (title or description) count too; the
+        # trigram indexes (migration 0011) serve every ILIKE here.
+        in_criteria = (
+            select(Criterion.id)
+            .join(Rubric, Criterion.version_id == Rubric.head_version_id)
+            .where(
+                Rubric.prompt_id == Prompt.id,
+                or_(
+                    Criterion.title.icontains(needle, autoescape=True),
+                    Criterion.description.icontains(needle, autoescape=True),
+                ),
+            )
+            .correlate(Prompt)
+            .exists()
+        )
         where.append(
             or_(
                 Prompt.question.icontains(needle, autoescape=True),
                 Prompt.external_id.icontains(needle, autoescape=True),
+                Prompt.reference_answer.icontains(needle, autoescape=True),
+                in_criteria,
             )
         )
+    if reviewer is not None:
+        where.append(_awaiting_review_by(reviewer))
     return where
+
+
+def _awaiting_review_by(username: str) -> ColumnElement[bool]:
+    """In review, and its head version written by someone else (the author of a
+    version never reviews it), so `username` may approve or reject it."""
+    me = select(User.id).where(User.username == username.strip().lower()).scalar_subquery()
+    author = (
+        select(RubricVersion.created_by_id)
+        .where(RubricVersion.id == Rubric.head_version_id)
+        .correlate(Rubric)
+        .scalar_subquery()
+    )
+    return and_(
+        Rubric.status == RubricStatus.in_review,
+        or_(author.is_(None), author != me),
+    )
+
+
+def _status_filters(
+    session: Session,
+    dataset: str | None,
+    status: StatusFilter,
+    assignee: str | None,
+    tag: str | None,
+    text: str | None,
+    reviewer: str | None,
+) -> list[ColumnElement[bool]]:
+    """Every filter of a prompt listing, the status included (Rubric outer-joined)."""
+    if status is not None and status != NO_RUBRIC and not isinstance(status, RubricStatus):
+        try:
+            status = RubricStatus(status)
+        except ValueError:
+            choices = ", ".join([*(s.value for s in RubricStatus), NO_RUBRIC])
+            raise RubricforgeError(f"Unknown status '{status}'; use one of: {choices}.") from None
+    where = _prompt_filters(session, dataset, assignee, tag, text, reviewer)
+    if status == NO_RUBRIC:
+        where.append(Rubric.id.is_(None))
+    elif status is not None:
+        where.append(Rubric.status == status)
+    return where
+
+
+def adjacent_prompts(
+    session: Session,
+    prompt_id: int,
+    *,
+    dataset: str | None = None,
+    status: StatusFilter = None,
+    assignee: str | None = None,
+    tag: str | None = None,
+    text: str | None = None,
+    awaiting_review_by: str | None = None,
+) -> tuple[int | None, int | None]:
+    """The prompts before and after `prompt_id` in the listing these filters give
+    (the Prompts page's order, by id): the editor's previous and next. One statement."""
+    where = _status_filters(session, dataset, status, assignee, tag, text, awaiting_review_by)
+    ids = select(Prompt.id).outerjoin(Rubric, Rubric.prompt_id == Prompt.id).where(*where)
+    before = ids.where(Prompt.id < prompt_id).order_by(Prompt.id.desc()).limit(1)
+    after = ids.where(Prompt.id > prompt_id).order_by(Prompt.id).limit(1)
+    row = session.execute(select(before.scalar_subquery(), after.scalar_subquery())).one()
+    return row[0], row[1]
 
 
 def list_prompts(
@@ -160,30 +242,23 @@ def list_prompts(
     assignee: str | None = None,
     tag: str | None = None,
     text: str | None = None,
+    awaiting_review_by: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> Page:
     """One page of prompts matching the filters, with the total count.
 
     Two statements: a COUNT and the page itself (offset pagination over the
-    primary key). `text` matches the question or the external id, any case;
-    `assignee` is a username or UNASSIGNED; `tag` one tag the prompt carries.
+    primary key). `text` matches, any case, the question, the external id, the
+    reference answer or a criterion of the current version; `assignee` is a
+    username or UNASSIGNED; `tag` one tag the prompt carries; `awaiting_review_by`
+    a username: rubrics in review that this user did not write.
     """
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise RubricforgeError(f"Page size must be between 1 and {MAX_PAGE_SIZE}, not {limit}.")
     if offset < 0:
         raise RubricforgeError(f"Offset must be 0 or more, not {offset}.")
-    if status is not None and status != NO_RUBRIC and not isinstance(status, RubricStatus):
-        try:
-            status = RubricStatus(status)
-        except ValueError:
-            choices = ", ".join([*(s.value for s in RubricStatus), NO_RUBRIC])
-            raise RubricforgeError(f"Unknown status '{status}'; use one of: {choices}.") from None
-    where = _prompt_filters(session, dataset, assignee, tag, text)
-    if status == NO_RUBRIC:
-        where.append(Rubric.id.is_(None))
-    elif status is not None:
-        where.append(Rubric.status == status)
+    where = _status_filters(session, dataset, status, assignee, tag, text, awaiting_review_by)
 
     def filtered(stmt: Select) -> Select:  # type: ignore[type-arg]
         return stmt.outerjoin(Rubric, Rubric.prompt_id == Prompt.id).where(*where)
@@ -200,7 +275,7 @@ def list_prompts(
         select(func.count())
         .where(
             Criterion.version_id == Rubric.head_version_id,
-            func.cardinality(Criterion.flags) > 0,
+            flagged_clause(),
         )
         .correlate(Rubric)
         .scalar_subquery()
@@ -260,10 +335,11 @@ def status_counts(
     assignee: str | None = None,
     tag: str | None = None,
     text: str | None = None,
+    awaiting_review_by: str | None = None,
 ) -> dict[str, int]:
     """Prompts per rubric status (and NO_RUBRIC) under the same filters as
     `list_prompts`, status aside: one GROUP BY statement."""
-    where = _prompt_filters(session, dataset, assignee, tag, text)
+    where = _prompt_filters(session, dataset, assignee, tag, text, awaiting_review_by)
     rows = session.execute(
         select(Rubric.status, func.count())
         .select_from(Prompt)

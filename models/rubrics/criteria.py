@@ -47,6 +47,15 @@ def category_from_weight(weight: float) -> Category:
     return Category.optional
 
 
+# The weight a new criterion of each category starts from (RaR's drafting prompt).
+DEFAULT_WEIGHT: dict[Category, float] = {
+    Category.essential: 5,
+    Category.important: 3,
+    Category.optional: 1,
+    Category.pitfall: -1,
+}
+
+
 def with_prefix(category: Category, description: str) -> str:
     """The RaR `rubric_list` form of a criterion."""
     return f"{category.value} Criteria: {description}"
@@ -95,6 +104,23 @@ FLAG_TEXT = {
     POLARITY_OMISSION: "worded as something missing, but rewarded",
     POLARITY_MIXED: "title and description point in opposite directions",
 }
+
+
+POLARITY_FLAGS = (POLARITY_AVOIDANCE, POLARITY_OMISSION, POLARITY_MIXED)
+
+
+def is_flagged(flags: Iterable[str]) -> bool:
+    """Whether a criterion counts as flagged (its wording and sign may disagree).
+    The one definition behind every count: import summary, Prompts, Overview, detail."""
+    return any(f in POLARITY_FLAGS for f in flags)
+
+
+def current_flags(title: str, description: str, weight: float, stored: Iterable[str]) -> list[str]:
+    """A stored criterion's flags as today's rules read it: the polarity flags are
+    recomputed from its text and sign (an earlier import's reading does not linger),
+    the others (replaced NULs, where a category came from) are kept."""
+    kept = [f for f in stored if not f.startswith("polarity:")]
+    return polarity_flags(title, description, weight) + kept
 
 
 def flag_text(flag: str) -> str:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from rubricforge.models.accounts.orm import User
 from rubricforge.models.core.errors import NotFoundError
+from rubricforge.models.rubrics.criteria import current_flags
 from rubricforge.models.rubrics.orm import (
     Criterion,
     Dataset,
@@ -133,8 +134,14 @@ def rubric_detail(session: Session, prompt_id: int, *, version: int | None = Non
             )
         criteria = [
             CriterionRow(
-                c.position, c.key, c.title, c.description, c.category.value, c.weight, list(c.flags)
-            )
+                c.position,
+                c.key,
+                c.title,
+                c.description,
+                c.category.value,
+                c.weight,
+                current_flags(c.title, c.description, c.weight, c.flags or []),
+            )  # fmt: skip
             for c in session.scalars(
                 select(Criterion)
                 .where(Criterion.version_id == shown_id)

@@ -21,7 +21,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rubricforge.models.core.errors import EditorInputError
+from rubricforge.models.core.text_safety import clean_text
 from rubricforge.models.rubrics.criteria import (
+    DEFAULT_WEIGHT,
     CriterionData,
     count_problem,
     parse_category,
@@ -175,3 +177,28 @@ def apply_editor_changes(
         raise EditorInputError(problems)
     keyed.sort(key=lambda kc: kc[0])
     return [c for _, c in keyed]
+
+
+def add_criterion(
+    criteria: Sequence[CriterionData],
+    title: str,
+    description: str,
+    category: Category,
+    weight: float | None = None,
+) -> list[CriterionData]:
+    """`criteria` with one more at the end, as the editor's "Add criterion" form
+    gives it: text cleaned of NULs and stripped, the weight the category's RaR
+    default when not given. Raises EditorInputError (nothing added) when a text is
+    blank, the weight is out of bounds or the rubric would be too long."""
+    texts = [clean_text(t or "")[0].strip() for t in (title, description)]
+    problems = [
+        f"the {name} is blank" for name, t in zip(TEXT_COLUMNS, texts, strict=True) if not t
+    ]
+    value = DEFAULT_WEIGHT[category] if weight is None else weight
+    if (bad := weight_problem(value)) is not None:
+        problems.append(bad)
+    if (too_many := count_problem(len(criteria) + 1)) is not None:
+        problems.append(too_many)
+    if problems:
+        raise EditorInputError([f"new criterion: {p}" for p in problems])
+    return [*criteria, CriterionData(texts[0], texts[1], category, float(value))]

@@ -291,3 +291,35 @@ def lint(criteria: Sequence[CriterionData]) -> list[Finding]:
 
 def has_errors(findings: Sequence[Finding]) -> bool:
     return any(f.is_error for f in findings)
+
+
+# Each rule in a few plain words, for the editor's per-row "Check" column.
+SHORT: dict[str, str] = {
+    "text:empty": "blank text",
+    "weight:sign": "weight has the wrong sign",
+    "weight:range": "weight outside RaR's range",
+    POLARITY_AVOIDANCE: "good wording, counted as a mistake",
+    POLARITY_OMISSION: "missing thing, rewarded",
+    POLARITY_MIXED: "title and description disagree",
+    "text:duplicate": "repeats another criterion",
+    "text:not_self_contained": "not self-contained",
+    "text:compound": "several checks in one",
+    "text:vague": "vague word",
+}
+
+
+def row_checks(findings: Sequence[Finding], rows: int) -> list[str]:
+    """Per criterion row, what the lint found there in short words ("" when
+    nothing): the first error (else warning), and how many more the panel lists."""
+    marks: list[list[Finding]] = [[] for _ in range(rows)]
+    for f in findings:
+        if f.index is not None and 0 <= f.index < rows:
+            marks[f.index].append(f)
+    out = []
+    for found in marks:
+        found.sort(key=lambda f: not f.is_error)
+        text = (
+            f"{found[0].severity.value}: {SHORT.get(found[0].rule, found[0].rule)}" if found else ""
+        )
+        out.append(text + (f" (+{len(found) - 1} more)" if len(found) > 1 else ""))
+    return out

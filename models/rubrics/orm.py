@@ -45,7 +45,12 @@ class Prompt(CreatedAt, Base):
         UniqueConstraint("dataset_id", "external_id"),
         Index("ix_prompts_tags", "tags", postgresql_using="gin"),
         Index("ix_prompts_dataset_id_id", "dataset_id", "id"),
-    )
+        # Search: ILIKE '%word%' served by trigram indexes (migration 0011, pg_trgm).
+        Index("ix_prompts_question_trgm", "question", postgresql_using="gin",
+              postgresql_ops={"question": "gin_trgm_ops"}),
+        Index("ix_prompts_reference_answer_trgm", "reference_answer", postgresql_using="gin",
+              postgresql_ops={"reference_answer": "gin_trgm_ops"}),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
@@ -161,7 +166,11 @@ class Criterion(Base):
     __table_args__ = (
         UniqueConstraint("version_id", "position"),
         CheckConstraint("length(btrim(description)) > 0", name="description_not_empty"),
-    )
+        Index("ix_criteria_title_trgm", "title", postgresql_using="gin",
+              postgresql_ops={"title": "gin_trgm_ops"}),
+        Index("ix_criteria_description_trgm", "description", postgresql_using="gin",
+              postgresql_ops={"description": "gin_trgm_ops"}),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("rubric_versions.id", ondelete="CASCADE"))

@@ -187,9 +187,9 @@ def show_import_result(result: ImportResult) -> None:
         st.dataframe(conflicts_frame(result), hide_index=True)
     if result.pitfalls_flagged:
         st.warning(
-            f"{result.pitfalls_flagged} pitfall(s) worded as avoidances (or with title and "
-            "description disagreeing) carry a negative weight: check their polarity in the "
-            "editor's lint panel.",
+            f"{result.pitfalls_flagged} criteria flagged: their wording and sign may disagree "
+            "(a pitfall worded as an avoidance, a missing point rewarded, or title and "
+            "description disagreeing): check their polarity in the editor's lint panel.",
             icon=":material/flag:",
         )
 

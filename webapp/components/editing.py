@@ -16,15 +16,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 from rubricforge.models.accounts.permissions import Action, UserInfo, can
 from rubricforge.models.core.errors import EditorInputError, InvalidInputError
 from rubricforge.models.rubrics.authoring import EditorState, load_editor_state
 from rubricforge.models.rubrics.criteria import CriterionData
 from rubricforge.models.rubrics.drafting import Draft
-from rubricforge.models.rubrics.editing import apply_editor_changes, editor_rows
-from rubricforge.models.rubrics.orm import Category, VersionSource
+from rubricforge.models.rubrics.editing import apply_editor_changes
+from rubricforge.models.rubrics.orm import VersionSource
 from rubricforge.models.rubrics.unsaved import (
     discard_unsaved_edits,
     list_unsaved_edits,
@@ -32,32 +31,6 @@ from rubricforge.models.rubrics.unsaved import (
     save_unsaved_edits,
 )
 from rubricforge.webapp.db import read_session, write_session
-
-COLUMNS = ["position", "title", "description", "category", "weight"]
-COLUMN_CONFIG: dict[str, Any] = {
-    "position": st.column_config.NumberColumn(
-        "#", help="Type a new position to move a row (1 = top)", step=1, width=50
-    ),
-    "title": st.column_config.TextColumn("Title", help="2-4 words", width=170, required=True),
-    "description": st.column_config.TextColumn(
-        "Description",
-        help="One self-contained sentence a judge can check",
-        width="large",
-        required=True,
-    ),
-    "category": st.column_config.SelectboxColumn(
-        "Category", options=[c.value for c in Category], width=110, required=True
-    ),
-    "weight": st.column_config.NumberColumn(
-        "Weight",
-        help="RaR: Essential 5, Important 3-4, Optional 1-2, Pitfall -1 or -2",
-        step=0.5,
-        format="%g",
-        width=80,
-        required=True,
-    ),
-}
-
 
 DRAFTS = "editor:unsaved"  # {prompt id: UnsavedTable}, every prompt with unsaved table edits
 
@@ -133,6 +106,7 @@ class EditorSession:
         if not keep_table:
             ss[self._k("base")] = tuple(state.criteria if base is None else base)
             ss[self._k("gen")] = ss.get(self._k("gen"), 0) + 1
+            ss[self._k("notes")] = ss.get(self._k("notes"), 0) + 1
             ss[self._k("source")] = source
             _drafts().pop(self.prompt_id, None)
             ss.pop(self._k("unrestorable"), None)
@@ -234,6 +208,15 @@ class EditorSession:
     def dismiss_unrestorable(self) -> None:
         st.session_state.pop(self._k("unrestorable"), None)
 
+    def rebase(self, criteria: Sequence[CriterionData]) -> None:
+        """Make `criteria` (the table as edited) the rows a new table starts from, so
+        the table's numbering, polarity and checks follow every edit and delete."""
+        ss = st.session_state
+        ss.pop(self.table_key, None)
+        _drafts().pop(self.prompt_id, None)  # else `restore` would bring back the old rows
+        ss[self._k("base")] = tuple(criteria)
+        ss[self._k("gen")] = ss[self._k("gen")] + 1
+
     def discard(self) -> None:
         """Drop the unsaved edits: the table restarts from the loaded version."""
         self.load(self.state)
@@ -262,9 +245,10 @@ class EditorSession:
 
     @property
     def note_key(self) -> str:
-        # Per table generation: a save starts a new table and so an empty note (the
-        # browser keeps a widget's value while its key stays the same).
-        return self._k(f"note:{st.session_state[self._k('gen')]}")
+        # Per loaded version, not per table: a save or discard starts an empty note
+        # (the browser keeps a widget's value while its key stays the same), while
+        # the table's own restarts after each edit (`rebase`) keep what was typed.
+        return self._k(f"note:{st.session_state[self._k('notes')]}")
 
     @property
     def table_key(self) -> str:
@@ -287,23 +271,3 @@ class EditorSession:
 
     def edits(self) -> dict[str, Any]:
         return st.session_state.get(self.table_key) or {}
-
-
-def criteria_table(ed: EditorSession) -> tuple[list[CriterionData] | None, EditorInputError | None]:
-    """The editable table; returns the criteria as edited, or the rows that are bad."""
-    frame = pd.DataFrame(editor_rows(ed.base), columns=COLUMNS).astype(
-        {"position": "Int64", "title": "str", "description": "str", "category": "str",
-         "weight": "float64"}
-    )  # fmt: skip
-    st.data_editor(
-        frame,
-        key=ed.table_key,
-        num_rows="dynamic",
-        hide_index=True,
-        column_config=COLUMN_CONFIG,
-        column_order=COLUMNS,
-    )
-    try:
-        return apply_editor_changes(ed.base, ed.edits()), None
-    except EditorInputError as exc:
-        return None, exc

@@ -63,6 +63,38 @@ def _save_draft(user: UserInfo, ed: EditorSession, draft: Draft, verb: str) -> N
     st.rerun()
 
 
+def describe(c: CriterionData) -> str:
+    """One criterion in full, as markdown with the user text escaped."""
+    head = f"{c.category.value} · {c.weight:g} · {c.polarity}"
+    return f"**{escape_md(c.title)}** ({head})  \n{escape_md(c.description)}"
+
+
+def side_by_side(ed: EditorSession, draft: Draft, table: list[CriterionData] | None) -> None:
+    """The table as it stands beside the draft, every criterion in full; each of the
+    draft's can be added to the table alone (unsaved edits kept)."""
+    taken_key = f"editor:{ed.prompt_id}:draft_taken"
+    taken: set[str] = st.session_state.setdefault(taken_key, set())
+    mine, theirs = st.columns(2, gap="medium")
+    with mine.container(border=True):
+        st.markdown("**Your table**")
+        for i, c in enumerate(table if table is not None else ed.base, start=1):
+            st.markdown(f"{i}. {describe(c)}")
+    with theirs.container(border=True):
+        st.markdown("**The draft**")
+        for i, c in enumerate(draft.criteria, start=1):
+            st.markdown(f"{i}. {describe(c)}")
+            done = c.key in taken
+            if st.button(
+                "Added" if done else f"Add draft criterion {i} to the table",
+                key=f"editor:{ed.prompt_id}:take:{c.key}",
+                disabled=done or table is None,
+                icon=":material/add:",
+            ):
+                ed.load(ed.state, [*(table or []), c], source=VersionSource.merge)
+                taken.add(c.key)
+                st.rerun()
+
+
 def _redraft_panel(
     user: UserInfo, ed: EditorSession, draft: Draft, table: list[CriterionData] | None
 ) -> None:
@@ -72,6 +104,7 @@ def _redraft_panel(
         "as it is until you choose.",
         icon=":material/auto_awesome:",
     )
+    side_by_side(ed, draft, table)
     show_diff(
         diff_criteria(state.criteria, draft.criteria),
         f"version {state.head_version_number}",
@@ -81,7 +114,7 @@ def _redraft_panel(
     if c1.button("Take the draft as a new version"):
         _save_draft(user, ed, draft, "redraft")
     if c2.button(
-        "Add the draft's criteria to the table",
+        "Add the draft's criteria to the table",  # accept all
         disabled=table is None,
         help="Appends them below your rows (unsaved edits kept) to merge by hand: delete what "
         "you do not want, then save. The lint flags near-duplicates.",
@@ -122,5 +155,6 @@ def llm_panel(user: UserInfo, ed: EditorSession, table: list[CriterionData] | No
         return
     if st.button("Redraft with LLM", icon=":material/auto_awesome:"):
         ed.set_draft(_draft(ed, choice))
+        st.session_state.pop(f"editor:{ed.prompt_id}:draft_taken", None)
     if ed.draft is not None:
         _redraft_panel(user, ed, ed.draft, table)

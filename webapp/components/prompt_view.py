@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 from rubricforge.models.rubrics.browse import NO_RUBRIC
-from rubricforge.models.rubrics.criteria import flag_text
+from rubricforge.models.rubrics.criteria import flag_text, is_flagged
 from rubricforge.models.rubrics.detail import RubricDetail
 from rubricforge.webapp.components.text import escape_md
 
@@ -17,6 +18,46 @@ FLAG_HELP = (
     "lint says how to reword each one."
 )
 FLAGGED_ROW = "background-color: rgba(255, 170, 0, 0.3)"
+
+
+KEPT = "prompts:filters"  # the Prompts page's filters, kept across pages
+ALL = "All"
+
+
+def kept_filter(name: str, options: list[Any] | None = None, default: Any = None) -> str:
+    """The key of the Prompts filter widget `name`, seeded from the value kept
+    across pages (Streamlit drops a widget's state once a page does not draw it)."""
+    key = f"prompts:{name}"
+    saved = st.session_state.setdefault(KEPT, {})
+    fits = name in saved and (options is None or saved[name] in options)
+    if key not in st.session_state and fits:
+        st.session_state[key] = saved[name]
+    if key not in st.session_state and default is not None:
+        st.session_state[key] = default
+    return key
+
+
+def keep_filters(names: Sequence[str]) -> None:
+    st.session_state[KEPT] = {n: st.session_state.get(f"prompts:{n}") for n in names}
+
+
+def listing_filters(username: str) -> dict[str, Any]:
+    """The kept Prompts filters as `list_prompts` keywords (the editor's next and
+    previous follow the same listing)."""
+    saved = st.session_state.get(KEPT, {})
+
+    def pick(name: str) -> Any:
+        value = saved.get(name)
+        return None if value in (None, ALL) else value
+
+    return {
+        "dataset": pick("dataset"),
+        "status": pick("status"),
+        "assignee": pick("assignee"),
+        "tag": pick("tag"),
+        "text": saved.get("text") or None,
+        "awaiting_review_by": username if saved.get("review") else None,
+    }
 
 
 def chosen_prompt() -> int | None:
@@ -74,7 +115,7 @@ def show_detail(d: RubricDetail, version_key: str) -> None:
     if d.status is None:
         st.info("This prompt has no rubric yet.")
         return
-    flagged = sum(1 for c in d.criteria if c.flags)
+    flagged = sum(1 for c in d.criteria if is_flagged(c.flags))
     if flagged:
         st.warning(f"{flagged} flagged {'criterion' if flagged == 1 else 'criteria'}. {FLAG_HELP}")
     criteria = pd.DataFrame(

@@ -3,6 +3,7 @@ findings and diffs, all as tables (user text is data there, never markup)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -12,6 +13,7 @@ from rubricforge.models.rubrics.diff import RubricDiff
 from rubricforge.models.rubrics.lint import Finding
 from rubricforge.models.rubrics.queries import VersionInfo
 
+FINDING_CHARS_PER_LINE = 90  # of the findings table at 1366 px wide, roughly
 WIDE = {"Description": st.column_config.TextColumn(width="large")}
 
 
@@ -57,10 +59,20 @@ def show_findings(findings: Sequence[Finding]) -> None:
             for f in findings
         ]
     )
+    # Wrapped in full (Streamlit wraps cells in rows over 4rem), tall enough for
+    # the longest finding, and no inner scrolling: the row numbers are the grid's.
+    lines = max(2, math.ceil(max(len(f.message) for f in findings) / FINDING_CHARS_PER_LINE))
+    height = 20 * lines + 16
     st.dataframe(
         table,
         hide_index=True,
-        column_config={"Finding": st.column_config.TextColumn(width="large")},
+        column_config={
+            "Severity": st.column_config.TextColumn(width=70),
+            "Row": st.column_config.TextColumn(width=60),
+            "Finding": st.column_config.TextColumn(),
+        },
+        row_height=height,
+        height=36 + height * len(findings) + 4,
     )
 
 

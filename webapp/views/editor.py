@@ -10,15 +10,21 @@ from rubricforge.models.accounts.permissions import Action, UserInfo, can
 from rubricforge.models.agreement.revision import open_requests, save_version_resolving
 from rubricforge.models.core.errors import RubricforgeError, StaleEditError
 from rubricforge.models.rubrics.authoring import EditorState, create_rubric
+from rubricforge.models.rubrics.browse import adjacent_prompts
 from rubricforge.models.rubrics.criteria import CriterionData
 from rubricforge.models.rubrics.diff import diff_criteria
 from rubricforge.models.rubrics.lint import lint
 from rubricforge.models.rubrics.orm import RubricStatus, VersionSource
 from rubricforge.webapp.auth import page_user
 from rubricforge.webapp.components.checks import rubric_check_panel
-from rubricforge.webapp.components.editing import EditorSession, criteria_table
+from rubricforge.webapp.components.criteria_grid import add_criterion_form, criteria_table
+from rubricforge.webapp.components.editing import EditorSession
 from rubricforge.webapp.components.llm_panel import llm_panel
-from rubricforge.webapp.components.prompt_view import chosen_prompt, status_label
+from rubricforge.webapp.components.prompt_view import (
+    chosen_prompt,
+    listing_filters,
+    status_label,
+)
 from rubricforge.webapp.components.revision import show_requests
 from rubricforge.webapp.components.rubric import show_criteria, show_diff, show_findings
 from rubricforge.webapp.components.text import escape_md, flash, show_error, show_flash
@@ -95,6 +101,25 @@ def unrestorable_panel(ed: EditorSession) -> None:
         st.rerun()
 
 
+def step_buttons(user: UserInfo, prompt_id: int) -> None:
+    """Previous and next prompt in the Prompts page's listing (its filters kept);
+    unsaved edits stay with their prompt."""
+    try:
+        with read_session() as session:
+            before, after = adjacent_prompts(session, prompt_id, **listing_filters(user.username))
+    except RubricforgeError:  # a kept filter that no longer holds (a dataset gone)
+        before, after = None, None
+    c1, c2, _ = st.columns([1, 1, 3])
+    for col, target, label, icon in (
+        (c1, before, "Previous prompt", ":material/arrow_back:"),
+        (c2, after, "Next prompt", ":material/arrow_forward:"),
+    ):
+        if col.button(label, icon=icon, disabled=target is None):
+            st.session_state["prompt_id"] = target
+            st.query_params["prompt"] = str(target)
+            st.rerun()
+
+
 st.title("Rubric editor")
 user = page_user()
 show_flash()
@@ -120,14 +145,16 @@ st.caption(
     f"Rubric: {status_label(state.status.value if state.status else None)} · {version}"
     f" · assignee: {state.assignee or 'nobody'}"
 )
-left, right = st.columns([2, 3], gap="medium")
-with left:
+step_buttons(user, prompt_id)
+left, right = st.columns(2, gap="medium")
+with left.container(height=170, border=True):
     st.markdown("**Question**")
     st.text(state.question)
+with right.container(height=170, border=True):
     st.markdown("**Reference answer**")
     st.text(state.reference_answer or "(none)")
 
-with right:
+with st.container():
     if not can(user, Action.edit_rubric):
         st.info(
             f"Read-only: your role ({user.role.value}) may read rubrics but not edit them. "
@@ -156,11 +183,13 @@ with right:
     else:
         if ed.unrestorable is not None:
             unrestorable_panel(ed)
-        criteria, bad = criteria_table(ed)
+        criteria, bad = criteria_table(ed, lint)
     if bad is not None:
         show_error(bad)
     elif criteria is not None:
         show_findings(lint(criteria))
+    if not retired:
+        add_criterion_form(ed)
 
     unsaved = criteria is not None and not diff_criteria(state.criteria, criteria).is_empty
     ed.remember(unsaved or bad is not None, f"{state.dataset} / {state.external_id}")

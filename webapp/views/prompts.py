@@ -22,11 +22,17 @@ from rubricforge.models.rubrics.browse import (
 from rubricforge.models.rubrics.detail import rubric_detail
 from rubricforge.models.rubrics.orm import RubricStatus
 from rubricforge.webapp.auth import page_user
-from rubricforge.webapp.components.prompt_view import preview, show_detail, status_label
+from rubricforge.webapp.components.prompt_view import (
+    ALL,
+    keep_filters,
+    kept_filter,
+    preview,
+    show_detail,
+    status_label,
+)
 from rubricforge.webapp.components.text import flash, show_error, show_flash
 from rubricforge.webapp.db import read_session, write_session
 
-ALL = "All"
 STATUSES = [ALL, *(s.value for s in RubricStatus), NO_RUBRIC]
 PAGE_SIZES = [10, 25, 50, 100]
 NOBODY = "Nobody (unassign)"
@@ -50,7 +56,23 @@ def show_page(page: Page) -> int | None:
         for p in page.items
     ]
     columns = ["ID", "Dataset", "Status", "Version", "Assignee", "Criteria", "Flagged", "Question"]
-    st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True)
+    picked = st.dataframe(
+        pd.DataFrame(rows, columns=columns),
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key=f"prompts:table:{page.offset}",
+        column_config={
+            "ID": st.column_config.TextColumn(width=150),
+            "Question": st.column_config.TextColumn(width="large"),
+        },
+    )
+    chosen_rows = picked.selection.rows if picked is not None else []  # type: ignore[attr-defined]
+    if chosen_rows:  # a click on a row opens that prompt in the editor
+        pid = page.items[chosen_rows[0]].id
+        st.session_state["prompt_id"] = pid
+        st.switch_page("views/editor.py", query_params={"prompt": str(pid)})
+    st.caption("Click a row to open it in the editor, or choose one below to read it here.")
     by_id = {p.id: p for p in page.items}
     return st.selectbox(
         "Open a prompt",
@@ -90,20 +112,33 @@ with read_session() as session:
         for u in list_users(session)
         if u.is_active and u.role in (Role.expert, Role.admin)
     ]
+FILTERS = ("dataset", "status", "assignee", "tag", "text", "size", "review")
 c1, c2, c3, c4, c5, c6 = st.columns([2, 2, 2, 2, 3, 1])
-dataset = c1.selectbox("Dataset", [ALL, *names])
-status = c2.selectbox("Rubric status", STATUSES, format_func=status_label)
-assignee = c3.selectbox("Assignee", [ALL, UNASSIGNED, *experts])
-tag = c4.selectbox("Tag", [ALL, *tags])
+datasets, assignees = [ALL, *names], [ALL, UNASSIGNED, *experts]
+dataset = c1.selectbox("Dataset", datasets, key=kept_filter("dataset", datasets))
+status = c2.selectbox("Rubric status", STATUSES, format_func=status_label,
+                      key=kept_filter("status", STATUSES))  # fmt: skip
+assignee = c3.selectbox("Assignee", assignees, key=kept_filter("assignee", assignees))
+tag = c4.selectbox("Tag", [ALL, *tags], key=kept_filter("tag", [ALL, *tags]))
 text = c5.text_input(
-    "Search", placeholder="Words in the question, or a prompt ID", max_chars=MAX_SEARCH
+    "Search",
+    placeholder="Words in the question, reference answer or criteria, or a prompt ID",
+    max_chars=MAX_SEARCH,
+    key=kept_filter("text"),
 )
-size = c6.selectbox("Per page", PAGE_SIZES, index=2)
+size = c6.selectbox("Per page", PAGE_SIZES, key=kept_filter("size", PAGE_SIZES, default=50))
+review = can(user, Action.review_rubric) and st.toggle(
+    "Awaiting my review",
+    key=kept_filter("review"),
+    help="Rubrics in review whose current version someone else wrote, so you may review it",
+)
+keep_filters(FILTERS)
 filters = {
     "dataset": None if dataset == ALL else dataset,
     "assignee": None if assignee == ALL else assignee,
     "tag": None if tag == ALL else tag,
     "text": text,
+    "awaiting_review_by": user.username if review else None,
 }
 
 
@@ -124,7 +159,7 @@ for col, (value, n) in zip(st.columns(len(counts)), counts.items(), strict=True)
     col.metric(status_label(value), n)
 
 # The page number belongs to one set of filters: changing a filter starts again at page 1.
-page_key = f"page:{dataset}:{status}:{assignee}:{tag}:{text}:{size}"
+page_key = f"page:{dataset}:{status}:{assignee}:{tag}:{text}:{size}:{review}"
 number = st.session_state.get(page_key, 1)
 page = fetch(number)
 if number > page.pages:  # rows went away since the last run: show the last page
