@@ -1,6 +1,8 @@
-"""Issue 11's checks in a real Chromium, as a researcher: the self-preference column
-on the Leaderboard, a reward-hacking probe the judge rewards in the editor's rubric
-check, and the DPO pairs downloaded from the Data page (the file's rows checked)."""
+"""The journey's judge-checks leg, in a real Chromium, as a researcher: the
+self-preference column on the Leaderboard, a reward-hacking probe the judge rewards in
+the editor's rubric check, and the DPO pairs downloaded from the Data page (the file's
+rows checked). Its own world (judges and policies of known families, a judged
+snapshot), so it runs apart from test_browser_journey.py's demo workspace."""
 
 from __future__ import annotations
 
