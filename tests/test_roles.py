@@ -86,6 +86,9 @@ WRITES: dict[str, Action] = {
     # Reads, but of what only who may export takes out: preference pairs of a snapshot.
     "judging.preference_pairs.snapshot_pairs": Action.export,
     "judging.preference_pairs.write_pairs": Action.export,
+    "agreement.assignments.assign_items": Action.manage_spotchecks,
+    "agreement.label_keys.save_label_keys": Action.label,
+    "training.evaluation.run_eval": Action.train,
 }
 # Functions with a user_id that is not an actor.
 NOT_ACTORS = {
@@ -101,7 +104,8 @@ NOT_ACTORS = {
 # the permission checks themselves.
 READS = {
     "agreement.queries.disagreements",
-    "agreement.spotcheck.list_queues",
+    "agreement.queues.list_queues",
+    "agreement.label_keys.label_keys",  # the user's own keys, or the defaults
     "accounts.permissions.can",
     "accounts.permissions.require",
 }
@@ -124,6 +128,7 @@ DUMMY: dict[str, Any] = {
     "path": "/nonexistent.jsonl", "plan": None, "n": 1, "flt": None, "actor": "app",
     "data": b"", "filename": "upload.jsonl", "label_id": 1, "number": 1, "base": [], "edits": {},
     "min_kappa": 0.6, "min_labels": 30, "out_dir": "/nonexistent-pairs", "min_margin": 0.0,
+    "annotator": "someone", "judge": None, "policy": None, "label": "l",
 }  # fmt: skip
 
 

@@ -50,6 +50,7 @@ CONTROLS: dict[str, dict[str, Action]] = {
         "Redraft with LLM": Action.draft_rubric,
         "Discard changes": Action.edit_rubric,  # drops unsaved edits (a write control)
         "Run the rubric check": Action.run_judge,  # spends judge calls
+        "Add criterion": Action.edit_rubric,  # adds to the unsaved table
     },
     "training": {"Submit job": Action.train, "Preview rewards": Action.train},
     "judging": {"Start judge run": Action.run_judge},
@@ -64,7 +65,7 @@ CONTROLS: dict[str, dict[str, Action]] = {
         "Save thresholds": Action.manage_gate,
     },
 }
-READ_BUTTONS = {"Sign out", "Prepare downloads"}
+READ_BUTTONS = {"Sign out", "Prepare downloads", "Previous prompt", "Next prompt"}
 
 
 def pages() -> list[tuple[str, Action | None]]:
