@@ -270,12 +270,16 @@ def leaderboard(
     same_items: bool = True,
     n_boot: int = N_BOOT,
     seed: int = SEED,
+    pairs: pd.DataFrame | None = None,
 ) -> Leaderboard:
     """Every judge model x mode in the filtered runs, ranked (three queries, then pure
     code, skipped when the rows read and the arguments are exactly those of a recent
-    call: `models.agreement.memo`)."""
+    call: `models.agreement.memo`). `pairs`: criterion_pairs(session, filters) when the
+    caller has read them already."""
     filters = filters or AgreementFilters()
-    pairs, responses = criterion_pairs(session, filters), response_pairs(session, filters)
+    if pairs is None:
+        pairs = criterion_pairs(session, filters)
+    responses = response_pairs(session, filters)
     costs = judge_costs(session, filters)
     key = (frames_digest(pairs, responses), tuple(costs), rank_by, threshold, same_items, n_boot)
     return memoized(

@@ -204,12 +204,16 @@ def agreement_report(
     n_boot: int = N_BOOT,
     seed: int = SEED,
     level: float = LEVEL,
+    pairs: pd.DataFrame | None = None,
 ) -> AgreementReport:
     """Every dashboard figure for the filtered labels (two queries, then pure code,
     skipped when the rows read and the arguments are exactly those of a recent call:
-    `models.agreement.memo`)."""
+    `models.agreement.memo`). `pairs`: criterion_pairs(session, filters) when the
+    caller has read them already (a page that also shows self-preference)."""
     filters = filters or AgreementFilters()
-    pairs, responses = criterion_pairs(session, filters), response_pairs(session, filters)
+    if pairs is None:
+        pairs = criterion_pairs(session, filters)
+    responses = response_pairs(session, filters)
     key = (frames_digest(pairs, responses), min_labels, threshold, n_boot, seed, level)
     return memoized(
         ("agreement_report", *key),

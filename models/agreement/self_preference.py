@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+from rubricforge.models.agreement.memo import frames_digest, memoized
 from rubricforge.models.agreement.queries import AgreementFilters, criterion_pairs
 from rubricforge.models.agreement.report import ITEM, criterion_consensus, judge_name
 from rubricforge.models.agreement.stats import LEVEL
@@ -138,10 +139,17 @@ _WEIGHTS = "SELECT c.id AS criterion_id, c.weight FROM criteria c WHERE c.id = A
 
 
 def self_preference(
-    session: Session, *, filters: AgreementFilters | None = None, level: float = LEVEL
+    session: Session,
+    *,
+    filters: AgreementFilters | None = None,
+    level: float = LEVEL,
+    pairs: pd.DataFrame | None = None,
 ) -> list[SelfPreference]:
-    """Each explicit judge's false-positive rate on its own family's responses vs others'."""
-    pairs = criterion_pairs(session, filters or AgreementFilters())
+    """Each explicit judge's false-positive rate on its own family's responses vs others'.
+    `pairs`: criterion_pairs(session, filters) when the caller has read them already
+    (the pure part is memoized like the report: `models.agreement.memo`)."""
+    if pairs is None:
+        pairs = criterion_pairs(session, filters or AgreementFilters())
     if pairs.empty:
         return []
     conn = session.connection()
@@ -159,7 +167,13 @@ def self_preference(
     )
     pairs = pairs.merge(authors, on="response_id").merge(weights, on="criterion_id")
     pairs["weight"] = pairs.weight.astype(float)
-    return self_preference_table(pairs, level)
+    frame = pairs
+    return list(
+        memoized(
+            ("self_preference", frames_digest(frame), level),
+            lambda: tuple(self_preference_table(frame, level)),
+        )
+    )
 
 
 def by_judge(rows: list[SelfPreference]) -> dict[tuple[str, str], SelfPreference]:

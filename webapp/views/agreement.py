@@ -16,6 +16,7 @@ from rubricforge.models.agreement.queries import (
     MIN_LABELS,
     AgreementFilters,
     agreement_report,
+    criterion_pairs,
     disagreements,
 )
 from rubricforge.models.agreement.self_preference import self_preference
@@ -72,7 +73,8 @@ filters = AgreementFilters(
     queue_id=queue_id,
 )
 with read_session() as session:
-    report = agreement_report(session, filters=filters, min_labels=min_labels)
+    pairs = criterion_pairs(session, filters)  # read once: the report and self-preference
+    report = agreement_report(session, filters=filters, min_labels=min_labels, pairs=pairs)
 
 if report.n_labels == 0:
     st.info(
@@ -111,7 +113,7 @@ with by_tab:
         if b.left_out:
             st.caption(f"{b.left_out} more with fewer than {min_labels} labels each.")
     with read_session() as session:
-        show_self_preference(self_preference(session, filters=filters))
+        show_self_preference(self_preference(session, filters=filters, pairs=pairs))
 
 with confusion_tab:
     left, right = st.columns(2)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 from rubricforge.models.agreement.filter_choices import filter_choices
 from rubricforge.models.agreement.leaderboard import RankBy, leaderboard, rankings_with_data
-from rubricforge.models.agreement.queries import AgreementFilters
+from rubricforge.models.agreement.queries import AgreementFilters, criterion_pairs
 from rubricforge.models.agreement.self_preference import by_judge, self_preference
 from rubricforge.webapp.auth import page_user
 from rubricforge.webapp.components.agreement import (
@@ -50,8 +50,11 @@ same_items = st.checkbox(
 )
 filters = AgreementFilters(dataset_ids=tuple(datasets))
 with read_session() as session:
-    board = leaderboard(session, filters=filters, rank_by=rank_by, same_items=same_items)
-    preferences = self_preference(session, filters=filters)
+    pairs = criterion_pairs(session, filters)  # read once for both figures
+    board = leaderboard(
+        session, filters=filters, rank_by=rank_by, same_items=same_items, pairs=pairs
+    )
+    preferences = self_preference(session, filters=filters, pairs=pairs)
 if not board.rows:
     st.info("No judge runs yet: start one on the Judge runs page, then label its verdicts.")
     st.stop()
