@@ -32,8 +32,8 @@ def test_the_gpu_smoke_script_runs_a_job_on_the_cpu_and_prints_its_figures() -> 
     assert share is not None, out
     assert step > 0 and tokens > 0
     assert 0 < float(share.group(1)) < 100
-    # The scripted judge answers at once: on any machine it is a small share of a step.
-    assert share.group(2) == "within"
+    # Whether the share is within the 10% target is a figure for a GPU run, not a test
+    # assertion: on a busy CPU machine the tiny model's steps are too short to say.
 
 
 def test_the_gpu_smoke_script_refuses_an_unknown_option() -> None:
