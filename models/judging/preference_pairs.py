@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.db import session_scope
@@ -32,7 +33,7 @@ from rubricforge.models.data.pair_formats import (
 )
 from rubricforge.models.data.snapshot_rows import get_snapshot, read_rows, snapshot_items
 from rubricforge.models.judging.orm import JudgeMode, JudgeRun, Judgment, Response
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 
@@ -50,14 +51,11 @@ class ScoringRun:
         return f"run {self.run_id}: {self.model} ({self.mode.value}), {self.responses} responses"
 
 
-def _scored(snapshot_id: int, run_id: int | None) -> Subquery:
-    newest = (
-        select(
-            Judgment.response_id,
-            func.max(Judgment.id).label("judgment_id"),
-        )
-        .join(JudgeRun, JudgeRun.id == Judgment.run_id)
-        .join(Response, Response.id == Judgment.response_id)
+def _in_snapshot(stmt: Select[Any], snapshot_id: int) -> Select[Any]:
+    """`stmt` (over Judgment and JudgeRun) narrowed to successful rubric judgments of
+    responses to the snapshot's prompts, under the rubric versions it froze."""
+    return (
+        stmt.join(Response, Response.id == Judgment.response_id)
         .join(
             SnapshotItem,
             (SnapshotItem.prompt_id == Response.prompt_id)
@@ -70,8 +68,16 @@ def _scored(snapshot_id: int, run_id: int | None) -> Subquery:
             JudgeRun.mode.in_(RUBRIC_MODES),
             ~Response.meta.has_key("rubric_check"),
         )
-        .group_by(Judgment.response_id)
     )
+
+
+def _scored(snapshot_id: int, run_id: int | None) -> Subquery:
+    newest = _in_snapshot(
+        select(Judgment.response_id, func.max(Judgment.id).label("judgment_id")).join(
+            JudgeRun, JudgeRun.id == Judgment.run_id
+        ),
+        snapshot_id,
+    ).group_by(Judgment.response_id)
     if run_id is not None:
         newest = newest.where(Judgment.run_id == run_id)
     return newest.subquery()
@@ -80,20 +86,11 @@ def _scored(snapshot_id: int, run_id: int | None) -> Subquery:
 def scoring_runs(session: Session, snapshot_id: int) -> list[ScoringRun]:
     """The judge runs that scored responses to this snapshot's prompts with its rubrics."""
     scored = (
-        select(JudgeRun.id, JudgeRun.model, JudgeRun.mode, func.count(Judgment.id))
-        .join(Judgment, Judgment.run_id == JudgeRun.id)
-        .join(Response, Response.id == Judgment.response_id)
-        .join(
-            SnapshotItem,
-            (SnapshotItem.prompt_id == Response.prompt_id)
-            & (SnapshotItem.rubric_version_id == Judgment.rubric_version_id),
-        )
-        .where(
-            SnapshotItem.snapshot_id == snapshot_id,
-            Judgment.ok,
-            Judgment.reward.is_not(None),
-            JudgeRun.mode.in_(RUBRIC_MODES),
-            ~Response.meta.has_key("rubric_check"),
+        _in_snapshot(
+            select(JudgeRun.id, JudgeRun.model, JudgeRun.mode, func.count(Judgment.id)).join(
+                Judgment, Judgment.run_id == JudgeRun.id
+            ),
+            snapshot_id,
         )
         .group_by(JudgeRun.id)
         .order_by(JudgeRun.id.desc())
