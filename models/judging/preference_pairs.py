@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from rubricforge.models.accounts.permissions import Action, UserInfo, require
 from rubricforge.models.core.db import session_scope
@@ -51,7 +51,10 @@ class ScoringRun:
         return f"run {self.run_id}: {self.model} ({self.mode.value}), {self.responses} responses"
 
 
-def _in_snapshot(stmt: Select[Any], snapshot_id: int) -> Select[Any]:
+_S = TypeVar("_S", bound=Select)  # type: ignore[type-arg]
+
+
+def _in_snapshot(stmt: _S, snapshot_id: int) -> _S:
     """`stmt` (over Judgment and JudgeRun) narrowed to successful rubric judgments of
     responses to the snapshot's prompts, under the rubric versions it froze."""
     return (
