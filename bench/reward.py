@@ -93,7 +93,7 @@ def step_inputs(prompts: int, generations: int, criteria: int) -> dict[str, list
             columns["completions"].append(
                 [{"role": "assistant", "content": f"Answer {p}.{g}: the plan is ... " * 40}]
             )
-            columns["rubric"].append(rubric)
+            columns["rubric"].append([dict(c) for c in rubric])  # TRL: a row per generation
     return columns
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -121,6 +122,26 @@ def test_500_is_retried_then_reported(endpoint, llm_server):
     with pytest.raises(LLMRequestError, match=r"failed 3 time\(s\).*HTTP 500"):
         ask(endpoint)
     assert len(llm_server.chat_requests) == 3 + 3
+
+
+def test_each_retry_is_logged_with_its_number_and_waits_out_retry_after(
+    endpoint, llm_server, caplog
+):
+    # The first attempt runs outside the retry machinery (the common case costs
+    # less); a failure then counts as attempt 1 all the same.
+    slow = endpoint.model_copy(update={"backoff_max": 1.0})
+    llm_server.script(Reply.error(429, retry_after=0.4), Reply.error(503), Reply.json(GOOD))
+    caplog.set_level(logging.INFO, logger="rubricforge.models.llm.client")
+    started = time.monotonic()
+    parsed, _, total = ask(slow)
+    waited = time.monotonic() - started
+    assert parsed.met is True and total.requests == 1
+    assert len(llm_server.chat_requests) == 3
+    retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert len(retries) == 2
+    assert "HTTP 429" in retries[0] and "retry 1 of 2" in retries[0]
+    assert "HTTP 503" in retries[1] and "retry 2 of 2" in retries[1]
+    assert waited >= 0.4  # the Retry-After hint, not the 10 ms backoff
 
 
 def test_client_errors_are_not_retried(endpoint, llm_server):

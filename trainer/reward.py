@@ -192,8 +192,9 @@ def make_reward_func(
             rewards.append(result.reward_or(fallback_reward))
         shared.last = step
         shared.samples = [
-            _sample(judge, i, r, w) for i, r, w in zip(items, results, rewards, strict=True)
-        ][:samples_per_step]
+            _sample(judge, i, r, w)
+            for i, r, w in list(zip(items, results, rewards, strict=True))[:samples_per_step]
+        ]
         if log_metric is not None:
             for name, value in step.metrics(processes).items():
                 log_metric(name, value)

@@ -105,10 +105,15 @@ def prompt_text(messages: Any) -> str:
 
 
 def criteria_from_column(rubric: Sequence[Mapping[str, Any]]) -> list[CriterionData]:
-    """A `rubric` cell of an exported dataset (title, description, category, weight)."""
+    """A `rubric` cell of an exported dataset (title, description, category, weight).
+
+    Keys are positions: a cell has no editor identity to keep, and a random key
+    per criterion cost a reward step (512 completions x 15 criteria) ~30 ms."""
     return [
-        CriterionData(c["title"], c["description"], Category(c["category"]), float(c["weight"]))
-        for c in rubric
+        CriterionData(
+            c["title"], c["description"], Category(c["category"]), float(c["weight"]), key=f"c{n}"
+        )
+        for n, c in enumerate(rubric, 1)
     ]
 
 

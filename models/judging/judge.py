@@ -237,8 +237,14 @@ class Judge:
         bar = tqdm(total=len(todo), desc="judging", unit="resp", disable=not progress)
         fresh: list[dict[str, Any]] = []
 
+        # Items start as requests free up, not all at once: 2,000 tasks building
+        # their prompts up front would hold the loop while the first requests'
+        # replies wait to be read (the client's own slots bound requests in flight).
+        started = asyncio.Semaphore(self.config.concurrency)
+
         async def one(client: LLMClient, key: str, item: JudgeItem) -> None:
-            result, payload = await self._call(client, item)
+            async with started:
+                result, payload = await self._call(client, item)
             results[key] = result
             if payload is not None:
                 fresh.append(
