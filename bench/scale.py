@@ -453,6 +453,16 @@ def set_widget(kind: str, label: str, value: Any) -> Callable[[Any], None]:
     return act
 
 
+def open_tab(key: str, label: str) -> Callable[[Any], None]:
+    """Click a lazy tab (st.tabs with a key and on_change="rerun")."""
+
+    def act(at: Any) -> None:
+        at.session_state[key] = label
+
+    act.__name__ = f"tab {label!r}"
+    return act
+
+
 def _problem(at: Any) -> str:
     if at.exception:
         return f"exception: {at.exception[0].message}"
@@ -557,7 +567,12 @@ def page_cases(
             ],
         )
     )
-    extra(PageCase("Agreement, own drill-down", "views/agreement.py", by_role[Role.annotator]))
+    # The dashboard's tabs are lazy: each open tab is its own view to time.
+    for tab in ("Confusion and responses", "Disagreements"):
+        extra(PageCase(f"Agreement: {tab} tab", "views/agreement.py", who["researcher"],
+                       actions=[open_tab("agreement:tab", tab)]))  # fmt: skip
+    extra(PageCase("Agreement, own drill-down", "views/agreement.py", by_role[Role.annotator],
+                   actions=[open_tab("agreement:tab", "Disagreements")]))  # fmt: skip
     extra(PageCase("Spot-check, queues only", "views/spotcheck.py", who["expert"]))
     for status in (RUNNING, SUCCEEDED):
         pick = set_widget("selectbox", "Job", jobs[status])

@@ -209,9 +209,17 @@ def test_the_dashboard_shows_the_services_figures(app_db: str, engine: Engine) -
     per_category = at.dataframe[0].value
     assert list(per_category["Category"]) == [g.group for g in report.by_category.groups]
     assert list(per_category["Accuracy"]) == [1.0, 0.0, 1.0, 1.0]  # Important: all disputed
+    # The tabs are lazy: the closed ones draw nothing until opened.
+    assert not [c for c in plotly_specs(at) if c["data"][0]["type"] == "heatmap"]
+    assert not shown(at, "caption", "items where a judge and the humans disagree")
+    at.session_state["agreement:tab"] = "Confusion and responses"
+    at.run()
     confusion = next(c for c in plotly_specs(at) if c["data"][0]["type"] == "heatmap")
     assert confusion["data"][0]["z"] == [list(row) for row in report.overall.confusion]
     # The drill-down lists the four disagreeing items with the judge's rationale.
+    at.session_state["agreement:tab"] = "Disagreements"
+    at.run()
+    assert not at.exception, at.exception
     drill = at.dataframe[-1].value
     assert len(drill) == 4 and set(drill["Criterion"]) == {"Point 0.1", "Point 1.1"}
     assert drill["Rationale"].str.startswith(SECRET).all()
@@ -236,6 +244,8 @@ def test_a_researcher_flags_a_criterion_from_the_dashboard(app_db: str, engine: 
     j = labelled(engine)
     flagged = j.prompts[0].criteria[1]
     at = app_as(j.uid("rita"), "views/agreement.py")
+    at.session_state["agreement:tab"] = "Disagreements"
+    at.run()
     widget(at, "selectbox", "Criterion to revise").set_value(flagged)
     widget(at, "text_input", "Why it needs revising").set_value("judge reads it backwards")
     click(at, "Flag for revision")
@@ -258,7 +268,7 @@ def test_an_annotator_sees_figures_but_no_flag_and_only_own_items(
     j = labelled(engine)
     at = app_as(j.uid("bob"), "views/agreement.py")
     assert at.metric and not has(at, "button", "Flag for revision")
-    # Of the four disagreeing items bob labelled one; the others stay hidden from him.
+    # The page opens on the drill-down for an annotator. Of the four disagreeing items bob labelled one; the others stay hidden from him.
     drill = at.dataframe[-1].value
     assert list(drill["Response"]) == [j.responses[0]]
 

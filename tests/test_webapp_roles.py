@@ -115,6 +115,9 @@ def run_page(url: str, role: Role, page: str) -> AppTest:
     at = app_as(user_id(url, ACCOUNTS[role]), f"views/{page}.py", query)
     if page == "training":  # its write controls are in the New job view
         next(w for w in at.segmented_control if w.label == "View").set_value("New job").run()
+    if page == "agreement":  # "Flag for revision" is in the lazy Disagreements tab
+        at.session_state["agreement:tab"] = "Disagreements"
+        at.run()
     return at
 
 

@@ -261,6 +261,55 @@ def rank_judges(
     return Leaderboard(rank_by, ranked, n_items, n_responses, cheapest)
 
 
+@dataclass(frozen=True)
+class LeaderboardData:
+    """What the leaderboard is computed from, read once: a page ranks it by the
+    user's choice and by the default without reading the rows twice."""
+
+    pairs: pd.DataFrame
+    responses: pd.DataFrame
+    costs: tuple[JudgeCost, ...]
+
+    def rank(
+        self,
+        rank_by: RankBy = RankBy.response_kappa,
+        *,
+        threshold: float = THRESHOLD,
+        same_items: bool = True,
+        n_boot: int = N_BOOT,
+        seed: int = SEED,
+    ) -> Leaderboard:
+        """rank_judges, skipped when the rows and the arguments are exactly those of a
+        recent call (`models.agreement.memo`)."""
+        key = (frames_digest(self.pairs, self.responses), self.costs, rank_by, threshold)
+        return memoized(
+            ("leaderboard", *key, same_items, n_boot, seed),
+            lambda: rank_judges(
+                self.pairs,
+                self.responses,
+                list(self.costs),
+                rank_by=rank_by,
+                threshold=threshold,
+                same_items=same_items,
+                n_boot=n_boot,
+                seed=seed,
+            ),
+        )
+
+
+def leaderboard_data(
+    session: Session, filters: AgreementFilters | None = None, pairs: pd.DataFrame | None = None
+) -> LeaderboardData:
+    """The three reads behind the leaderboard. `pairs`: criterion_pairs(session,
+    filters) when the caller has read them already."""
+    filters = filters or AgreementFilters()
+    if pairs is None:
+        pairs = criterion_pairs(session, filters)
+    return LeaderboardData(
+        pairs, response_pairs(session, filters), tuple(judge_costs(session, filters))
+    )
+
+
 def leaderboard(
     session: Session,
     *,
@@ -273,25 +322,8 @@ def leaderboard(
     pairs: pd.DataFrame | None = None,
 ) -> Leaderboard:
     """Every judge model x mode in the filtered runs, ranked (three queries, then pure
-    code, skipped when the rows read and the arguments are exactly those of a recent
-    call: `models.agreement.memo`). `pairs`: criterion_pairs(session, filters) when the
-    caller has read them already."""
-    filters = filters or AgreementFilters()
-    if pairs is None:
-        pairs = criterion_pairs(session, filters)
-    responses = response_pairs(session, filters)
-    costs = judge_costs(session, filters)
-    key = (frames_digest(pairs, responses), tuple(costs), rank_by, threshold, same_items, n_boot)
-    return memoized(
-        ("leaderboard", *key, seed),
-        lambda: rank_judges(
-            pairs,
-            responses,
-            costs,
-            rank_by=rank_by,
-            threshold=threshold,
-            same_items=same_items,
-            n_boot=n_boot,
-            seed=seed,
-        ),
+    code, memoized: `LeaderboardData.rank`). `pairs`: criterion_pairs(session,
+    filters) when the caller has read them already."""
+    return leaderboard_data(session, filters, pairs).rank(
+        rank_by, threshold=threshold, same_items=same_items, n_boot=n_boot, seed=seed
     )

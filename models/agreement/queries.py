@@ -142,7 +142,7 @@ _NAMES = {
 }
 
 
-def _frame(session: Session, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+def read_frame(session: Session, sql: str, params: dict[str, Any]) -> pd.DataFrame:
     """The query's rows as a DataFrame of column lists.
 
     Rows come straight off the DB-API cursor as plain tuples (psycopg has the whole
@@ -161,7 +161,7 @@ def _named(session: Session, frame: pd.DataFrame, *id_columns: str) -> pd.DataFr
     """The frame with the names behind its id columns joined on."""
     for column in id_columns:
         ids = [int(i) for i in frame[column].unique()]
-        names = _frame(session, _NAMES[column], {"ids": ids}).rename(columns={"id": column})
+        names = read_frame(session, _NAMES[column], {"ids": ids}).rename(columns={"id": column})
         frame = frame.merge(names, on=column, how="left")
     return frame
 
@@ -171,9 +171,9 @@ def criterion_pairs(session: Session, filters: AgreementFilters) -> pd.DataFrame
     annotator, judge model and mode, category, criterion key and dataset."""
     label_where, label_params = filters.label_sql()
     run_where, run_params = filters.run_sql()
-    labels = _frame(session, _LABELS.format(label_filters=label_where), label_params)
+    labels = read_frame(session, _LABELS.format(label_filters=label_where), label_params)
     items = labels[["response_id", "criterion_id"]].drop_duplicates()
-    verdicts = _frame(
+    verdicts = read_frame(
         session,
         _VERDICTS.format(run_filters=run_where),
         {
@@ -191,7 +191,7 @@ def response_pairs(session: Session, filters: AgreementFilters) -> pd.DataFrame:
     label_where, label_params = filters.label_sql(criteria=False)
     run_where, run_params = filters.run_sql()
     sql = _RESPONSE_PAIRS.format(label_filters=label_where, run_filters=run_where)
-    pairs = _frame(session, sql, {**label_params, **run_params})
+    pairs = read_frame(session, sql, {**label_params, **run_params})
     return _named(session, pairs, "annotator_id", "run_id", "dataset_id")
 
 

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from rubricforge.models.core.errors import LLMConfigError, LLMReplyError, LLMRequestError
 from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.llm.config import problems as _problems
+from rubricforge.models.llm.failures import reason, refused, retry_after, transient
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -139,49 +140,6 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
-def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
-        return True
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return False
-
-
-def _retry_after(exc: BaseException | None) -> float | None:
-    if not isinstance(exc, openai.APIStatusError):
-        return None
-    try:
-        return float(exc.response.headers.get("retry-after", ""))
-    except ValueError:
-        return None
-
-
-def _refused(exc: BaseException) -> BaseException | None:
-    """The OS error under a failed connection (refused, no route, unknown host), if
-    that is what it was. aiohttp's transport reports a refused connection as a
-    connect *timeout*, so the type alone would call a down endpoint slow."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
-            return cause
-        cause = cause.__cause__ or cause.__context__
-    return None
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, openai.APIConnectionError) and (refused := _refused(exc)) is not None:
-        return f"could not connect ({refused})"
-    if isinstance(exc, openai.APITimeoutError):
-        return "timed out"
-    if isinstance(exc, openai.APIStatusError):
-        body = exc.body
-        message = body.get("message") if isinstance(body, dict) else None
-        return f"HTTP {exc.status_code}: {message or exc.message}"
-    return f"{type(exc).__name__}: {exc}"
-
-
 class LLMClient:
     """An async client for one endpoint, to use inside one event loop.
 
@@ -224,7 +182,7 @@ class LLMClient:
             multiplier=ep.backoff_initial, max=ep.backoff_max, jitter=ep.backoff_initial
         )(state)
         exc = state.outcome.exception() if state.outcome else None
-        hinted = _retry_after(exc)
+        hinted = retry_after(exc)
         return max(base, min(hinted, ep.backoff_max)) if hinted is not None else base
 
     def _log_retry(self, state: RetryCallState) -> None:
@@ -232,7 +190,7 @@ class LLMClient:
         log.info(
             "%s: %s; retry %d of %d",
             self.endpoint.describe(),
-            _reason(exc) if exc else "?",
+            reason(exc) if exc else "?",
             state.attempt_number,
             self.endpoint.max_retries,
         )
@@ -255,7 +213,7 @@ class LLMClient:
             # AsyncRetrying and walking its actions costs ~0.1 ms of CPU per call.
             response = await self._post(params)
         except openai.APIError as exc:
-            if not _transient(exc) or ep.max_retries < 1:
+            if not transient(exc) or ep.max_retries < 1:
                 raise self._request_error(exc) from None
             response = await self._retry(params, exc)
         try:
@@ -292,7 +250,7 @@ class LLMClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(ep.max_retries + 1),
             wait=self._wait,
-            retry=retry_if_exception(_transient),
+            retry=retry_if_exception(transient),
             before_sleep=self._log_retry,
             reraise=True,
         )
@@ -311,14 +269,14 @@ class LLMClient:
     def _request_error(self, exc: openai.APIError) -> LLMRequestError:
         ep = self.endpoint
         where = ep.describe()
-        if _transient(exc):
+        if transient(exc):
             advice = (
                 f"Check that the endpoint is up at {ep.base_url}, then try again."
-                if isinstance(exc, openai.APIConnectionError) and _refused(exc) is not None
+                if isinstance(exc, openai.APIConnectionError) and refused(exc) is not None
                 else "Try again later, or with fewer requests in flight."
             )
             return LLMRequestError(
-                f"{where} failed {ep.max_retries + 1} time(s), the last: {_reason(exc)}. {advice}"
+                f"{where} failed {ep.max_retries + 1} time(s), the last: {reason(exc)}. {advice}"
             )
         hint = ""
         if isinstance(exc, openai.APIStatusError):
@@ -328,7 +286,7 @@ class LLMClient:
                 hint = f" Check the base URL and that the model '{ep.model}' exists there."
             elif exc.status_code in (400, 422) and ep.structured_outputs:
                 hint = " If the endpoint lacks structured outputs, turn structured_outputs off."
-        return LLMRequestError(f"{where} refused the request ({_reason(exc)}).{hint}")
+        return LLMRequestError(f"{where} refused the request ({reason(exc)}).{hint}")
 
     async def complete_json(
         self, messages: Iterable[Message], schema: type[T]

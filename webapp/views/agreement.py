@@ -10,6 +10,7 @@ an item they have yet to label.
 from __future__ import annotations
 
 import streamlit as st
+from rubricforge.models.accounts.orm import Role
 from rubricforge.models.accounts.permissions import Action, can
 from rubricforge.models.agreement.filter_choices import filter_choices
 from rubricforge.models.agreement.queries import (
@@ -90,73 +91,82 @@ st.caption(
 )
 show_headline(report)
 
+# Lazy tabs: only the open one runs (five charts and the self-preference table
+# cost a rerun more than the rest of the page together).
+# An annotator comes for their own disagreements with the judge: open on those.
 by_tab, confusion_tab, drill_tab = st.tabs(
-    ["Breakdowns", "Confusion and responses", "Disagreements"]
+    ["Breakdowns", "Confusion and responses", "Disagreements"],
+    default="Disagreements" if user.role is Role.annotator else None,
+    key="agreement:tab",
+    on_change="rerun",
 )
-with by_tab:
-    # Accuracy first: within a category one class often dominates, leaving kappa undefined.
-    metric = st.radio("Figure", ["Accuracy", "Kappa"], horizontal=True)
-    for title, name, b in [
-        ("Per category", "Category", report.by_category),
-        ("Per judge", "Judge", report.by_judge),
-        ("Per annotator", "Annotator", report.by_annotator),
-        ("Per dataset", "Dataset", report.by_dataset),
-        ("Per criterion (worst first)", "Criterion", report.by_criterion),
-    ]:
-        st.subheader(title, anchor=False)
-        frame = breakdown_frame(b, name)
-        if frame.empty:
-            st.caption(f"No group with {min_labels}+ labels yet ({b.left_out} with fewer).")
-            continue
-        st.plotly_chart(breakdown_figure(frame, name, metric), key=f"chart:{name}")
-        show_table(frame)
-        if b.left_out:
-            st.caption(f"{b.left_out} more with fewer than {min_labels} labels each.")
-    with read_session() as session:
-        show_self_preference(self_preference(session, filters=filters, pairs=pairs))
+if by_tab.open:
+    with by_tab:
+        # Accuracy first: within a category one class often dominates, leaving kappa undefined.
+        metric = st.radio("Figure", ["Accuracy", "Kappa"], horizontal=True)
+        for title, name, b in [
+            ("Per category", "Category", report.by_category),
+            ("Per judge", "Judge", report.by_judge),
+            ("Per annotator", "Annotator", report.by_annotator),
+            ("Per dataset", "Dataset", report.by_dataset),
+            ("Per criterion (worst first)", "Criterion", report.by_criterion),
+        ]:
+            st.subheader(title, anchor=False)
+            frame = breakdown_frame(b, name)
+            if frame.empty:
+                st.caption(f"No group with {min_labels}+ labels yet ({b.left_out} with fewer).")
+                continue
+            st.plotly_chart(breakdown_figure(frame, name, metric), key=f"chart:{name}")
+            show_table(frame)
+            if b.left_out:
+                st.caption(f"{b.left_out} more with fewer than {min_labels} labels each.")
+        with read_session() as session:
+            show_self_preference(self_preference(session, filters=filters, pairs=pairs))
 
-with confusion_tab:
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Confusion matrix", anchor=False)
-        st.plotly_chart(confusion_figure(report.overall.confusion), key="chart:confusion")
-    with right:
-        st.subheader("Labels needed", anchor=False)
-        needed = labels_needed_frame(report.overall.kappa)
-        if report.overall.kappa.defined:
-            st.plotly_chart(labels_needed_figure(needed), key="chart:needed")
-        st.dataframe(needed, hide_index=True)
-    st.subheader("Whole responses: judge reward vs human score", anchor=False)
-    if report.responses:
-        show_table(responses_frame(report))
-    else:
-        st.caption("No whole-response scores yet (a spot-check queue with unit “response”).")
+if confusion_tab.open:
+    with confusion_tab:
+        left, right = st.columns(2)
+        with left:
+            st.subheader("Confusion matrix", anchor=False)
+            st.plotly_chart(confusion_figure(report.overall.confusion), key="chart:confusion")
+        with right:
+            st.subheader("Labels needed", anchor=False)
+            needed = labels_needed_frame(report.overall.kappa)
+            if report.overall.kappa.defined:
+                st.plotly_chart(labels_needed_figure(needed), key="chart:needed")
+            st.dataframe(needed, hide_index=True)
+        st.subheader("Whole responses: judge reward vs human score", anchor=False)
+        if report.responses:
+            show_table(responses_frame(report))
+        else:
+            st.caption("No whole-response scores yet (a spot-check queue with unit “response”).")
 
-with drill_tab:
-    page_no = int(st.session_state.setdefault("drill:page", 1))
-    with read_session() as session:
-        found = disagreements(
-            session, user, filters=filters, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE
-        )
-    pages = max(1, -(-found.total // PAGE_SIZE))
-    if page_no > pages:  # the filters changed under a later page
-        st.session_state["drill:page"] = page_no = pages
+if drill_tab.open:
+    with drill_tab:
+        page_no = int(st.session_state.setdefault("drill:page", 1))
         with read_session() as session:
             found = disagreements(
-                session, user, filters=filters, limit=PAGE_SIZE, offset=(pages - 1) * PAGE_SIZE
+                session, user, filters=filters, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE
             )
-    st.number_input(f"Page (of {pages})", 1, pages, key="drill:page")
-    st.caption(f"{found.total} items where a judge and the humans disagree")
-    st.dataframe(disagreement_frame(found.items), hide_index=True)
-    if can(user, Action.flag_revision):
-        st.subheader("Flag for revision", anchor=False)
-        flaggable = {
-            g.criterion_id: f"{g.group} · accuracy {number(g.stats.accuracy.value, 2)} "
-            f"(n={g.stats.n})"
-            for g in report.by_criterion.groups
-            if g.criterion_id is not None
-        }
-        for item in found.items:
-            if item.criterion is not None and item.criterion.id not in flaggable:
-                flaggable[item.criterion.id] = f"{item.criterion.title} [{item.criterion.key}]"
-        flag_panel(user, flaggable)
+        pages = max(1, -(-found.total // PAGE_SIZE))
+        if page_no > pages:  # the filters changed under a later page
+            st.session_state["drill:page"] = page_no = pages
+            with read_session() as session:
+                found = disagreements(
+                    session, user, filters=filters, limit=PAGE_SIZE, offset=(pages - 1) * PAGE_SIZE
+                )
+        st.number_input(f"Page (of {pages})", 1, pages, key="drill:page")
+        st.caption(f"{found.total} items where a judge and the humans disagree")
+        st.dataframe(disagreement_frame(found.items), hide_index=True)
+        if can(user, Action.flag_revision):
+            st.subheader("Flag for revision", anchor=False)
+            flaggable = {
+                g.criterion_id: f"{g.group} · accuracy {number(g.stats.accuracy.value, 2)} "
+                f"(n={g.stats.n})"
+                for g in report.by_criterion.groups
+                if g.criterion_id is not None
+            }
+            for item in found.items:
+                if item.criterion is not None and item.criterion.id not in flaggable:
+                    flaggable[item.criterion.id] = f"{item.criterion.title} [{item.criterion.key}]"
+            flag_panel(user, flaggable)

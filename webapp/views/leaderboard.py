@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import streamlit as st
 from rubricforge.models.agreement.filter_choices import filter_choices
-from rubricforge.models.agreement.leaderboard import RankBy, leaderboard, rankings_with_data
-from rubricforge.models.agreement.queries import AgreementFilters, criterion_pairs
+from rubricforge.models.agreement.leaderboard import RankBy, leaderboard_data, rankings_with_data
+from rubricforge.models.agreement.queries import AgreementFilters
 from rubricforge.models.agreement.self_preference import by_judge, self_preference
 from rubricforge.webapp.auth import page_user
 from rubricforge.webapp.components.agreement import (
@@ -26,19 +26,13 @@ RANKINGS = {
     RankBy.criterion_kappa: "Criterion kappa (explicit judges)",
 }
 
+RANK_KEY = "leaderboard:rank_by"
+
 st.title("Judge leaderboard")
 page_user()
 with read_session() as session:
     choices = filter_choices(session)
-    # Default to a ranking that has data (on a fresh workspace, often criterion kappa only).
-    with_data = rankings_with_data(leaderboard(session))
 c1, c2, c3 = st.columns([2, 2, 1])
-rank_by = c1.selectbox(
-    "Rank by",
-    list(RANKINGS),
-    index=list(RANKINGS).index(with_data[0]) if with_data else 0,
-    format_func=RANKINGS.__getitem__,
-)
 datasets = c2.multiselect(
     "Datasets", list(choices.datasets), format_func=lambda i: choices.datasets[i]
 )
@@ -50,11 +44,14 @@ same_items = st.checkbox(
 )
 filters = AgreementFilters(dataset_ids=tuple(datasets))
 with read_session() as session:
-    pairs = criterion_pairs(session, filters)  # read once for both figures
-    board = leaderboard(
-        session, filters=filters, rank_by=rank_by, same_items=same_items, pairs=pairs
-    )
-    preferences = self_preference(session, filters=filters, pairs=pairs)
+    data = leaderboard_data(session, filters)  # read once: every ranking and self-preference
+    preferences = self_preference(session, filters=filters, pairs=data.pairs)
+if RANK_KEY not in st.session_state:
+    # Open on a ranking that has data (on a fresh workspace, often criterion kappa only).
+    with_data = rankings_with_data(data.rank(same_items=same_items))
+    st.session_state[RANK_KEY] = with_data[0] if with_data else RankBy.response_kappa
+rank_by = c1.selectbox("Rank by", list(RANKINGS), key=RANK_KEY, format_func=RANKINGS.__getitem__)
+board = data.rank(rank_by, same_items=same_items)
 if not board.rows:
     st.info("No judge runs yet: start one on the Judge runs page, then label its verdicts.")
     st.stop()
