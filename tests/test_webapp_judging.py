@@ -268,7 +268,8 @@ def test_an_annotator_sees_figures_but_no_flag_and_only_own_items(
     j = labelled(engine)
     at = app_as(j.uid("bob"), "views/agreement.py")
     assert at.metric and not has(at, "button", "Flag for revision")
-    # The page opens on the drill-down for an annotator. Of the four disagreeing items bob labelled one; the others stay hidden from him.
+    # The page opens on the drill-down for an annotator. Of the four disagreeing
+    # items bob labelled one; the others stay hidden from him.
     drill = at.dataframe[-1].value
     assert list(drill["Response"]) == [j.responses[0]]
 
