@@ -58,13 +58,20 @@ ORDER = ["expert1", "researcher1", "annotator1", "admin"]
 
 # Clicks the link, then resolves with the milliseconds until the run is over (see the
 # module docstring); rejects after 60 s.
+# The sidebar's page links: st.navigation's menu, or a role's own menu of st.page_link
+# (an annotator's three pages).
+LINKS = (
+    '[data-testid="stSidebarNavLink"], [data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]'
+)
 NAVIGATE_JS = """
 async (href) => {
+  const LINKS = '__LINKS__';
   const app = document.querySelector('[data-testid="stApp"]');
-  const link = [...document.querySelectorAll('[data-testid="stSidebarNavLink"]')]
+  const link = [...document.querySelectorAll(LINKS)]
     .find((a) => a.getAttribute("href") === href);
   if (!link) throw new Error("no link " + href);
-  const target = new URL(href, location.href).pathname;
+  // A link to the default page has an empty href: that page is the app's root.
+  const target = href ? new URL(href, location.href).pathname : "/";
   let sawRunning = false;
   const t0 = performance.now();
   const done = () => {
@@ -88,12 +95,12 @@ async (href) => {
     link.click();
   });
 }
-"""
+""".replace("__LINKS__", LINKS)
 
 
 def nav_links(page: Page) -> list[tuple[str, str]]:
     """(title, href) of every page in the sidebar."""
-    links = page.get_by_test_id("stSidebarNavLink")
+    links = page.locator(LINKS)
     out = []
     for i in range(links.count()):
         link = links.nth(i)
