@@ -6,15 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import partial
+from typing import Any
 
 import pandas as pd
 import pytest
 from judged_world import ESS, IMP, PIT, make_world
 from rubricforge.models.agreement import memo as report_memo
 from rubricforge.models.agreement.leaderboard import leaderboard
-from rubricforge.models.agreement.queries import agreement_report
+from rubricforge.models.agreement.queries import (
+    AgreementFilters,
+    agreement_report,
+    criterion_pairs,
+    read_frame,
+)
 from rubricforge.models.judging.orm import JudgeMode
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
 
@@ -78,3 +84,98 @@ def test_a_new_label_changes_the_report_and_the_leaderboard(engine: Engine) -> N
         after = agreement_report(s, n_boot=50)
         assert after.n_labels == before.n_labels + 1
         assert leaderboard(s, n_boot=50).n_items == board.n_items + 1
+
+
+# --- rows kept while the database is unchanged (memo.as_of_snapshot) ------------------
+
+
+def labelled_world(engine: Engine) -> tuple[Any, list[tuple[int, int]]]:
+    with Session(engine) as s:
+        w = make_world(s)
+        run = w.run("judge-a", JudgeMode.explicit)
+        items = []
+        for k in range(3):
+            p = w.prompt("med", [ESS, IMP, PIT], author=w.users["erin"])
+            r = w.response(p.prompt_id, f"response {k}")
+            w.judge(run, r, version_id=p.version_id, verdicts={c: True for c in p.criteria},
+                    reward=0.5)  # fmt: skip
+            items += [(r, c) for c in p.criteria]
+        for r, c in items[:-2]:
+            w.label(w.users["ann"], r, c, True)
+        s.commit()
+        return w, items
+
+
+def counted(session: Session, reads: list[int]) -> pd.DataFrame:
+    def read() -> pd.DataFrame:
+        reads.append(1)
+        return read_frame(session, "SELECT count(*) AS n FROM human_labels", {})
+
+    return report_memo.as_of_snapshot(session, "labels", read)
+
+
+def test_rows_are_kept_until_anything_commits(engine: Engine) -> None:
+    w, items = labelled_world(engine)
+    reads: list[int] = []
+    with Session(engine) as a, Session(engine) as b:
+        assert int(counted(a, reads).n[0]) == 7
+        assert int(counted(b, reads).n[0]) == 7
+        assert len(reads) == 1  # nothing changed: the second read is the kept frame
+        b.rollback()
+    with Session(engine) as s:
+        w.session = s
+        w.label(w.users["ann"], *items[-2], False)
+        s.commit()
+    with Session(engine) as c:
+        assert int(counted(c, reads).n[0]) == 8
+    assert len(reads) == 2
+    # The pairs behind the dashboard follow the same rule.
+    with Session(engine) as d:
+        before = criterion_pairs(d, AgreementFilters())
+        assert criterion_pairs(d, AgreementFilters()).equals(before)
+    with Session(engine) as s:
+        w.session = s
+        w.label(w.users["ann"], *items[-1], True)
+        s.commit()
+    with Session(engine) as e:
+        assert len(criterion_pairs(e, AgreementFilters())) == len(before) + 1
+
+
+def test_a_writing_transaction_reads_afresh_and_keeps_nothing(engine: Engine) -> None:
+    w, items = labelled_world(engine)
+    reads: list[int] = []
+    with Session(engine) as reader:
+        assert int(counted(reader, reads).n[0]) == 7
+    with Session(engine) as writer:
+        w.session = writer
+        w.label(w.users["ann"], *items[-1], True)
+        writer.flush()  # written, not committed: its snapshot can equal the reader's
+        assert int(counted(writer, reads).n[0]) == 8  # its own row, read afresh ...
+        writer.rollback()  # ... and rolled back: nobody may be shown it
+    with Session(engine) as reader:
+        assert int(counted(reader, reads).n[0]) == 7
+    assert len(reads) == 3
+
+
+def test_kept_rows_are_handed_out_as_copies(engine: Engine) -> None:
+    labelled_world(engine)
+    reads: list[int] = []
+    with Session(engine) as s:
+        first = counted(s, reads)
+        first.loc[0, "n"] = -1
+        first["extra"] = 1
+        again = counted(s, reads)
+    assert len(reads) == 1 and list(again.columns) == ["n"] and int(again.n[0]) == 7
+
+
+def test_two_databases_never_share_rows(db_url: str, empty_db_url: str) -> None:
+    seen = []
+    for url in (db_url, empty_db_url, db_url):
+        eng = create_engine(url)
+        with Session(eng) as s:
+            frame = report_memo.as_of_snapshot(
+                s, "which", lambda s=s: read_frame(s, "SELECT current_database() AS db", {})
+            )
+            seen.append(frame.db[0])
+        eng.dispose()
+    assert seen[0] != seen[1] and seen[0] == seen[2]

@@ -22,7 +22,7 @@ import pandas as pd
 from rubricforge.models.accounts.orm import Role
 from rubricforge.models.accounts.permissions import UserInfo
 from rubricforge.models.agreement.items import ItemDetail, ItemKey, item_details
-from rubricforge.models.agreement.memo import frames_digest, memoized
+from rubricforge.models.agreement.memo import as_of_snapshot, frames_digest, memoized
 from rubricforge.models.agreement.report import THRESHOLD, AgreementReport, build_report
 from rubricforge.models.agreement.stats import LEVEL, N_BOOT, SEED
 from rubricforge.models.judging.orm import JudgeMode
@@ -168,7 +168,14 @@ def _named(session: Session, frame: pd.DataFrame, *id_columns: str) -> pd.DataFr
 
 def criterion_pairs(session: Session, filters: AgreementFilters) -> pd.DataFrame:
     """One row per (criterion label, judge run that judged the same pair), with the
-    annotator, judge model and mode, category, criterion key and dataset."""
+    annotator, judge model and mode, category, criterion key and dataset. Read again
+    only when the database changed (`memo.as_of_snapshot`)."""
+    return as_of_snapshot(
+        session, ("criterion_pairs", filters), lambda: _criterion_pairs(session, filters)
+    )
+
+
+def _criterion_pairs(session: Session, filters: AgreementFilters) -> pd.DataFrame:
     label_where, label_params = filters.label_sql()
     run_where, run_params = filters.run_sql()
     labels = read_frame(session, _LABELS.format(label_filters=label_where), label_params)
@@ -187,7 +194,14 @@ def criterion_pairs(session: Session, filters: AgreementFilters) -> pd.DataFrame
 
 
 def response_pairs(session: Session, filters: AgreementFilters) -> pd.DataFrame:
-    """One row per (whole-response score, judge run that judged the response)."""
+    """One row per (whole-response score, judge run that judged the response); read
+    again only when the database changed."""
+    return as_of_snapshot(
+        session, ("response_pairs", filters), lambda: _response_pairs(session, filters)
+    )
+
+
+def _response_pairs(session: Session, filters: AgreementFilters) -> pd.DataFrame:
     label_where, label_params = filters.label_sql(criteria=False)
     run_where, run_params = filters.run_sql()
     sql = _RESPONSE_PAIRS.format(label_filters=label_where, run_filters=run_where)

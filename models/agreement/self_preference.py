@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from rubricforge.models.agreement.memo import frames_digest, memoized
+from rubricforge.models.agreement.memo import as_of_snapshot, frames_digest, memoized
 from rubricforge.models.agreement.queries import AgreementFilters, criterion_pairs, read_frame
 from rubricforge.models.agreement.report import ITEM, criterion_consensus, judge_name
 from rubricforge.models.agreement.stats import LEVEL
@@ -151,11 +151,20 @@ def self_preference(
         pairs = criterion_pairs(session, filters or AgreementFilters())
     if pairs.empty:
         return []
-    authors = read_frame(
-        session, _ITEM_FACTS, {"response_ids": [int(i) for i in pairs.response_id.unique()]}
+    items = frames_digest(pairs[["response_id", "criterion_id"]])
+    authors = as_of_snapshot(
+        session,
+        ("authors", items),
+        lambda: read_frame(
+            session, _ITEM_FACTS, {"response_ids": [int(i) for i in pairs.response_id.unique()]}
+        ),
     )
-    weights = read_frame(
-        session, _WEIGHTS, {"criterion_ids": [int(i) for i in pairs.criterion_id.unique()]}
+    weights = as_of_snapshot(
+        session,
+        ("weights", items),
+        lambda: read_frame(
+            session, _WEIGHTS, {"criterion_ids": [int(i) for i in pairs.criterion_id.unique()]}
+        ),
     )
 
     def compute() -> tuple[SelfPreference, ...]:
