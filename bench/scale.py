@@ -25,9 +25,12 @@ Target (issue "whole-product pass"): every page <= 1 s per rerun at this size.
 The server process is warm when timing starts (modules the pages import are
 imported, the engine exists), as a running `rubricforge serve` is; "first" is a
 user's first visit to a page, not the server's first request, with
-`models.agreement.memo` emptied first, so it computes every figure; reruns read the
-database again and reuse the agreement and leaderboard figures when the rows read
-are unchanged. Queries are timed with the memo emptied before every call.
+`models.agreement.memo` emptied first, so it reads every row and computes every
+figure: what any visit costs after a write anywhere in the database (a label, a judge
+run, an edit). Reruns are runs with the database unchanged: the agreement pages then
+reuse the rows kept for that PostgreSQL snapshot and the figures computed from them;
+every other page reads the database again. Queries are timed with the memo emptied
+before every call.
 """
 
 from __future__ import annotations
@@ -571,8 +574,8 @@ def page_cases(
     for tab in ("Confusion and responses", "Disagreements"):
         extra(PageCase(f"Agreement: {tab} tab", "views/agreement.py", who["researcher"],
                        actions=[open_tab("agreement:tab", tab)]))  # fmt: skip
-    extra(PageCase("Agreement, own drill-down", "views/agreement.py", by_role[Role.annotator],
-                   actions=[open_tab("agreement:tab", "Disagreements")]))  # fmt: skip
+    # An annotator's visit opens on their drill-down (the Disagreements tab).
+    extra(PageCase("Agreement, own drill-down", "views/agreement.py", by_role[Role.annotator]))
     extra(PageCase("Spot-check, queues only", "views/spotcheck.py", who["expert"]))
     for status in (RUNNING, SUCCEEDED):
         pick = set_widget("selectbox", "Job", jobs[status])
