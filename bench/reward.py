@@ -14,12 +14,15 @@ Ideal wall for concurrency C: ceil(completions / C) waves x delay.
 Target : wall <= 1.15x ideal at the chosen (first) concurrency.
 
 Why 48 is the chosen one on the reference machine (2 cores): each judgment costs
-the client ~0.7 ms of CPU (aiohttp, JSON, pydantic; ~1.5 ms while requests went
-through the openai client), which caps one process at roughly 1,000 judgments/s,
-and the judge process here shares the same 2 cores. Up to ~48 in flight the step is
-bound by the judge's latency and wall stays near ideal; beyond that it is bound
-by that CPU (128 in flight: ~1.6 s against an ideal 0.8 s), so more in flight
-buys little. On a training node (many cores, a slower judge) choose higher.
+the client ~0.9 ms of CPU (the openai client's request and response objects, JSON,
+pydantic, our prompt and reward), which caps one process at roughly 1,000
+judgments/s, and the judge process here shares the same 2 cores. Up to ~48 in
+flight the step is bound by the judge's latency and wall stays near ideal; beyond
+that it is bound by that CPU (128 in flight: ~1.4 s against an ideal 0.8 s), so more
+in flight buys little. On a training node (many cores, a slower judge) choose higher.
+
+Each generation's rubric cell is its own list, as TRL hands them over (one dataset
+row per generation), so nothing is parsed once for all eight.
 """
 
 from __future__ import annotations
