@@ -17,7 +17,7 @@ import pytest
 from judging_support import SECRET, Judged, judged
 from llm_server import Reply, ScriptedLLM
 from rubricforge.models.accounts.permissions import OPERATOR
-from rubricforge.models.agreement.leaderboard import leaderboard, rankings_with_data
+from rubricforge.models.agreement.leaderboard import RankBy, leaderboard, rankings_with_data
 from rubricforge.models.agreement.orm import HumanLabel, SamplingStrategy, Stratum
 from rubricforge.models.agreement.queries import AgreementFilters, agreement_report
 from rubricforge.models.agreement.revision import flag_for_revision
@@ -29,7 +29,7 @@ from rubricforge.models.judging.orm import JudgeMode, JudgeRun
 from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.llm.endpoints import save_endpoint
 from rubricforge.models.rubrics.orm import Category, RevisionRequest, Rubric, RubricStatus
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 from webapp_support import APP, app_as, click, has, shown, user_id, widget
@@ -431,3 +431,20 @@ def test_the_leaderboard_opens_on_a_ranking_with_data_and_clamps_its_axes(
         (y,) = trace["y"]
         assert y + trace["error_y"]["array"][0] <= 1.0 + 1e-9
         assert y - trace["error_y"]["arrayminus"][0] >= -1.0 - 1e-9
+
+
+def test_the_leaderboard_keeps_the_chosen_ranking_when_the_filters_change(
+    demo_app_db: str,
+) -> None:
+    at = app_as(user_id(demo_app_db, "researcher1"), "views/leaderboard.py")
+    rank = widget(at, "selectbox", "Rank by")
+    chosen = next(r for r in RankBy if r != rank.value)
+    rank.set_value(chosen).run()
+    assert not at.exception, at.exception
+    eng = create_engine(demo_app_db)
+    with eng.connect() as conn:
+        first = conn.execute(text("SELECT min(id) FROM datasets")).scalar_one()
+    eng.dispose()
+    widget(at, "multiselect", "Datasets").set_value([first]).run()
+    assert not at.exception, at.exception
+    assert widget(at, "selectbox", "Rank by").value == chosen
