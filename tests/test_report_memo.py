@@ -4,7 +4,7 @@ new label (or anything else read) is never answered from the memo."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -62,17 +62,24 @@ def test_memoized_computes_once_per_key_and_forgets_the_oldest() -> None:
     assert calls.count(3) == 2  # pushed out by SIZE newer keys, computed again
 
 
+def judged_items(w: Any, prompts: int, met: Callable[[int], bool]) -> list[tuple[int, int]]:
+    """(response, criterion) items: one response per prompt of three criteria, judged
+    by one explicit run whose verdicts on prompt k are all met(k)."""
+    run = w.run("judge-a", JudgeMode.explicit)
+    items = []
+    for k in range(prompts):
+        p = w.prompt("med", [ESS, IMP, PIT], author=w.users["erin"])
+        r = w.response(p.prompt_id, f"response {k}")
+        w.judge(run, r, version_id=p.version_id, verdicts={c: met(k) for c in p.criteria},
+                reward=0.5)  # fmt: skip
+        items += [(r, c) for c in p.criteria]
+    return items
+
+
 def test_a_new_label_changes_the_report_and_the_leaderboard(engine: Engine) -> None:
     with Session(engine) as s:
         w = make_world(s)
-        run = w.run("judge-a", JudgeMode.explicit)
-        items = []
-        for k in range(6):
-            p = w.prompt("med", [ESS, IMP, PIT], author=w.users["erin"])
-            r = w.response(p.prompt_id, f"response {k}")
-            w.judge(run, r, version_id=p.version_id, verdicts={c: k % 2 == 0 for c in p.criteria},
-                    reward=0.5)  # fmt: skip
-            items += [(r, c) for c in p.criteria]
+        items = judged_items(w, 6, met=lambda k: k % 2 == 0)
         for n, (r, c) in enumerate(items[:-1]):
             w.label(w.users["ann"], r, c, n % 3 != 0)
         s.commit()
@@ -92,14 +99,7 @@ def test_a_new_label_changes_the_report_and_the_leaderboard(engine: Engine) -> N
 def labelled_world(engine: Engine) -> tuple[Any, list[tuple[int, int]]]:
     with Session(engine) as s:
         w = make_world(s)
-        run = w.run("judge-a", JudgeMode.explicit)
-        items = []
-        for k in range(3):
-            p = w.prompt("med", [ESS, IMP, PIT], author=w.users["erin"])
-            r = w.response(p.prompt_id, f"response {k}")
-            w.judge(run, r, version_id=p.version_id, verdicts={c: True for c in p.criteria},
-                    reward=0.5)  # fmt: skip
-            items += [(r, c) for c in p.criteria]
+        items = judged_items(w, 3, met=lambda k: True)
         for r, c in items[:-2]:
             w.label(w.users["ann"], r, c, True)
         s.commit()

@@ -281,9 +281,9 @@ class LeaderboardData:
     ) -> Leaderboard:
         """rank_judges, skipped when the rows and the arguments are exactly those of a
         recent call (`models.agreement.memo`)."""
-        key = (frames_digest(self.pairs, self.responses), self.costs, rank_by, threshold)
+        digest = frames_digest(self.pairs, self.responses)
         return memoized(
-            ("leaderboard", *key, same_items, n_boot, seed),
+            ("leaderboard", digest, self.costs, rank_by, threshold, same_items, n_boot, seed),
             lambda: rank_judges(
                 self.pairs,
                 self.responses,
