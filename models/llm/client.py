@@ -213,8 +213,8 @@ class LLMClient:
             # AsyncRetrying and walking its actions costs ~0.1 ms of CPU per call.
             response = await self._post(params)
         except openai.APIError as exc:
-            if not transient(exc) or ep.max_retries < 1:
-                raise self._request_error(exc) from None
+            # tenacity decides from here as before: whether to retry at all
+            # (transient, attempts left), how long to wait, what to log.
             response = await self._retry(params, exc)
         try:
             completion = _Completion.model_validate_json(response.content)
@@ -244,8 +244,9 @@ class LLMClient:
             )
 
     async def _retry(self, params: dict[str, Any], failed: openai.APIError) -> httpx2.Response:
-        """Attempts 2.. after a transient failure; tenacity sees `failed` as attempt 1,
-        so backoff, logging and the attempt count are as if it had made that call."""
+        """Attempts 2.. after a failed first one; tenacity sees `failed` as attempt 1,
+        so which errors are retried, backoff, logging and the attempt count are as if it
+        had made that call."""
         ep = self.endpoint
         retrying = AsyncRetrying(
             stop=stop_after_attempt(ep.max_retries + 1),
