@@ -144,6 +144,14 @@ def test_each_retry_is_logged_with_its_number_and_waits_out_retry_after(
     assert waited >= 0.4  # the Retry-After hint, not the 10 ms backoff
 
 
+def test_no_retries_configured_means_one_attempt(endpoint, llm_server):
+    once = endpoint.model_copy(update={"max_retries": 0})
+    llm_server.respond_with(lambda body: Reply.error(503, "overloaded"))
+    with pytest.raises(LLMRequestError, match=r"failed 1 time\(s\).*HTTP 503"):
+        ask(once)
+    assert len(llm_server.chat_requests) == 1
+
+
 def test_client_errors_are_not_retried(endpoint, llm_server):
     llm_server.script(Reply.error(401, "bad key"))
     with pytest.raises(LLMRequestError, match=r"HTTP 401.*\$TEST_LLM_KEY"):
