@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, create_model, model_validator
 from rubricforge.models.core.errors import LLMReplyError, LLMRequestError
+from rubricforge.models.core.gc_pause import old_objects_frozen
 from rubricforge.models.core.limits import MAX_RATIONALE, cap_text
 from rubricforge.models.core.text_safety import clean_text
 from rubricforge.models.judging import prompts as jp
@@ -155,6 +156,9 @@ def _rationale(text: str) -> str:
     return cap_text(text, MAX_RATIONALE)
 
 
+_WRITE_BATCH = 256  # cache rows per INSERT while a batch is still judging
+
+
 @lru_cache(maxsize=64)
 def _explicit_schema(n: int) -> type[BaseModel]:
     """ExplicitReply that also insists on exactly one verdict per criterion 1..n,
@@ -256,13 +260,26 @@ class Judge:
                         "tokens_out": result.tokens_out,
                     }
                 )
+                if len(fresh) >= _WRITE_BATCH and (not writes or writes[-1].done()):
+                    write()
             bar.update()
+
+        # Cache rows are written in batches while later judgments are still out
+        # (one write at a time), so the batch does not end on one long INSERT.
+        writes: list[asyncio.Future[None]] = []
+
+        def write() -> None:
+            rows = fresh[:]
+            fresh.clear()
+            writes.append(asyncio.ensure_future(asyncio.to_thread(self._cache_put, rows)))
 
         if todo:
             async with LLMClient(self.config.endpoint, concurrency=self.config.concurrency) as c:
-                await asyncio.gather(*(one(c, k, i) for k, i in todo.items()))
+                with old_objects_frozen():
+                    await asyncio.gather(*(one(c, k, i) for k, i in todo.items()))
         bar.close()
-        await asyncio.to_thread(self._cache_put, fresh)
+        write()
+        await asyncio.gather(*writes)
         out = []
         for n, (key, item) in enumerate(zip(keys, items, strict=True)):
             r = results[key]

@@ -1,0 +1,66 @@
+"""Large judge batches: finished judgments reach the cache while the rest are still
+out, and full garbage collections stay off the batch (`models.core.gc_pause`)."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+
+from llm_server import Reply, ScriptedLLM
+from rubricforge.models.core.gc_pause import old_objects_frozen
+from rubricforge.models.judging import judge as judge_module
+from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem
+from rubricforge.models.judging.orm import LLMCache
+from rubricforge.models.llm.config import EndpointConfig
+from rubricforge.models.rubrics.criteria import CriterionData
+from rubricforge.models.rubrics.orm import Category
+from sqlalchemy import Engine, func, select
+
+RUBRIC = (CriterionData("States dose", "Gives the adult dose.", Category.essential, 5),)
+N = judge_module._WRITE_BATCH + 44
+
+
+def test_finished_judgments_are_cached_before_the_batch_ends(
+    llm_server: ScriptedLLM, engine: Engine
+) -> None:
+    """A long run that dies late keeps what it paid for: rows are written in batches
+    as judgments finish, not in one INSERT after the last reply."""
+
+    def reply(body: dict) -> Reply:
+        slow = "the last one" in body["messages"][1]["content"]
+        answer = {"verdicts": [{"index": 1, "met": True, "rationale": "ok"}]}
+        return Reply.json(answer, delay=4.0 if slow else 0.0)
+
+    llm_server.respond_with(reply)
+    items = [JudgeItem("Dose?", f"Response {i}.", RUBRIC) for i in range(N - 1)]
+    items.append(JudgeItem("Dose?", "the last one", RUBRIC))
+    endpoint = EndpointConfig(base_url=llm_server.base_url, model="m", api_key_env=None)
+    judge = Judge(JudgeConfig(endpoint, concurrency=16), engine=engine)
+    done: list[int] = []
+    worker = threading.Thread(target=lambda: done.append(len(judge.judge_many_sync(items))))
+    worker.start()
+
+    def cached() -> int:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(LLMCache)).scalar_one()
+
+    deadline = time.monotonic() + 3.5
+    while cached() < judge_module._WRITE_BATCH and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cached() >= judge_module._WRITE_BATCH, "nothing was written while judging"
+    assert worker.is_alive() and not done, "the batch was already over"
+    worker.join(timeout=20)
+    assert done == [N]
+    assert cached() == N
+
+
+def test_old_objects_are_frozen_only_while_a_batch_runs() -> None:
+    assert gc.get_freeze_count() == 0
+    with old_objects_frozen():
+        frozen = gc.get_freeze_count()
+        assert frozen > 1000, "the objects alive when the batch began are out of the collector"
+        with old_objects_frozen():  # a second batch at the same time
+            pass
+        assert gc.get_freeze_count() == frozen, "the inner batch must not unfreeze the outer's"
+    assert gc.get_freeze_count() == 0
