@@ -35,8 +35,9 @@ from rubricforge.models.accounts.orm import Role
 from rubricforge.models.accounts.permissions import UserInfo
 from rubricforge.models.agreement import memo as report_memo
 from rubricforge.models.agreement.adjudication import adjudication_queue
+from rubricforge.models.agreement.figures import agreement_report
 from rubricforge.models.agreement.leaderboard import leaderboard
-from rubricforge.models.agreement.queries import AgreementFilters, agreement_report, disagreements
+from rubricforge.models.agreement.queries import AgreementFilters, disagreements
 from rubricforge.models.agreement.spotcheck import create_queue, next_item, queue_spec
 from rubricforge.models.core import migrate
 from rubricforge.models.core.db import normalize_url

@@ -40,6 +40,7 @@ import ast
 import importlib
 import json
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -587,7 +588,7 @@ def page_cases(
     return cases, default
 
 
-def time_pages(url: str, who: dict[str, UserInfo], reruns: int) -> list[PageTiming]:
+def time_pages(url: str, who: dict[str, UserInfo], reruns: int, only: str = "") -> list[PageTiming]:
     import streamlit as st
 
     os.environ["DATABASE_URL"] = url
@@ -607,6 +608,8 @@ def time_pages(url: str, who: dict[str, UserInfo], reruns: int) -> list[PageTimi
     time_page(PageCase("warm-up", default, who["expert"]), default, 0)
     results = []
     for case in cases:
+        if not re.search(only, case.name, re.I):
+            continue
         result = time_page(case, default, reruns)
         flag = "ok" if result.ok else "MISSED"
         print(
@@ -632,13 +635,10 @@ def query_cases(
     engine: Engine, who: dict[str, UserInfo], running_job: int
 ) -> list[tuple[str, Callable[[Session], Any]]]:
     from rubricforge.models.agreement.adjudication import adjudication_queue
+    from rubricforge.models.agreement.figures import agreement_report
     from rubricforge.models.agreement.filter_choices import filter_choices
     from rubricforge.models.agreement.leaderboard import leaderboard
-    from rubricforge.models.agreement.queries import (
-        AgreementFilters,
-        agreement_report,
-        disagreements,
-    )
+    from rubricforge.models.agreement.queries import AgreementFilters, disagreements
     from rubricforge.models.agreement.spotcheck import list_queues, next_item
     from rubricforge.models.judging.background import list_runs
     from rubricforge.models.rubrics.browse import (
@@ -766,6 +766,7 @@ def main() -> None:
     )
     parser.add_argument("--skip-pages", action="store_true")
     parser.add_argument("--skip-queries", action="store_true")
+    parser.add_argument("--only", default="", help="time only the pages whose name matches this regex")
     args = parser.parse_args()
     if args.keep and not args.database_url:
         parser.error("--keep needs --database-url (the embedded server is thrown away)")
@@ -799,7 +800,7 @@ def main() -> None:
         queries: list[QueryTiming] = []
         if not args.skip_pages:
             print(f"\npages (first, median, max s), {args.reruns} reruns each:", flush=True)
-            pages = time_pages(url, who, args.reruns)
+            pages = time_pages(url, who, args.reruns, args.only)
         if not args.skip_queries:
             print(f"\nqueries (first, median s), {args.repeat} calls each:", flush=True)
             queries = time_queries(url, who, args.repeat)

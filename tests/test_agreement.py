@@ -12,8 +12,9 @@ import krippendorff
 import numpy as np
 import pytest
 from judged_world import ESS, IMP, OPT, PIT, World, make_world
+from rubricforge.models.agreement.figures import agreement_report
 from rubricforge.models.agreement.leaderboard import RankBy, leaderboard
-from rubricforge.models.agreement.queries import AgreementFilters, agreement_report, disagreements
+from rubricforge.models.agreement.queries import AgreementFilters, disagreements
 from rubricforge.models.agreement.spotcheck import create_queue, queue_spec
 from rubricforge.models.agreement.stats import (
     _alpha_from_profiles,

@@ -50,8 +50,8 @@ from browser import (
 from llm_server import Reply, ScriptedLLM, rubric_items
 from playwright.sync_api import Page, expect
 from rubricforge.models.accounts.orm import User
+from rubricforge.models.agreement.figures import agreement_report
 from rubricforge.models.agreement.orm import HumanLabel
-from rubricforge.models.agreement.queries import agreement_report
 from rubricforge.models.core.status import Status
 from rubricforge.models.data.exporter import write_snapshot
 from rubricforge.models.data.orm import ExportSnapshot

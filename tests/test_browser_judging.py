@@ -14,8 +14,8 @@ from judging_support import SECRET, judged
 from playwright.sync_api import Page, expect
 from rubricforge.models.accounts.auth import set_password
 from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.models.agreement.figures import agreement_report
 from rubricforge.models.agreement.orm import HumanLabel
-from rubricforge.models.agreement.queries import agreement_report
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 

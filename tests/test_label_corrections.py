@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from judged_world import World, make_world
 from rubricforge.models.agreement.corrections import change_label, my_labels, undo_label
+from rubricforge.models.agreement.figures import agreement_report
 from rubricforge.models.agreement.orm import HumanLabel
-from rubricforge.models.agreement.queries import agreement_report
 from rubricforge.models.agreement.spotcheck import next_item, submit_label
 from rubricforge.models.core.audit import AuditEntry
 from rubricforge.models.core.errors import (

@@ -10,6 +10,7 @@ import pytest
 from judged_world import ESS, IMP, OPT, PIT, PromptInfo, World, make_world
 from rubricforge.models.accounts.permissions import OPERATOR
 from rubricforge.models.agreement.adjudication import adjudicate, adjudication_queue
+from rubricforge.models.agreement.figures import agreement_report
 from rubricforge.models.agreement.orm import (
     HumanLabel,
     ItemUnit,
@@ -18,7 +19,6 @@ from rubricforge.models.agreement.orm import (
     SpotCheckQueue,
 )
 from rubricforge.models.agreement.orm import Stratum as S
-from rubricforge.models.agreement.queries import agreement_report
 from rubricforge.models.agreement.spotcheck import (
     LabelItem,
     create_queue,

@@ -17,9 +17,10 @@ import pytest
 from judging_support import SECRET, Judged, judged
 from llm_server import Reply, ScriptedLLM
 from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.models.agreement.figures import agreement_report
 from rubricforge.models.agreement.leaderboard import RankBy, leaderboard, rankings_with_data
 from rubricforge.models.agreement.orm import HumanLabel, SamplingStrategy, Stratum
-from rubricforge.models.agreement.queries import AgreementFilters, agreement_report
+from rubricforge.models.agreement.queries import AgreementFilters
 from rubricforge.models.agreement.revision import flag_for_revision
 from rubricforge.models.core.errors import PermissionDenied
 from rubricforge.models.core.status import Status

@@ -22,9 +22,7 @@ import pandas as pd
 from rubricforge.models.accounts.orm import Role
 from rubricforge.models.accounts.permissions import UserInfo
 from rubricforge.models.agreement.items import ItemDetail, ItemKey, item_details
-from rubricforge.models.agreement.memo import as_of_snapshot, frames_digest, memoized
-from rubricforge.models.agreement.report import THRESHOLD, AgreementReport, build_report
-from rubricforge.models.agreement.stats import LEVEL, N_BOOT, SEED
+from rubricforge.models.agreement.memo import as_of_snapshot
 from rubricforge.models.judging.orm import JudgeMode
 from rubricforge.models.rubrics.orm import Category
 from sqlalchemy import text
@@ -207,40 +205,6 @@ def _response_pairs(session: Session, filters: AgreementFilters) -> pd.DataFrame
     sql = _RESPONSE_PAIRS.format(label_filters=label_where, run_filters=run_where)
     pairs = read_frame(session, sql, {**label_params, **run_params})
     return _named(session, pairs, "annotator_id", "run_id", "dataset_id")
-
-
-def agreement_report(
-    session: Session,
-    *,
-    filters: AgreementFilters | None = None,
-    min_labels: int = MIN_LABELS,
-    threshold: float = THRESHOLD,
-    n_boot: int = N_BOOT,
-    seed: int = SEED,
-    level: float = LEVEL,
-    pairs: pd.DataFrame | None = None,
-) -> AgreementReport:
-    """Every dashboard figure for the filtered labels (two queries, then pure code,
-    skipped when the rows read and the arguments are exactly those of a recent call:
-    `models.agreement.memo`). `pairs`: criterion_pairs(session, filters) when the
-    caller has read them already (a page that also shows self-preference)."""
-    filters = filters or AgreementFilters()
-    if pairs is None:
-        pairs = criterion_pairs(session, filters)
-    responses = response_pairs(session, filters)
-    key = (frames_digest(pairs, responses), min_labels, threshold, n_boot, seed, level)
-    return memoized(
-        ("agreement_report", *key),
-        lambda: build_report(
-            pairs,
-            responses,
-            min_labels=min_labels,
-            threshold=threshold,
-            n_boot=n_boot,
-            seed=seed,
-            level=level,
-        ),
-    )
 
 
 # The human side of each (response, criterion) item: adjudicated, else majority.

@@ -61,24 +61,45 @@ class ResponseAgreement:
 
 
 @dataclass(frozen=True)
-class AgreementReport:
+class Headline:
+    """The figures every visit shows (the annotator's drill-down needs no more)."""
+
     n_labels: int  # answered annotator labels on criteria
     n_items: int  # (response, criterion) items with a human label and a verdict
     n_unresolved: int  # items whose annotators tie and nobody adjudicated
     n_adjudicated: int
     overall: BinaryAgreement  # every verdict vs its item's human label
+    alpha: Estimate  # annotators and judges together, nominal
+    alpha_humans: Estimate  # annotators only
+
+
+@dataclass(frozen=True)
+class Breakdowns:
     by_judge: Breakdown
     by_category: Breakdown
     by_dataset: Breakdown
     by_annotator: Breakdown  # each annotator's own labels vs the verdicts
     by_criterion: Breakdown  # worst first
     by_prompt: Breakdown  # worst first
-    alpha: Estimate  # annotators and judges together, nominal
-    alpha_humans: Estimate  # annotators only
+    min_labels: int
+
+
+@dataclass(frozen=True)
+class ResponseFigures:
     responses: tuple[ResponseAgreement, ...]
     n_scored_responses: int
-    min_labels: int
     threshold: float
+
+
+@dataclass(frozen=True)
+class AgreementReport(Headline, Breakdowns, ResponseFigures):
+    """Every figure at once (the CLI, the benches); the dashboard asks for the parts
+    its open tab shows, each computed and memoized on its own."""
+
+    @classmethod
+    def of(cls, head: Headline, parts: Breakdowns, scored: ResponseFigures) -> AgreementReport:
+        fields = {**vars(head), **vars(parts), **vars(scored)}
+        return cls(**fields)
 
 
 def judge_name(model: str, mode: JudgeMode | str) -> str:
@@ -182,20 +203,20 @@ def _responses(
     return tuple(out), len(human)
 
 
-def build_report(
-    criterion_pairs: pd.DataFrame,
-    response_pairs: pd.DataFrame,
-    *,
-    min_labels: int,
-    threshold: float = THRESHOLD,
-    n_boot: int = N_BOOT,
-    seed: int = SEED,
-    level: float = LEVEL,
-) -> AgreementReport:
-    """All figures from the paired rows of `models.agreement.queries`."""
-    stats = partial(binary_agreement, n_boot=n_boot, seed=seed, level=level)
-    alpha = partial(krippendorff_alpha, n_boot=n_boot, seed=seed, level=level)
-    rho = partial(spearman, n_boot=n_boot, seed=seed, level=level)
+@dataclass(frozen=True)
+class _Prepared:
+    """The criterion pairs split the ways both the headline and the breakdowns need."""
+
+    labels: pd.DataFrame
+    verdicts: pd.DataFrame
+    humans: pd.DataFrame  # labels less adjudications
+    judged: pd.DataFrame  # one row per (item, judge run) with the item's human consensus
+    unresolved: int
+    n_items: int
+    by_annotator: pd.DataFrame
+
+
+def _prepare(criterion_pairs: pd.DataFrame) -> _Prepared:
     pairs = criterion_pairs
     if pairs.empty:
         pairs = pd.DataFrame(columns=[*criterion_pairs.columns, "judge"])
@@ -208,42 +229,101 @@ def build_report(
         pairs = pairs.assign(judge=pairs.run_id.map(names))
     labels = pairs.drop_duplicates(ITEM + ["annotator_id"])
     verdicts = pairs.drop_duplicates(ITEM + ["run_id"])
-    humans = labels[~labels.is_adjudication.astype(bool)]
     human, unresolved = criterion_consensus(labels)
     judged = verdicts.drop(columns=["human_met"]).join(
         human.rename("human_met"), on=ITEM, how="inner"
     )
-    by_annotator = pairs[~pairs.is_adjudication.astype(bool)].drop_duplicates(
-        ITEM + ["annotator_id", "run_id"]
+    return _Prepared(
+        labels=labels,
+        verdicts=verdicts,
+        humans=labels[~labels.is_adjudication.astype(bool)],
+        judged=judged,
+        unresolved=unresolved,
+        n_items=len(human),
+        by_annotator=pairs[~pairs.is_adjudication.astype(bool)].drop_duplicates(
+            ITEM + ["annotator_id", "run_id"]
+        ),
     )
+
+
+def build_headline(
+    criterion_pairs: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = SEED, level: float = LEVEL
+) -> Headline:
+    stats = partial(binary_agreement, n_boot=n_boot, seed=seed, level=level)
+    alpha = partial(krippendorff_alpha, n_boot=n_boot, seed=seed, level=level)
+    p = _prepare(criterion_pairs)
+    humans, verdicts = p.humans, p.verdicts
     human_items, judge_items = _item_codes(humans, verdicts)
     human_raters = ("human:" + humans.annotator.astype(str)).to_numpy()
     judge_raters = ("judge:" + verdicts.run_id.astype(str)).to_numpy()
-    responses, n_scored = _responses(response_pairs, threshold, stats, rho)
-
-    def breakdown(frame: pd.DataFrame, by: str, **opts: Any) -> Breakdown:
-        return _breakdown(frame, by, stats, **opts)
-
-    return AgreementReport(
+    return Headline(
         n_labels=len(humans),
-        n_items=len(human),
-        n_unresolved=unresolved,
-        n_adjudicated=len(labels) - len(humans),
-        overall=stats(judged.judge_met.tolist(), judged.human_met.tolist()),
-        by_judge=breakdown(judged, "judge"),
-        by_category=breakdown(judged, "category"),
-        by_dataset=breakdown(judged, "dataset"),
-        by_annotator=breakdown(by_annotator, "annotator"),
-        by_criterion=breakdown(judged, "criterion_text", min_labels=min_labels, worst_first=True),
-        by_prompt=breakdown(judged, "prompt_id", min_labels=min_labels, worst_first=True),
+        n_items=p.n_items,
+        n_unresolved=p.unresolved,
+        n_adjudicated=len(p.labels) - len(humans),
+        overall=stats(p.judged.judge_met.tolist(), p.judged.human_met.tolist()),
         alpha=alpha(
             np.concatenate([human_items, judge_items]),
             np.concatenate([human_raters, judge_raters]),
             np.concatenate([humans.human_met.to_numpy(bool), verdicts.judge_met.to_numpy(bool)]),
         ),
         alpha_humans=alpha(human_items, human_raters, humans.human_met.to_numpy(bool)),
-        responses=responses,
-        n_scored_responses=n_scored,
+    )
+
+
+def build_breakdowns(
+    criterion_pairs: pd.DataFrame,
+    *,
+    min_labels: int,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+    level: float = LEVEL,
+) -> Breakdowns:
+    stats = partial(binary_agreement, n_boot=n_boot, seed=seed, level=level)
+    p = _prepare(criterion_pairs)
+
+    def breakdown(frame: pd.DataFrame, by: str, **opts: Any) -> Breakdown:
+        return _breakdown(frame, by, stats, **opts)
+
+    return Breakdowns(
+        by_judge=breakdown(p.judged, "judge"),
+        by_category=breakdown(p.judged, "category"),
+        by_dataset=breakdown(p.judged, "dataset"),
+        by_annotator=breakdown(p.by_annotator, "annotator"),
+        by_criterion=breakdown(p.judged, "criterion_text", min_labels=min_labels, worst_first=True),
+        by_prompt=breakdown(p.judged, "prompt_id", min_labels=min_labels, worst_first=True),
         min_labels=min_labels,
-        threshold=threshold,
+    )
+
+
+def build_responses(
+    response_pairs: pd.DataFrame,
+    *,
+    threshold: float = THRESHOLD,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+    level: float = LEVEL,
+) -> ResponseFigures:
+    stats = partial(binary_agreement, n_boot=n_boot, seed=seed, level=level)
+    rho = partial(spearman, n_boot=n_boot, seed=seed, level=level)
+    responses, n_scored = _responses(response_pairs, threshold, stats, rho)
+    return ResponseFigures(responses=responses, n_scored_responses=n_scored, threshold=threshold)
+
+
+def build_report(
+    criterion_pairs: pd.DataFrame,
+    response_pairs: pd.DataFrame,
+    *,
+    min_labels: int,
+    threshold: float = THRESHOLD,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+    level: float = LEVEL,
+) -> AgreementReport:
+    """All figures from the paired rows of `models.agreement.queries`."""
+    opts: dict[str, Any] = dict(n_boot=n_boot, seed=seed, level=level)
+    return AgreementReport.of(
+        build_headline(criterion_pairs, **opts),
+        build_breakdowns(criterion_pairs, min_labels=min_labels, **opts),
+        build_responses(response_pairs, threshold=threshold, **opts),
     )

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from rubricforge.models.agreement.items import ItemDetail
 from rubricforge.models.agreement.leaderboard import Leaderboard, RankBy
-from rubricforge.models.agreement.report import AgreementReport, Breakdown
+from rubricforge.models.agreement.report import Breakdown, Headline, ResponseFigures
 from rubricforge.models.agreement.stats import BinaryAgreement, Estimate
 from rubricforge.webapp.components.labeling import verdict_word
 
@@ -37,7 +37,7 @@ def interval(e: Estimate) -> str:
     return f"95% CI {number(e.low)}–{number(e.high)} · n={e.n}"
 
 
-def headline(report: AgreementReport) -> list[tuple[str, Estimate]]:
+def headline(report: Headline) -> list[tuple[str, Estimate]]:
     o = report.overall
     return [
         ("Accuracy", o.accuracy),
@@ -48,7 +48,7 @@ def headline(report: AgreementReport) -> list[tuple[str, Estimate]]:
     ]
 
 
-def show_headline(report: AgreementReport) -> None:
+def show_headline(report: Headline) -> None:
     for col, (label, e) in zip(st.columns(5), headline(report), strict=True):
         col.metric(label, number(e.value))
         col.caption(interval(e))
@@ -124,7 +124,7 @@ def confusion_figure(confusion: tuple[tuple[int, int], tuple[int, int]]) -> go.F
     return fig
 
 
-def responses_frame(report: AgreementReport) -> pd.DataFrame:
+def responses_frame(report: ResponseFigures) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {

@@ -2,9 +2,10 @@
 criterion, judge and annotator, with bootstrap intervals; the confusion matrix; the
 disagreeing items; and "Flag for revision" to send a criterion back to its expert.
 
-Every figure is `agreement_report`'s; annotators see the drill-down of their own
-items only (the service decides), so the dashboard never shows them a verdict on
-an item they have yet to label.
+The figures come in parts (`models.agreement.figures`): the headline on every
+visit, the breakdowns and the whole-response figures only where a tab shows them.
+Annotators see the drill-down of their own items only (the service decides), so
+the dashboard never shows them a verdict on an item they have yet to label.
 """
 
 from __future__ import annotations
@@ -12,14 +13,19 @@ from __future__ import annotations
 import streamlit as st
 from rubricforge.models.accounts.orm import Role
 from rubricforge.models.accounts.permissions import Action, can
+from rubricforge.models.agreement.figures import (
+    agreement_breakdowns,
+    agreement_headline,
+    agreement_responses,
+)
 from rubricforge.models.agreement.filter_choices import filter_choices
 from rubricforge.models.agreement.queries import (
     MIN_LABELS,
     AgreementFilters,
-    agreement_report,
     criterion_pairs,
     disagreements,
 )
+from rubricforge.models.agreement.report import Breakdowns
 from rubricforge.models.agreement.self_preference import self_preference
 from rubricforge.models.agreement.spotcheck import list_queues
 from rubricforge.models.rubrics.orm import Category
@@ -74,10 +80,17 @@ filters = AgreementFilters(
     queue_id=queue_id,
 )
 with read_session() as session:
-    pairs = criterion_pairs(session, filters)  # read once: the report and self-preference
-    report = agreement_report(session, filters=filters, min_labels=min_labels, pairs=pairs)
+    pairs = criterion_pairs(session, filters)  # read once: every part and self-preference
+    head = agreement_headline(session, pairs=pairs)
 
-if report.n_labels == 0:
+
+def breakdowns() -> Breakdowns:
+    """The per-group figures, computed only where a tab shows them."""
+    with read_session() as session:
+        return agreement_breakdowns(session, min_labels=min_labels, pairs=pairs)
+
+
+if head.n_labels == 0:
     st.info(
         "No labels under these filters yet. Annotators label judged items on the "
         "Spot-check page; the figures appear here as they do."
@@ -85,11 +98,11 @@ if report.n_labels == 0:
     st.stop()
 
 st.caption(
-    f"{report.n_labels} labels on {report.n_items} items · {report.n_adjudicated} adjudicated · "
-    f"{report.n_unresolved} tied and unresolved · humans among themselves: alpha "
-    f"{number(report.alpha_humans.value)} ({interval(report.alpha_humans)})"
+    f"{head.n_labels} labels on {head.n_items} items · {head.n_adjudicated} adjudicated · "
+    f"{head.n_unresolved} tied and unresolved · humans among themselves: alpha "
+    f"{number(head.alpha_humans.value)} ({interval(head.alpha_humans)})"
 )
-show_headline(report)
+show_headline(head)
 
 # Lazy tabs: only the open one runs (five charts and the self-preference table
 # cost a rerun more than the rest of the page together).
@@ -104,6 +117,7 @@ if by_tab.open:
     with by_tab:
         # Accuracy first: within a category one class often dominates, leaving kappa undefined.
         metric = st.radio("Figure", ["Accuracy", "Kappa"], horizontal=True)
+        report = breakdowns()
         for title, name, b in [
             ("Per category", "Category", report.by_category),
             ("Per judge", "Judge", report.by_judge),
@@ -128,16 +142,18 @@ if confusion_tab.open:
         left, right = st.columns(2)
         with left:
             st.subheader("Confusion matrix", anchor=False)
-            st.plotly_chart(confusion_figure(report.overall.confusion), key="chart:confusion")
+            st.plotly_chart(confusion_figure(head.overall.confusion), key="chart:confusion")
         with right:
             st.subheader("Labels needed", anchor=False)
-            needed = labels_needed_frame(report.overall.kappa)
-            if report.overall.kappa.defined:
+            needed = labels_needed_frame(head.overall.kappa)
+            if head.overall.kappa.defined:
                 st.plotly_chart(labels_needed_figure(needed), key="chart:needed")
             st.dataframe(needed, hide_index=True)
         st.subheader("Whole responses: judge reward vs human score", anchor=False)
-        if report.responses:
-            show_table(responses_frame(report))
+        with read_session() as session:
+            scored = agreement_responses(session, filters=filters)
+        if scored.responses:
+            show_table(responses_frame(scored))
         else:
             st.caption("No whole-response scores yet (a spot-check queue with unit “response”).")
 
@@ -163,7 +179,7 @@ if drill_tab.open:
             flaggable = {
                 g.criterion_id: f"{g.group} · accuracy {number(g.stats.accuracy.value, 2)} "
                 f"(n={g.stats.n})"
-                for g in report.by_criterion.groups
+                for g in breakdowns().by_criterion.groups
                 if g.criterion_id is not None
             }
             for item in found.items:
