@@ -766,7 +766,7 @@ def main() -> None:
     )
     parser.add_argument("--skip-pages", action="store_true")
     parser.add_argument("--skip-queries", action="store_true")
-    parser.add_argument("--only", default="", help="time only the pages whose name matches this regex")
+    parser.add_argument("--only", default="", help="time only pages whose name matches (regex)")
     args = parser.parse_args()
     if args.keep and not args.database_url:
         parser.error("--keep needs --database-url (the embedded server is thrown away)")
