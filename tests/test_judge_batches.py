@@ -64,3 +64,20 @@ def test_old_objects_are_frozen_only_while_a_batch_runs() -> None:
             pass
         assert gc.get_freeze_count() == frozen, "the inner batch must not unfreeze the outer's"
     assert gc.get_freeze_count() == 0
+
+
+def test_a_judgment_s_latency_leaves_out_its_wait_for_a_request_slot(
+    llm_server: ScriptedLLM,
+) -> None:
+    """One request in flight, replies after 0.3 s: the second item waits 0.3 s for the
+    slot (ready, not sent), and its latency is its own request's, not 0.6 s."""
+    answer = {"verdicts": [{"index": 1, "met": True, "rationale": "ok"}]}
+    llm_server.respond_with(lambda _body: Reply.json(answer, delay=0.3))
+    endpoint = EndpointConfig(base_url=llm_server.base_url, model="m", api_key_env=None)
+    items = [JudgeItem("Dose?", f"Response {i}.", RUBRIC) for i in range(3)]
+    started = time.monotonic()
+    results = Judge(JudgeConfig(endpoint, concurrency=1)).judge_many_sync(items)
+    assert time.monotonic() - started >= 0.9, "one at a time"
+    assert llm_server.max_in_flight == 1
+    assert all(r.ok for r in results)
+    assert all(300 <= r.latency_ms < 500 for r in results), [r.latency_ms for r in results]

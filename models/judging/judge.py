@@ -17,16 +17,13 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, create_model, model_validator
 from rubricforge.models.core.errors import LLMReplyError, LLMRequestError
 from rubricforge.models.core.gc_pause import old_objects_frozen
-from rubricforge.models.core.limits import MAX_RATIONALE, cap_text
-from rubricforge.models.core.text_safety import clean_text
 from rubricforge.models.judging import prompts as jp
 from rubricforge.models.judging.orm import JudgeMode, LLMCache
+from rubricforge.models.judging.replies import ask, clean_verdicts, explicit_schema, rationale
 from rubricforge.models.judging.rewards import PRESETS, Aggregation, RewardPreset, aggregate
 from rubricforge.models.llm.client import LLMClient, TokenUsage
 from rubricforge.models.llm.config import EndpointConfig
@@ -124,55 +121,12 @@ class JudgeResult:
         return self.reward if self.ok and self.reward is not None else fallback
 
 
-def _clean_verdicts(verdicts: list[list[Any]]) -> dict[str, Any]:
-    """The verdicts payload (cached, then stored) with NULs in rationales replaced
-    (PostgreSQL cannot store them), and how many were, so the run records it."""
-    replaced = 0
-    for v in verdicts:
-        text, had = clean_text(v[1])
-        v[1] = _rationale(text)
-        replaced += had
-    payload: dict[str, Any] = {"verdicts": verdicts}
-    if replaced:
-        payload["nul_replaced"] = replaced
-    return payload
-
-
-async def _ask(client: LLMClient, messages: Any, schema: type[Any], usage: TokenUsage) -> Any:
-    """client.complete_json, adding what it cost to `usage`: every attempt was paid
-    for, so a reply that stayed invalid adds its tokens too."""
-    try:
-        reply, spent = await client.complete_json(messages, schema)
-    except LLMReplyError as exc:
-        usage.add(TokenUsage(prompt_tokens=exc.tokens_in, completion_tokens=exc.tokens_out))
-        raise
-    usage.add(spent)
-    return reply
-
-
-def _rationale(text: str) -> str:
-    """A judge's rationale as stored: capped, so one runaway reply cannot fill the
-    database (the marker says how much was cut)."""
-    return cap_text(text, MAX_RATIONALE)
-
-
 _WRITE_BATCH = 256  # cache rows per INSERT while a batch is still judging
 
 
-@lru_cache(maxsize=64)
-def _explicit_schema(n: int) -> type[BaseModel]:
-    """ExplicitReply that also insists on exactly one verdict per criterion 1..n,
-    so a short or duplicated list is re-asked like any other schema break."""
-
-    def _complete(self: Any) -> Any:
-        jp.check_explicit(self, n)
-        return self
-
-    return create_model(
-        "ExplicitVerdicts",
-        __base__=jp.ExplicitReply,
-        __validators__={"complete": model_validator(mode="after")(_complete)},  # type: ignore[dict-item]
-    )
+def _ready_ahead(concurrency: int) -> int:
+    """Judgments prepared beyond the requests in flight (a quarter more)."""
+    return -(-concurrency // 4)
 
 
 class Judge:
@@ -225,6 +179,10 @@ class Judge:
         self, items: Sequence[JudgeItem], progress: bool = False
     ) -> list[JudgeResult]:
         """Judge every item concurrently (bounded); results in the items' order."""
+        with old_objects_frozen():  # no full collection stalls the batch (gc_pause)
+            return await self._judge_many(items, progress)
+
+    async def _judge_many(self, items: Sequence[JudgeItem], progress: bool) -> list[JudgeResult]:
         keys = [self.cache_key(i) for i in items]
         first: dict[str, int] = {}
         for n, k in enumerate(keys):
@@ -243,8 +201,10 @@ class Judge:
 
         # Items start as requests free up, not all at once: 2,000 tasks building
         # their prompts up front would hold the loop while the first requests'
-        # replies wait to be read (the client's own slots bound requests in flight).
-        started = asyncio.Semaphore(self.config.concurrency)
+        # replies wait to be read. A few more than the client's slots are ready, so
+        # a freed slot's next request goes out at once (the client bounds the
+        # requests in flight; a judgment's latency leaves out its wait for a slot).
+        started = asyncio.Semaphore(self.config.concurrency + _ready_ahead(self.config.concurrency))
 
         async def one(client: LLMClient, key: str, item: JudgeItem) -> None:
             async with started:
@@ -275,8 +235,7 @@ class Judge:
 
         if todo:
             async with LLMClient(self.config.endpoint, concurrency=self.config.concurrency) as c:
-                with old_objects_frozen():
-                    await asyncio.gather(*(one(c, k, i) for k, i in todo.items()))
+                await asyncio.gather(*(one(c, k, i) for k, i in todo.items()))
         bar.close()
         write()
         await asyncio.gather(*writes)
@@ -320,7 +279,9 @@ class Judge:
             if cfg.mode is JudgeMode.explicit:
                 failed.verdicts = [VerdictResult(None, "", False) for _ in item.criteria]
             return failed, None
-        ms = int((time.monotonic() - start) * 1000)
+        # Parallel per-criterion calls wait side by side: their waits do not add up.
+        queued = 0.0 if cfg.per_criterion else usage.queued_s
+        ms = int((time.monotonic() - start - queued) * 1000)
         return self._result(item, payload, usage, ms, cached=False), payload
 
     async def _explicit(
@@ -330,7 +291,7 @@ class Judge:
             # Every call runs to its end, so the spend of each is counted even when one fails.
             outcomes = await asyncio.gather(
                 *(
-                    _ask(
+                    ask(
                         client,
                         jp.single_messages(item.prompt, item.response, c),
                         jp.SingleReply,
@@ -343,11 +304,11 @@ class Judge:
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
                     raise outcome
-            return _clean_verdicts([[r.met, r.rationale] for r in outcomes])  # type: ignore[union-attr]
+            return clean_verdicts([[r.met, r.rationale] for r in outcomes])  # type: ignore[union-attr]
         messages = jp.explicit_messages(item.prompt, item.response, item.criteria)
-        reply = await _ask(client, messages, _explicit_schema(len(item.criteria)), usage)
+        reply = await ask(client, messages, explicit_schema(len(item.criteria)), usage)
         verdicts = jp.check_explicit(reply, len(item.criteria))  # type: ignore[arg-type]
-        return _clean_verdicts([[v.met, v.rationale] for v in verdicts])
+        return clean_verdicts([[v.met, v.rationale] for v in verdicts])
 
     async def _rating(
         self, client: LLMClient, item: JudgeItem, usage: TokenUsage
@@ -360,7 +321,7 @@ class Judge:
             if mode is JudgeMode.reference_likert and not ref:
                 raise ValueError("reference-Likert judging needs the prompt's reference answer")
             messages = jp.likert_messages(item.prompt, item.response, ref)
-        reply = await _ask(client, messages, jp.RatingReply, usage)
+        reply = await ask(client, messages, jp.RatingReply, usage)
         return {"rating": reply.rating}
 
     def _result(
@@ -379,7 +340,7 @@ class Judge:
         base["nul_replaced"] = int(payload.get("nul_replaced", 0))
         met = [bool(m) for m, _ in payload["verdicts"]]
         verdicts = [
-            VerdictResult(m, _rationale(str(r)), True)
+            VerdictResult(m, rationale(str(r)), True)
             for m, (_, r) in zip(met, payload["verdicts"], strict=True)
         ]
         criteria = self.criteria_for(item)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import re
 import ssl
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -49,6 +50,8 @@ class TokenUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     requests: int = 0
+    # Seconds the calls waited for a request slot: not the endpoint's latency.
+    queued_s: float = 0.0
 
     @property
     def total_tokens(self) -> int:
@@ -58,6 +61,7 @@ class TokenUsage:
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.requests += other.requests
+        self.queued_s += other.queued_s
 
     def cost(self, endpoint: EndpointConfig) -> float | None:
         """USD, when the endpoint's prices are configured."""
@@ -208,14 +212,19 @@ class LLMClient:
         }
         if response_format is not None:
             params["response_format"] = response_format
+        usage = TokenUsage(requests=1)
         try:
             # The common case, one attempt, skips the retry machinery: building
             # AsyncRetrying and walking its actions costs ~0.1 ms of CPU per call.
-            response = await self._post(params)
+            response = await self._post(params, usage)
         except openai.APIError as exc:
             # tenacity decides from here as before: whether to retry at all
             # (transient, attempts left), how long to wait, what to log.
-            response = await self._retry(params, exc)
+            response = await self._retry(params, exc, usage)
+        # The slot this request held is free: let a request waiting for it go out
+        # before this reply is parsed (a wave of replies otherwise delays every
+        # next request by the parsing of all the replies read before it).
+        await asyncio.sleep(0)
         try:
             completion = _Completion.model_validate_json(response.content)
         except ValidationError as exc:
@@ -223,7 +232,6 @@ class LLMClient:
                 f"{ep.describe()} answered with something that is not a chat completion "
                 f"({_problems(exc, 2)}). Check the base URL: it should end in /v1."
             ) from None
-        usage = TokenUsage(requests=1)
         if completion.usage is not None:
             usage.prompt_tokens = completion.usage.prompt_tokens
             usage.completion_tokens = completion.usage.completion_tokens
@@ -233,8 +241,10 @@ class LLMClient:
         choice = completion.choices[0]
         return ChatReply(choice.message.content, choice.finish_reason, usage)
 
-    async def _post(self, params: dict[str, Any]) -> httpx2.Response:
+    async def _post(self, params: dict[str, Any], usage: TokenUsage) -> httpx2.Response:
+        queued = time.monotonic()
         async with self._slots:
+            usage.queued_s += time.monotonic() - queued
             # The documented raw `post` instead of `chat.completions.create`:
             # create() walks every parameter through its TypedDict transform
             # and builds typed objects from the reply, about 2 ms of CPU per
@@ -243,7 +253,9 @@ class LLMClient:
                 "/chat/completions", body=params, cast_to=httpx2.Response
             )
 
-    async def _retry(self, params: dict[str, Any], failed: openai.APIError) -> httpx2.Response:
+    async def _retry(
+        self, params: dict[str, Any], failed: openai.APIError, usage: TokenUsage
+    ) -> httpx2.Response:
         """Attempts 2.. after a failed first one; tenacity sees `failed` as attempt 1,
         so which errors are retried, backoff, logging and the attempt count are as if it
         had made that call."""
@@ -262,7 +274,7 @@ class LLMClient:
                     if pending is not None:
                         exc, pending = pending, None
                         raise exc
-                    return await self._post(params)
+                    return await self._post(params, usage)
         except openai.APIError as exc:
             raise self._request_error(exc) from None
         raise AssertionError("unreachable: tenacity reraises the last error")
