@@ -6,12 +6,17 @@ bootstrap, which were most of a first visit's time after any write.
 
 Each part is memoized on the digest of the rows it is computed from and its
 arguments (`models.agreement.memo`); `agreement_report` puts the three together
-(the CLI and the benches), sharing the parts' memo.
+(the CLI and the benches), sharing the parts' memo. The headline and the
+breakdowns of one page run start from the same frame: its digest and its split
+(`report.prepare`, the consensus) are made once for it (`_of_frame`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pandas as pd
 from rubricforge.models.agreement.memo import frames_digest, memoized
@@ -26,13 +31,42 @@ from rubricforge.models.agreement.report import (
     AgreementReport,
     Breakdowns,
     Headline,
+    Prepared,
     ResponseFigures,
     build_breakdowns,
     build_headline,
     build_responses,
+    prepare,
 )
 from rubricforge.models.agreement.stats import LEVEL, N_BOOT, SEED
 from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+# The last frame a part was computed from, and what was derived from it: a page
+# run passes the same frame to the headline and the breakdowns.
+_last: tuple[weakref.ref[pd.DataFrame], dict[str, Any]] | None = None
+_last_lock = threading.Lock()
+
+
+def _of_frame(frame: pd.DataFrame, what: str, make: Callable[[pd.DataFrame], T]) -> T:
+    """make(frame), made once for this very frame object (the latest one only)."""
+    global _last
+    with _last_lock:
+        derived = _last[1] if _last is not None and _last[0]() is frame else None
+        if derived is None:
+            derived = {}
+            _last = (weakref.ref(frame), derived)
+    if what not in derived:
+        derived[what] = make(frame)
+    return derived[what]  # type: ignore[no-any-return]
+
+
+def _digest(frame: pd.DataFrame) -> str:
+    return _of_frame(frame, "digest", frames_digest)
+
+
+def _split(frame: pd.DataFrame) -> Prepared:
+    return _of_frame(frame, "prepared", prepare)
 
 
 def agreement_headline(
@@ -50,8 +84,8 @@ def agreement_headline(
         pairs = criterion_pairs(session, filters or AgreementFilters())
     rows = pairs
     return memoized(
-        ("agreement_headline", frames_digest(rows), n_boot, seed, level),
-        lambda: build_headline(rows, n_boot=n_boot, seed=seed, level=level),
+        ("agreement_headline", _digest(rows), n_boot, seed, level),
+        lambda: build_headline(_split(rows), n_boot=n_boot, seed=seed, level=level),
     )
 
 

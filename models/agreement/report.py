@@ -204,7 +204,7 @@ def _responses(
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
     """The criterion pairs split the ways both the headline and the breakdowns need."""
 
     labels: pd.DataFrame
@@ -216,7 +216,7 @@ class _Prepared:
     by_annotator: pd.DataFrame
 
 
-def _prepare(criterion_pairs: pd.DataFrame) -> _Prepared:
+def prepare(criterion_pairs: pd.DataFrame) -> Prepared:
     pairs = criterion_pairs
     if pairs.empty:
         pairs = pd.DataFrame(columns=[*criterion_pairs.columns, "judge"])
@@ -233,7 +233,7 @@ def _prepare(criterion_pairs: pd.DataFrame) -> _Prepared:
     judged = verdicts.drop(columns=["human_met"]).join(
         human.rename("human_met"), on=ITEM, how="inner"
     )
-    return _Prepared(
+    return Prepared(
         labels=labels,
         verdicts=verdicts,
         humans=labels[~labels.is_adjudication.astype(bool)],
@@ -246,12 +246,21 @@ def _prepare(criterion_pairs: pd.DataFrame) -> _Prepared:
     )
 
 
+def _prepared(pairs: pd.DataFrame | Prepared) -> Prepared:
+    return pairs if isinstance(pairs, Prepared) else prepare(pairs)
+
+
 def build_headline(
-    criterion_pairs: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = SEED, level: float = LEVEL
+    criterion_pairs: pd.DataFrame | Prepared,
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+    level: float = LEVEL,
 ) -> Headline:
+    """From the criterion pairs, or what prepare() made of them."""
     stats = partial(binary_agreement, n_boot=n_boot, seed=seed, level=level)
     alpha = partial(krippendorff_alpha, n_boot=n_boot, seed=seed, level=level)
-    p = _prepare(criterion_pairs)
+    p = _prepared(criterion_pairs)
     humans, verdicts = p.humans, p.verdicts
     human_items, judge_items = _item_codes(humans, verdicts)
     human_raters = ("human:" + humans.annotator.astype(str)).to_numpy()
@@ -272,15 +281,16 @@ def build_headline(
 
 
 def build_breakdowns(
-    criterion_pairs: pd.DataFrame,
+    criterion_pairs: pd.DataFrame | Prepared,
     *,
     min_labels: int,
     n_boot: int = N_BOOT,
     seed: int = SEED,
     level: float = LEVEL,
 ) -> Breakdowns:
+    """From the criterion pairs, or what prepare() made of them."""
     stats = partial(binary_agreement, n_boot=n_boot, seed=seed, level=level)
-    p = _prepare(criterion_pairs)
+    p = _prepared(criterion_pairs)
 
     def breakdown(frame: pd.DataFrame, by: str, **opts: Any) -> Breakdown:
         return _breakdown(frame, by, stats, **opts)
@@ -322,8 +332,9 @@ def build_report(
 ) -> AgreementReport:
     """All figures from the paired rows of `models.agreement.queries`."""
     opts: dict[str, Any] = dict(n_boot=n_boot, seed=seed, level=level)
+    prepared = prepare(criterion_pairs)
     return AgreementReport.of(
-        build_headline(criterion_pairs, **opts),
-        build_breakdowns(criterion_pairs, min_labels=min_labels, **opts),
+        build_headline(prepared, **opts),
+        build_breakdowns(prepared, min_labels=min_labels, **opts),
         build_responses(response_pairs, threshold=threshold, **opts),
     )
