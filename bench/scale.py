@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib
 import json
 import os
 import re
@@ -397,18 +396,11 @@ def app_pages() -> list[tuple[str, str, Action | None]]:
 
 
 def warm_imports() -> None:
-    """Import what every view imports, as a serving process already has."""
-    for view in sorted((REPO / "webapp" / "views").glob("*.py")):
-        for node in ast.parse(view.read_text(encoding="utf-8")).body:
-            names = (
-                [node.module]
-                if isinstance(node, ast.ImportFrom) and node.module and not node.level
-                else [a.name for a in node.names]
-                if isinstance(node, ast.Import)
-                else []
-            )
-            for name in names:
-                importlib.import_module(name)
+    """Import what every view imports, as a serving process already has
+    (`rubricforge serve` preloads them at start-up: webapp/preload.py)."""
+    from rubricforge.webapp.preload import preload
+
+    preload()
 
 
 @dataclass
