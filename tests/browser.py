@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from rubricforge.cli import STREAMLIT_OPTIONS
 
@@ -133,6 +133,29 @@ def wait_idle(page: Page) -> None:
     """Until Streamlit has finished the current run. Call it after seeing something
     the run shows (before that, the previous run's "not running" still holds)."""
     expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+
+
+_WATCH_RUN_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  window.__rfRan = false;
+  if (window.__rfSeen) window.__rfSeen.disconnect();
+  window.__rfSeen = new MutationObserver(() => {
+    if (app.getAttribute("data-test-script-state") === "running") window.__rfRan = true;
+  });
+  window.__rfSeen.observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
+}"""
+_RUN_OVER_JS = """() => window.__rfRan && document.querySelector('[data-testid="stApp"]')
+  .getAttribute("data-test-script-state") === "notRunning"
+"""
+
+
+def click_and_settle(page: Page, target: Locator) -> None:
+    """Click something that reruns the script (a tab with on_change="rerun"), then
+    wait until that rerun is over: typing into a form the rerun is still drawing
+    can be lost when it redraws."""
+    page.evaluate(_WATCH_RUN_JS)
+    target.click()
+    page.wait_for_function(_RUN_OVER_JS)
 
 
 def sign_in(page: Page, app: StreamlitApp, username: str, password: str) -> None:

@@ -41,6 +41,7 @@ from browser import (
     StreamlitApp,
     choose,
     chromium,
+    click_and_settle,
     edit_cell,
     publish_screenshot,
     sign_in,
@@ -193,7 +194,7 @@ def admin_sets_up_the_team(j: Journey) -> None:
         j.flash(f"Added {username} ({role}).")
     j.shot("admin-users")
 
-    page.get_by_role("tab", name="LLM endpoints").click()
+    click_and_settle(page, page.get_by_role("tab", name="LLM endpoints"))
     page.get_by_role("textbox", name="Name", exact=True).fill(ENDPOINT)
     page.get_by_role("textbox", name="Model", exact=True).fill("qwen-local")
     page.get_by_role("textbox", name="Base URL").fill(j.llm.base_url)
@@ -342,7 +343,7 @@ def researcher_reads_agreement_and_flags(j: Journey, expected_labels: int) -> Cr
     expect(kappa.get_by_test_id("stMetricValue")).to_have_text(expected)
     j.shot("agreement")
 
-    page.get_by_role("tab", name="Disagreements").click()
+    click_and_settle(page, page.get_by_role("tab", name="Disagreements"))
     page.get_by_role("textbox", name="Why it needs revising").fill(
         "The judge and the annotators read this criterion differently"
     )
