@@ -2,6 +2,7 @@
 
     python bench/scale.py                 # a throwaway embedded PostgreSQL in /tmp
     python bench/scale.py --database-url postgresql://...   # a scratch database there
+    python bench/scale.py --database-url URL --keep ...; then --reuse URL --only Agreement
 
 Loads one database with
 - the agreement bench's judged world (bench/agreement.py: 4,200 prompts with
