@@ -91,6 +91,8 @@ def test_an_annotator_labels_20_items_by_keyboard(
         for n in range(ITEMS):
             expect(page.get_by_text(f"{ITEMS - n} left for you, this one included")).to_be_visible()
             wait_idle(page)
+            if n == 0:  # the shortcuts' script has arrived (a server just started is slow)
+                page.wait_for_load_state("networkidle")
             user.press("m" if n % 2 == 0 else "n")
             if not show_verdict:
                 continue
