@@ -104,9 +104,9 @@ def agreement_breakdowns(
         pairs = criterion_pairs(session, filters or AgreementFilters())
     rows = pairs
     return memoized(
-        ("agreement_breakdowns", frames_digest(rows), min_labels, n_boot, seed, level),
+        ("agreement_breakdowns", _digest(rows), min_labels, n_boot, seed, level),
         lambda: build_breakdowns(
-            rows, min_labels=min_labels, n_boot=n_boot, seed=seed, level=level
+            _split(rows), min_labels=min_labels, n_boot=n_boot, seed=seed, level=level
         ),
     )
 
