@@ -23,7 +23,7 @@ from rubricforge.models.agreement.memo import frames_digest, memoized
 from rubricforge.models.agreement.queries import (
     MIN_LABELS,
     AgreementFilters,
-    criterion_pairs,
+    pairs_or_read,
     response_pairs,
 )
 from rubricforge.models.agreement.report import (
@@ -80,9 +80,7 @@ def agreement_headline(
 ) -> Headline:
     """Counts, overall agreement and alpha. `pairs`: criterion_pairs(session,
     filters) when the caller has read them already."""
-    if pairs is None:
-        pairs = criterion_pairs(session, filters or AgreementFilters())
-    rows = pairs
+    rows = pairs_or_read(session, filters, pairs)
     return memoized(
         ("agreement_headline", _digest(rows), n_boot, seed, level),
         lambda: build_headline(_split(rows), n_boot=n_boot, seed=seed, level=level),
@@ -100,9 +98,7 @@ def agreement_breakdowns(
     level: float = LEVEL,
 ) -> Breakdowns:
     """Per judge, category, dataset, annotator, criterion and prompt."""
-    if pairs is None:
-        pairs = criterion_pairs(session, filters or AgreementFilters())
-    rows = pairs
+    rows = pairs_or_read(session, filters, pairs)
     return memoized(
         ("agreement_breakdowns", _digest(rows), min_labels, n_boot, seed, level),
         lambda: build_breakdowns(
@@ -142,8 +138,7 @@ def agreement_report(
     """Every dashboard figure for the filtered labels (two queries, then pure code,
     each part skipped when its rows and arguments are those of a recent call)."""
     filters = filters or AgreementFilters()
-    if pairs is None:
-        pairs = criterion_pairs(session, filters)
+    pairs = pairs_or_read(session, filters, pairs)
     boot: dict[str, Any] = dict(n_boot=n_boot, seed=seed, level=level)
     return AgreementReport.of(
         agreement_headline(session, pairs=pairs, **boot),

@@ -31,7 +31,7 @@ from functools import partial
 
 import pandas as pd
 from rubricforge.models.agreement.memo import frames_digest, memoized
-from rubricforge.models.agreement.queries import AgreementFilters, criterion_pairs, response_pairs
+from rubricforge.models.agreement.queries import AgreementFilters, pairs_or_read, response_pairs
 from rubricforge.models.agreement.report import (
     ITEM,
     THRESHOLD,
@@ -303,10 +303,10 @@ def leaderboard_data(
     """The three reads behind the leaderboard. `pairs`: criterion_pairs(session,
     filters) when the caller has read them already."""
     filters = filters or AgreementFilters()
-    if pairs is None:
-        pairs = criterion_pairs(session, filters)
     return LeaderboardData(
-        pairs, response_pairs(session, filters), tuple(judge_costs(session, filters))
+        pairs_or_read(session, filters, pairs),
+        response_pairs(session, filters),
+        tuple(judge_costs(session, filters)),
     )
 
 

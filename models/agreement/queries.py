@@ -173,6 +173,14 @@ def criterion_pairs(session: Session, filters: AgreementFilters) -> pd.DataFrame
     )
 
 
+def pairs_or_read(
+    session: Session, filters: AgreementFilters | None, pairs: pd.DataFrame | None
+) -> pd.DataFrame:
+    """`pairs` when the caller has read criterion_pairs(session, filters) already (a page
+    that shows several figures from them), else that read."""
+    return pairs if pairs is not None else criterion_pairs(session, filters or AgreementFilters())
+
+
 def _criterion_pairs(session: Session, filters: AgreementFilters) -> pd.DataFrame:
     label_where, label_params = filters.label_sql()
     run_where, run_params = filters.run_sql()

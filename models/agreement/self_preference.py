@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 from rubricforge.models.agreement.memo import as_of_snapshot, frames_digest, memoized
-from rubricforge.models.agreement.queries import AgreementFilters, criterion_pairs, read_frame
+from rubricforge.models.agreement.queries import AgreementFilters, pairs_or_read, read_frame
 from rubricforge.models.agreement.report import ITEM, criterion_consensus, judge_name
 from rubricforge.models.agreement.stats import LEVEL
 from rubricforge.models.judging.orm import JudgeMode
@@ -147,8 +147,7 @@ def self_preference(
     """Each explicit judge's false-positive rate on its own family's responses vs others'.
     `pairs`: criterion_pairs(session, filters) when the caller has read them already
     (the pure part is memoized like the report: `models.agreement.memo`)."""
-    if pairs is None:
-        pairs = criterion_pairs(session, filters or AgreementFilters())
+    pairs = pairs_or_read(session, filters, pairs)
     if pairs.empty:
         return []
     items = frames_digest(pairs[["response_id", "criterion_id"]])
