@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from rubricforge.models.accounts.permissions import OPERATOR
+from rubricforge.webapp.preload import preload
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 
@@ -396,14 +397,6 @@ def app_pages() -> list[tuple[str, str, Action | None]]:
     raise SystemExit("no PAGES list in webapp/app.py")
 
 
-def warm_imports() -> None:
-    """Import what every view imports, as a serving process already has
-    (`rubricforge serve` preloads them at start-up: webapp/preload.py)."""
-    from rubricforge.webapp.preload import preload
-
-    preload()
-
-
 @dataclass
 class PageCase:
     name: str
@@ -586,7 +579,7 @@ def time_pages(url: str, who: dict[str, UserInfo], reruns: int, only: str = "") 
 
     os.environ["DATABASE_URL"] = url
     st.cache_resource.clear()
-    warm_imports()
+    preload()  # every view's imports, as `rubricforge serve` loads them at start-up
     engine = create_engine(url)
     with engine.connect() as conn:
         jobs: dict[str, int] = {
