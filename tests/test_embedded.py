@@ -168,6 +168,9 @@ def test_stop_and_start_keep_the_url_unless_the_port_was_taken(home: Path) -> No
         assert port is not None and server.saved_port() == port
         server.stop()
         with socket.socket() as squatter:  # another program took the port meanwhile
+            # The closed connections of the stop above may leave the port in TIME_WAIT;
+            # a listener may bind over those (as PostgreSQL itself does), not over a listener.
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             squatter.bind(("127.0.0.1", port))
             squatter.listen()
             moved = server.ensure_running()
