@@ -81,3 +81,40 @@ def test_a_judgment_s_latency_leaves_out_its_wait_for_a_request_slot(
     assert llm_server.max_in_flight == 1
     assert all(r.ok for r in results)
     assert all(300 <= r.latency_ms < 500 for r in results), [r.latency_ms for r in results]
+
+
+def test_a_batch_is_looked_up_in_growing_chunks() -> None:
+    spans = list(judge_module._chunks(100, 5))
+    assert spans == [(0, 5), (5, 15), (15, 35), (35, 75), (75, 100)]
+    assert list(judge_module._chunks(3, 5)) == [(0, 3)]
+    assert list(judge_module._chunks(0, 5)) == []
+
+
+def test_cache_hits_and_duplicates_in_later_chunks_are_not_paid_again(
+    llm_server: ScriptedLLM, engine: Engine
+) -> None:
+    """The first requests go out after the first chunk's lookup; what later chunks hold
+    (items judged in an earlier batch, repeats of an item already out) is still
+    served from the cache or paid once, with results in the items' order."""
+    answer = {"verdicts": [{"index": 1, "met": True, "rationale": "ok"}]}
+    llm_server.respond_with(lambda _body: Reply.json(answer, delay=0.05))
+    endpoint = EndpointConfig(base_url=llm_server.base_url, model="m", api_key_env=None)
+    judge = Judge(JudgeConfig(endpoint, concurrency=4), engine=engine)  # chunks of 5, 10, 20, ..
+    earlier = [JudgeItem("Dose?", f"Cached {i}.", RUBRIC) for i in range(10)]
+    assert all(r.ok for r in judge.judge_many_sync(earlier))
+    paid = len(llm_server.chat_requests)
+    assert paid == 10
+
+    items = [JudgeItem("Dose?", f"Response {i}.", RUBRIC) for i in range(60)]
+    # Chunks [0, 5), [5, 15), [15, 35), [35, 60):
+    items[40] = items[1]  # in the fourth, a repeat of an item of the first
+    items[59] = items[30]  # in the fourth, a repeat of an item of the third
+    items[20:30] = earlier  # in the third, items judged by the batch before
+    results = judge.judge_many_sync(items)
+
+    fresh = {i.response for i in items} - {i.response for i in earlier}
+    assert len(llm_server.chat_requests) - paid == len(fresh) == 48
+    assert [r.ok for r in results] == [True] * 60
+    assert [n for n, r in enumerate(results) if r.cached] == [*range(20, 30), 40, 59]
+    asked = [r.text for r in llm_server.chat_requests[paid:]]
+    assert len({next(x for x in fresh if x in text) for text in asked}) == 48, "each once"

@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -129,6 +129,15 @@ def _ready_ahead(concurrency: int) -> int:
     return -(-concurrency // 4)
 
 
+def _chunks(n: int, first: int) -> Iterator[tuple[int, int]]:
+    """[lo, hi) spans over n items: `first` items, then each chunk twice the last,
+    so a batch of n is looked up in about log2(n / first) queries."""
+    lo, size = 0, max(first, 1)
+    while lo < n:
+        yield lo, min(n, lo + size)
+        lo, size = lo + size, size * 2
+
+
 class Judge:
     def __init__(self, config: JudgeConfig, *, engine: Engine | None = None):
         self.config = config
@@ -183,20 +192,13 @@ class Judge:
             return await self._judge_many(items, progress)
 
     async def _judge_many(self, items: Sequence[JudgeItem], progress: bool) -> list[JudgeResult]:
-        keys = [self.cache_key(i) for i in items]
+        cfg = self.config
+        keys: list[str] = []
         first: dict[str, int] = {}
-        for n, k in enumerate(keys):
-            first.setdefault(k, n)
-        hits = await asyncio.to_thread(self._cache_get, sorted(first))
         results: dict[str, JudgeResult] = {}
-        for key, row in hits.items():
-            item = items[first[key]]
-            results[key] = self._result(item, row.payload, TokenUsage(), 0, cached=True)
         todo: dict[str, JudgeItem] = {}
-        for k, i in zip(keys, items, strict=True):
-            if k not in results:
-                todo.setdefault(k, i)  # identical items in one batch are paid once
-        bar = tqdm(total=len(todo), desc="judging", unit="resp", disable=not progress)
+        # The total drops as chunks turn out cached: it ends at the judgments paid for.
+        bar = tqdm(total=len(items), desc="judging", unit="resp", disable=not progress)
         fresh: list[dict[str, Any]] = []
 
         # Items start as requests free up, not all at once: 2,000 tasks building
@@ -204,7 +206,8 @@ class Judge:
         # replies wait to be read. A few more than the client's slots are ready, so
         # a freed slot's next request goes out at once (the client bounds the
         # requests in flight; a judgment's latency leaves out its wait for a slot).
-        started = asyncio.Semaphore(self.config.concurrency + _ready_ahead(self.config.concurrency))
+        ready = cfg.concurrency + _ready_ahead(cfg.concurrency)
+        started = asyncio.Semaphore(ready)
 
         async def one(client: LLMClient, key: str, item: JudgeItem) -> None:
             async with started:
@@ -214,7 +217,7 @@ class Judge:
                 fresh.append(
                     {
                         "key": key,
-                        "kind": f"judge:{self.config.mode.value}",
+                        "kind": f"judge:{cfg.mode.value}",
                         "payload": payload,
                         "tokens_in": result.tokens_in,
                         "tokens_out": result.tokens_out,
@@ -233,9 +236,42 @@ class Judge:
             fresh.clear()
             writes.append(asyncio.ensure_future(asyncio.to_thread(self._cache_put, rows)))
 
-        if todo:
-            async with LLMClient(self.config.endpoint, concurrency=self.config.concurrency) as c:
-                await asyncio.gather(*(one(c, k, i) for k, i in todo.items()))
+        # Keys are hashed and looked up in growing chunks: the first requests go
+        # out once the first `ready` items are looked up (not after every key of
+        # a large batch), and later chunks are looked up while those are out.
+        client: LLMClient | None = None
+        tasks: list[asyncio.Future[None]] = []
+        try:
+            for lo, hi in _chunks(len(items), ready):
+                new = []
+                for n in range(lo, hi):
+                    key = self.cache_key(items[n])
+                    keys.append(key)
+                    if key not in first:  # identical items in one batch are paid once
+                        first[key] = n
+                        new.append(key)
+                lookup = asyncio.ensure_future(asyncio.to_thread(self._cache_get, sorted(new)))
+                if client is None:  # built while the first lookup runs
+                    client = LLMClient(cfg.endpoint, concurrency=cfg.concurrency)
+                hits = await lookup
+                for key in new:
+                    item = items[first[key]]
+                    if key in hits:
+                        results[key] = self._result(
+                            item, hits[key].payload, TokenUsage(), 0, cached=True
+                        )
+                    else:
+                        todo[key] = item
+                        tasks.append(asyncio.ensure_future(one(client, key, item)))
+                bar.total -= hi - lo - (len(new) - len(hits))
+                bar.refresh()
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()  # only those still out when a lookup failed or we were cancelled
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if client is not None:
+                await client.aclose()
         bar.close()
         write()
         await asyncio.gather(*writes)
