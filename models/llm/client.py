@@ -168,6 +168,11 @@ class LLMClient:
             # the CPU per request of the default httpx transport at 64 in flight.
             http_client=openai.DefaultAioHttpClient(verify=_ssl_context()),
         )
+        # The chat URL merged once, as openai merges a relative path with base_url
+        # (BaseClient._prepare_url): an absolute URL skips that merge, ~12% of the
+        # client's CPU per request.
+        base = self._openai.base_url
+        self._chat_url = str(base.copy_with(raw_path=base.raw_path + b"chat/completions"))
 
     async def __aenter__(self) -> LLMClient:
         return self
@@ -249,9 +254,7 @@ class LLMClient:
             # create() walks every parameter through its TypedDict transform
             # and builds typed objects from the reply, about 2 ms of CPU per
             # call; at 64 in flight on a small machine that costs a core.
-            return await self._openai.post(
-                "/chat/completions", body=params, cast_to=httpx2.Response
-            )
+            return await self._openai.post(self._chat_url, body=params, cast_to=httpx2.Response)
 
     async def _retry(
         self, params: dict[str, Any], failed: openai.APIError, usage: TokenUsage
