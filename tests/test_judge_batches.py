@@ -4,21 +4,24 @@ out, and full garbage collections stay off the batch (`models.core.gc_pause`).""
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import threading
 import time
 
+import pytest
 from llm_server import Reply, ScriptedLLM
 from rubricforge.models.core.gc_pause import old_objects_frozen
-from rubricforge.models.judging import judge as judge_module
+from rubricforge.models.judging import batching
 from rubricforge.models.judging.judge import Judge, JudgeConfig, JudgeItem
-from rubricforge.models.judging.orm import LLMCache
+from rubricforge.models.judging.orm import JudgeMode, LLMCache
 from rubricforge.models.llm.config import EndpointConfig
 from rubricforge.models.rubrics.criteria import CriterionData
 from rubricforge.models.rubrics.orm import Category
 from sqlalchemy import Engine, func, select
 
 RUBRIC = (CriterionData("States dose", "Gives the adult dose.", Category.essential, 5),)
-N = judge_module._WRITE_BATCH + 44
+N = batching.WRITE_BATCH + 44
 
 
 def test_finished_judgments_are_cached_before_the_batch_ends(
@@ -46,9 +49,9 @@ def test_finished_judgments_are_cached_before_the_batch_ends(
             return conn.execute(select(func.count()).select_from(LLMCache)).scalar_one()
 
     deadline = time.monotonic() + 3.5
-    while cached() < judge_module._WRITE_BATCH and time.monotonic() < deadline:
+    while cached() < batching.WRITE_BATCH and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert cached() >= judge_module._WRITE_BATCH, "nothing was written while judging"
+    assert cached() >= batching.WRITE_BATCH, "nothing was written while judging"
     assert worker.is_alive() and not done, "the batch was already over"
     worker.join(timeout=20)
     assert done == [N]
@@ -84,10 +87,10 @@ def test_a_judgment_s_latency_leaves_out_its_wait_for_a_request_slot(
 
 
 def test_a_batch_is_looked_up_in_growing_chunks() -> None:
-    spans = list(judge_module._chunks(100, 5))
+    spans = list(batching.chunks(100, 5))
     assert spans == [(0, 5), (5, 15), (15, 35), (35, 75), (75, 100)]
-    assert list(judge_module._chunks(3, 5)) == [(0, 3)]
-    assert list(judge_module._chunks(0, 5)) == []
+    assert list(batching.chunks(3, 5)) == [(0, 3)]
+    assert list(batching.chunks(0, 5)) == []
 
 
 def test_cache_hits_and_duplicates_in_later_chunks_are_not_paid_again(
@@ -118,3 +121,31 @@ def test_cache_hits_and_duplicates_in_later_chunks_are_not_paid_again(
     assert [n for n, r in enumerate(results) if r.cached] == [*range(20, 30), 40, 59]
     asked = [r.text for r in llm_server.chat_requests[paid:]]
     assert len({next(x for x in fresh if x in text) for text in asked}) == 48, "each once"
+
+
+@pytest.mark.parametrize(
+    "mode", [JudgeMode.explicit, JudgeMode.implicit, JudgeMode.reference_likert]
+)
+def test_cache_keys_are_those_llm_cache_already_holds(mode: JudgeMode) -> None:
+    """Keys are built from parts (a shared rubric rendered once), but must stay the
+    sha256 of the sorted JSON they always were, or every cached judgment is lost."""
+    endpoint = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="m", api_key_env=None)
+    judge = Judge(JudgeConfig(endpoint, mode=mode))
+    odd = 'Quote " backslash \\ NUL \x00 tab \t é 漢 \U0001f600 </response>'
+    rubric = (*RUBRIC, CriterionData(odd, odd, Category.pitfall, -2.5))
+    items = [
+        JudgeItem("Dose?", "Response.", RUBRIC),
+        JudgeItem(odd, odd, rubric, reference_answer=odd),
+        JudgeItem("", "", rubric, reference_answer=None),
+    ]
+    for item in items:
+        criteria = item.criteria if mode is not JudgeMode.reference_likert else []
+        payload = {
+            "judge": json.dumps(judge.config.fingerprint(), sort_keys=True),
+            "prompt": item.prompt,
+            "response": item.response,
+            "criteria": [c.canonical() for c in criteria],
+            "reference": item.reference_answer if mode is JudgeMode.reference_likert else None,
+        }
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+        assert judge.cache_key(item) == hashlib.sha256(blob.encode()).hexdigest()

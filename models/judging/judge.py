@@ -12,16 +12,18 @@ calls are served from the Postgres cache (llm_cache).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rubricforge.models.core.errors import LLMReplyError, LLMRequestError
 from rubricforge.models.core.gc_pause import old_objects_frozen
 from rubricforge.models.judging import prompts as jp
+from rubricforge.models.judging.batching import WRITE_BATCH, chunks, ready_ahead
 from rubricforge.models.judging.orm import JudgeMode, LLMCache
 from rubricforge.models.judging.replies import ask, clean_verdicts, explicit_schema, rationale
 from rubricforge.models.judging.rewards import PRESETS, Aggregation, RewardPreset, aggregate
@@ -121,21 +123,7 @@ class JudgeResult:
         return self.reward if self.ok and self.reward is not None else fallback
 
 
-_WRITE_BATCH = 256  # cache rows per INSERT while a batch is still judging
-
-
-def _ready_ahead(concurrency: int) -> int:
-    """Judgments prepared beyond the requests in flight (a quarter more)."""
-    return -(-concurrency // 4)
-
-
-def _chunks(n: int, first: int) -> Iterator[tuple[int, int]]:
-    """[lo, hi) spans over n items: `first` items, then each chunk twice the last,
-    so a batch of n is looked up in about log2(n / first) queries."""
-    lo, size = 0, max(first, 1)
-    while lo < n:
-        yield lo, min(n, lo + size)
-        lo, size = lo + size, size * 2
+_dumps = functools.partial(json.dumps, ensure_ascii=False)
 
 
 class Judge:
@@ -144,6 +132,7 @@ class Judge:
         self.engine = engine
         self.template_hash = config.template_hash
         self._fingerprint = json.dumps(config.fingerprint(), sort_keys=True)
+        self._judge_json = _dumps(self._fingerprint)
 
     def criteria_for(self, item: JudgeItem) -> Sequence[CriterionData]:
         """The criteria the judge checks: the predefined rubric, or the item's own."""
@@ -151,17 +140,25 @@ class Judge:
 
     # --- cache ---------------------------------------------------------------
     def cache_key(self, item: JudgeItem) -> str:
+        return self._key(item, {})
+
+    def _key(self, item: JudgeItem, rendered: dict[int, str]) -> str:
+        """sha256 of the text json.dumps(payload, sort_keys=True, ensure_ascii=False)
+        gives for {criteria, judge, prompt, reference, response}, built from its parts:
+        a rubric shared by a batch's items (`rendered`, by identity) is rendered once.
+        The text must not change: it keys what llm_cache already holds."""
         mode = self.config.mode
-        payload = {
-            "judge": self._fingerprint,
-            "prompt": item.prompt,
-            "response": item.response,
-            "criteria": [c.canonical() for c in self.criteria_for(item)]
-            if mode in (JudgeMode.explicit, JudgeMode.implicit)
-            else [],
-            "reference": item.reference_answer if mode is JudgeMode.reference_likert else None,
-        }
-        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+        criteria = (
+            self.criteria_for(item) if mode in (JudgeMode.explicit, JudgeMode.implicit) else ()
+        )
+        crit = rendered.get(id(criteria))
+        if crit is None:
+            crit = rendered[id(criteria)] = _dumps([c.canonical() for c in criteria])
+        ref = item.reference_answer if mode is JudgeMode.reference_likert else None
+        blob = (
+            f'{{"criteria": {crit}, "judge": {self._judge_json}, "prompt": {_dumps(item.prompt)}, '
+            f'"reference": {_dumps(ref)}, "response": {_dumps(item.response)}}}'
+        )
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def _cache_get(self, keys: list[str]) -> dict[str, Any]:
@@ -206,7 +203,7 @@ class Judge:
         # replies wait to be read. A few more than the client's slots are ready, so
         # a freed slot's next request goes out at once (the client bounds the
         # requests in flight; a judgment's latency leaves out its wait for a slot).
-        ready = cfg.concurrency + _ready_ahead(cfg.concurrency)
+        ready = cfg.concurrency + ready_ahead(cfg.concurrency)
         started = asyncio.Semaphore(ready)
 
         async def one(client: LLMClient, key: str, item: JudgeItem) -> None:
@@ -223,7 +220,7 @@ class Judge:
                         "tokens_out": result.tokens_out,
                     }
                 )
-                if len(fresh) >= _WRITE_BATCH and (not writes or writes[-1].done()):
+                if len(fresh) >= WRITE_BATCH and (not writes or writes[-1].done()):
                     write()
             bar.update()
 
@@ -241,11 +238,12 @@ class Judge:
         # a large batch), and later chunks are looked up while those are out.
         client: LLMClient | None = None
         tasks: list[asyncio.Future[None]] = []
+        rendered: dict[int, str] = {}  # the items (and their rubrics) outlive it
         try:
-            for lo, hi in _chunks(len(items), ready):
+            for lo, hi in chunks(len(items), ready):
                 new = []
                 for n in range(lo, hi):
-                    key = self.cache_key(items[n])
+                    key = self._key(items[n], rendered)
                     keys.append(key)
                     if key not in first:  # identical items in one batch are paid once
                         first[key] = n
