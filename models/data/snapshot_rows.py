@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
@@ -104,17 +105,23 @@ def prompt_text(messages: Any) -> str:
     return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
 
 
-def criteria_from_column(rubric: Sequence[Mapping[str, Any]]) -> list[CriterionData]:
+def criteria_from_column(rubric: Sequence[Mapping[str, Any]]) -> tuple[CriterionData, ...]:
     """A `rubric` cell of an exported dataset (title, description, category, weight).
 
-    Keys are positions: a cell has no editor identity to keep, and a random key
-    per criterion cost a reward step (512 completions x 15 criteria) ~30 ms."""
-    return [
-        CriterionData(
-            c["title"], c["description"], Category(c["category"]), float(c["weight"]), key=f"c{n}"
-        )
-        for n, c in enumerate(rubric, 1)
-    ]
+    Keys are positions: a cell has no editor identity to keep. Equal cells give the
+    same tuple: TRL hands every generation its own copy of its prompt's rubric, and
+    building 512 x 15 criteria per GRPO step cost ~15 ms."""
+    return _criteria(
+        tuple((c["title"], c["description"], c["category"], c["weight"]) for c in rubric)
+    )
+
+
+@lru_cache(maxsize=4096)
+def _criteria(cells: tuple[tuple[Any, Any, Any, Any], ...]) -> tuple[CriterionData, ...]:
+    return tuple(
+        CriterionData(title, description, Category(category), float(weight), key=f"c{n}")
+        for n, (title, description, category, weight) in enumerate(cells, 1)
+    )
 
 
 def rows_sha256(rows: Sequence[SnapshotRow]) -> str:
