@@ -226,9 +226,12 @@ class LLMClient:
             # tenacity decides from here as before: whether to retry at all
             # (transient, attempts left), how long to wait, what to log.
             response = await self._retry(params, exc, usage)
-        # The slot this request held is free: let a request waiting for it go out
-        # before this reply is parsed (a wave of replies otherwise delays every
-        # next request by the parsing of all the replies read before it).
+        # The slot this request held is free: let the requests waiting for slots go
+        # out before this reply is parsed (a wave of replies otherwise delays every
+        # next request by the parsing of all the replies read before it). The first
+        # yield runs the request woken for this slot; the second puts this parse
+        # behind the requests woken by the other replies of the same loop pass.
+        await asyncio.sleep(0)
         await asyncio.sleep(0)
         try:
             completion = _Completion.model_validate_json(response.content)
