@@ -76,6 +76,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    peer: int = 0  # the client's port: requests with the same one shared a connection
 
     @property
     def text(self) -> str:
@@ -165,7 +166,7 @@ class ScriptedLLM:
             body = await request.json()
         except json.JSONDecodeError:
             return _error(400, "request body is not JSON")
-        self.requests.append(RecordedRequest(request.path, _headers(request), body))
+        self.requests.append(RecordedRequest(request.path, _headers(request), body, _peer(request)))
         self._in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
@@ -247,6 +248,11 @@ class ScriptedLLM:
         if self._loop is not None and self._thread is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
+
+
+def _peer(request: web.Request) -> int:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return int(peer[1]) if peer else 0
 
 
 def _headers(request: web.Request) -> dict[str, str]:

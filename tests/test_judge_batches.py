@@ -3,6 +3,7 @@ out, and full garbage collections stay off the batch (`models.core.gc_pause`).""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
 import json
@@ -149,3 +150,60 @@ def test_cache_keys_are_those_llm_cache_already_holds(mode: JudgeMode) -> None:
         }
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
         assert judge.cache_key(item) == hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _two_batches_on_one_loop(judge: Judge) -> None:
+    async def both() -> None:
+        for batch in range(2):
+            items = [JudgeItem("Dose?", f"Batch {batch}, response {i}.", RUBRIC) for i in range(6)]
+            assert all(r.ok for r in await judge.judge_many(items))
+
+    asyncio.run(both())
+
+
+def test_kept_clients_reuse_their_connections_from_batch_to_batch(
+    llm_server: ScriptedLLM, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As the trainer's judges run every step's batch on TRL's one loop: the second
+    batch goes out on the first one's connections, and asyncio.run's end closes them."""
+    answer = {"verdicts": [{"index": 1, "met": True, "rationale": "ok"}]}
+    llm_server.respond_with(lambda _body: Reply.json(answer, delay=0.05))
+    endpoint = EndpointConfig(base_url=llm_server.base_url, model="m", api_key_env=None)
+
+    _two_batches_on_one_loop(Judge(JudgeConfig(endpoint, concurrency=2)))
+    first, second = llm_server.chat_requests[:6], llm_server.chat_requests[6:]
+    assert not {r.peer for r in first} & {r.peer for r in second}, "a client per batch"
+
+    kept = Judge(JudgeConfig(endpoint, concurrency=2), keep_clients=True)
+    _two_batches_on_one_loop(kept)
+    peers = [r.peer for r in llm_server.chat_requests[12:]]
+    assert len(peers) == 12 and len(set(peers)) <= 2, "one client, at most 2 connections"
+    assert not kept._clients._kept, "closed and dropped when its loop shut down"
+    gc.collect()
+    assert "Unclosed" not in caplog.text
+
+
+def test_kept_clients_close_when_a_long_lived_loop_shuts_down(llm_server: ScriptedLLM) -> None:
+    """TRL's reward loop runs in a daemon thread and is only stopped: the trainer
+    first shuts down its async generators (trainer/run.py), which closes the client."""
+    answer = {"verdicts": [{"index": 1, "met": True, "rationale": "ok"}]}
+    llm_server.respond_with(lambda _body: Reply.json(answer))
+    endpoint = EndpointConfig(base_url=llm_server.base_url, model="m", api_key_env=None)
+    judge = Judge(JudgeConfig(endpoint, concurrency=2), keep_clients=True)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        items = [JudgeItem("Dose?", f"Response {i}.", RUBRIC) for i in range(4)]
+        for _step in range(3):
+            done = asyncio.run_coroutine_threadsafe(judge.judge_many(items), loop).result(10)
+            assert all(r.ok for r in done)
+        ((client, _closer),) = judge._clients._kept.values()
+        assert len({r.peer for r in llm_server.chat_requests}) <= 2
+        assert not client._openai.is_closed()
+        asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result(10)
+        assert client._openai.is_closed() and not judge._clients._kept
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()

@@ -9,6 +9,7 @@ which puts a cancel, a SIGTERM or a SIGKILL in the middle of step 2.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -192,7 +193,13 @@ def wait(proc: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> int:
 
 
 def test_job_trains_to_success_with_metrics(
-    engine: Engine, snapshot_id: int, tiny_model: Path, judge: Judge, tmp_path: Path, runs: Path
+    engine: Engine,
+    snapshot_id: int,
+    tiny_model: Path,
+    judge: Judge,
+    tmp_path: Path,
+    runs: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     job_id = submit(engine, snapshot_id, "tiny", judge, "out", beta=0.04)
     worker = Worker(engine, "w1", lease_seconds=60)
@@ -207,6 +214,11 @@ def test_job_trains_to_success_with_metrics(
     assert (out / "model.safetensors").exists()
     assert (out / "tokenizer.json").exists()
     assert judge.count == 3 * PER_STEP  # every completion judged once
+    # The judge's connections stay open from step to step (kept clients on TRL's
+    # reward loop), and are closed when the run ends.
+    assert len({r.peer for r in judge.server.chat_requests}) <= PER_STEP
+    gc.collect()
+    assert "Unclosed" not in caplog.text
     launch = row.provenance["launch"]
     assert launch["rows_sha256"] == row.provenance["snapshot"]["sha256"]
     assert launch["judge_template_hash"] == row.provenance["judge"]["template_hash"]

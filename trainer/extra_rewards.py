@@ -87,7 +87,8 @@ def build_monitor_judge(cfg: JobConfig) -> Judge | None:
             endpoint=endpoint,
             mode=JudgeMode(cfg.monitor.mode),
             concurrency=cfg.judge.concurrency,
-        )
+        ),
+        keep_clients=True,  # on TRL's reward loop, as the reward's judge (run.build_judge)
     )
 
 

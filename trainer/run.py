@@ -7,6 +7,7 @@ module only trains, and reports how far it got.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import Callable
@@ -48,13 +49,15 @@ def build_judge(spec: JudgeSpec) -> Judge:
     """The reward's judge, as the job's preset asks (the preview builds the same)."""
     endpoint = spec.endpoint()
     endpoint.api_key()  # fail now, with the variable named, rather than at the first step
-    return Judge(spec.judge_config(endpoint))
+    # Kept clients: every step's batch runs on TRL's one reward loop, so the judge's
+    # connections stay open from step to step (closed in run_job's finally).
+    return Judge(spec.judge_config(endpoint), keep_clients=True)
 
 
 def build_sample_judge(spec: JudgeSpec) -> Judge | None:
     """The explicit judge of the per-category sample, for the rating presets."""
     config = spec.sample_judge_config()
-    return Judge(config) if config is not None else None
+    return Judge(config, keep_clients=True) if config is not None else None
 
 
 def _launch_record(job: ClaimedJob, worker_id: str, sha256: str, judge: Judge) -> dict[str, Any]:
@@ -181,10 +184,16 @@ def run_job(
         )
     finally:
         # TRL runs async rewards on a daemon event loop per trainer; a long-lived
-        # worker would otherwise keep one per job, with the model alive.
-        shutdown_event_loop_in_daemon(
-            getattr(trainer, "async_loop_thread", None), getattr(trainer, "async_loop", None)
-        )
+        # worker would otherwise keep one per job, with the model alive. The judges'
+        # kept clients close first, as asyncio.run would close them (shutdown_asyncgens).
+        loop = getattr(trainer, "async_loop", None)
+        if loop is not None and loop.is_running():
+            closing = asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop)
+            try:
+                closing.result(timeout=30)
+            except Exception as exc:  # a stuck close must not hide how the run ended
+                log.warning("closing the judges' connections failed: %s", exc)
+        shutdown_event_loop_in_daemon(getattr(trainer, "async_loop_thread", None), loop)
         del trainer
         gc.collect()
         if torch.cuda.is_available():

@@ -17,15 +17,16 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rubricforge.models.core.errors import LLMReplyError, LLMRequestError
 from rubricforge.models.core.gc_pause import old_objects_frozen
 from rubricforge.models.judging import prompts as jp
-from rubricforge.models.judging.batching import WRITE_BATCH, chunks, ready_ahead
+from rubricforge.models.judging.batching import WRITE_BATCH, LoopClients, chunks, ready_ahead
 from rubricforge.models.judging.orm import JudgeMode, LLMCache
 from rubricforge.models.judging.replies import ask, clean_verdicts, explicit_schema, rationale
+from rubricforge.models.judging.results import JudgeItem, JudgeResult, VerdictResult
 from rubricforge.models.judging.rewards import PRESETS, Aggregation, RewardPreset, aggregate
 from rubricforge.models.llm.client import LLMClient, TokenUsage
 from rubricforge.models.llm.config import EndpointConfig
@@ -90,46 +91,19 @@ class JudgeConfig:
         }
 
 
-@dataclass(frozen=True)
-class JudgeItem:
-    prompt: str
-    response: str
-    criteria: Sequence[CriterionData] = ()
-    reference_answer: str | None = None
-
-
-@dataclass(frozen=True)
-class VerdictResult:
-    met: bool | None
-    rationale: str
-    ok: bool
-
-
-@dataclass
-class JudgeResult:
-    ok: bool
-    reward: float | None
-    rating: float | None = None
-    verdicts: list[VerdictResult] = field(default_factory=list)
-    error: str | None = None
-    tokens_in: int = 0
-    tokens_out: int = 0
-    latency_ms: int = 0
-    cached: bool = False
-    nul_replaced: int = 0  # rationales whose NUL characters became U+FFFD
-
-    def reward_or(self, fallback: float) -> float:
-        """The reward, or `fallback` when the judgment failed (what training uses)."""
-        return self.reward if self.ok and self.reward is not None else fallback
-
-
 _dumps = functools.partial(json.dumps, ensure_ascii=False)
 
 
 class Judge:
-    def __init__(self, config: JudgeConfig, *, engine: Engine | None = None):
+    def __init__(
+        self, config: JudgeConfig, *, engine: Engine | None = None, keep_clients: bool = False
+    ):
+        """`keep_clients`: batches on one event loop share one client and its
+        connections (the trainer's, whose steps all run on TRL's loop; batching.LoopClients)."""
         self.config = config
         self.engine = engine
+        self.keep_clients = keep_clients
+        self._clients = LoopClients()
         self.template_hash = config.template_hash
         self._fingerprint = json.dumps(config.fingerprint(), sort_keys=True)
         self._judge_json = _dumps(self._fingerprint)
@@ -249,8 +223,12 @@ class Judge:
                         first[key] = n
                         new.append(key)
                 lookup = asyncio.ensure_future(asyncio.to_thread(self._cache_get, sorted(new)))
-                if client is None:  # built while the first lookup runs
-                    client = LLMClient(cfg.endpoint, concurrency=cfg.concurrency)
+                if client is None:  # built (or taken) while the first lookup runs
+                    client = (
+                        await self._clients.get(self._new_client)
+                        if self.keep_clients
+                        else self._new_client()
+                    )
                 hits = await lookup
                 for key in new:
                     item = items[first[key]]
@@ -268,7 +246,7 @@ class Judge:
             for task in tasks:
                 task.cancel()  # only those still out when a lookup failed or we were cancelled
             await asyncio.gather(*tasks, return_exceptions=True)
-            if client is not None:
+            if client is not None and not self.keep_clients:
                 await client.aclose()
         bar.close()
         write()
@@ -281,6 +259,9 @@ class Judge:
                 r = self._result(item, self._payload_of(r), TokenUsage(), 0, cached=True)
             out.append(r)
         return out
+
+    def _new_client(self) -> LLMClient:
+        return LLMClient(self.config.endpoint, concurrency=self.config.concurrency)
 
     def judge_many_sync(
         self, items: Sequence[JudgeItem], progress: bool = False
