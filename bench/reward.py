@@ -10,8 +10,13 @@ of trainer/reward.py -> Judge.judge_many -> LLMClient -> HTTP. The judge is the
 scripted server of tests/llm_server.py in its own process (a real endpoint's CPU
 is not ours either).
 
+Steps run as in training: on one event loop (TRL runs an async reward function on
+its own loop for the whole run), with the judge built as the trainer builds it
+(kept clients, so its connections stay open from step to step). Each concurrency
+level gets a judge of its own and one untimed step to open its connections.
+
 Ideal wall for concurrency C: ceil(completions / C) waves x delay.
-Target : wall <= 1.15x ideal at the chosen (first) concurrency.
+Target : wall <= 1.15x ideal at the chosen (first) concurrency, the median of 3 steps.
 
 Why 48 is the chosen one on the reference machine (2 cores): each judgment costs
 the client ~0.9 ms of CPU (the openai client's request and response objects, JSON,
@@ -32,6 +37,7 @@ import asyncio
 import hashlib
 import math
 import re
+import statistics
 import subprocess
 import sys
 import threading
@@ -42,6 +48,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 
 RATIO_LIMIT = 1.15
+CHOSEN_STEPS = 3  # one 2.2 s step on a loaded machine varies by a few percent
 CATEGORIES = [("Essential", 5.0)] * 4 + [("Important", 3.0)] * 5 + [("Optional", 1.0)] * 4
 CATEGORIES += [("Pitfall", -2.0)] * 2
 
@@ -100,21 +107,33 @@ def step_inputs(prompts: int, generations: int, criteria: int) -> dict[str, list
     return columns
 
 
-def one_step(base_url: str, concurrency: int, inputs: dict[str, list[Any]]) -> tuple[float, Any]:
+def steps(
+    loop: asyncio.AbstractEventLoop,
+    base_url: str,
+    concurrency: int,
+    inputs: dict[str, list[Any]],
+    measured: int,
+) -> list[tuple[float, Any]]:
+    """A judge as the trainer builds it (kept clients), one step to open its
+    connections, then `measured` steps timed, all on one event loop as TRL runs them."""
     from rubricforge.models.judging.judge import Judge, JudgeConfig
     from rubricforge.models.judging.orm import JudgeMode
     from rubricforge.models.llm.config import EndpointConfig
     from rubricforge.trainer.reward import RewardStats, make_reward_func
 
     endpoint = EndpointConfig(base_url=base_url, model="judge", api_key_env=None)
-    judge = Judge(JudgeConfig(endpoint=endpoint, mode=JudgeMode.explicit, concurrency=concurrency))
+    config = JudgeConfig(endpoint=endpoint, mode=JudgeMode.explicit, concurrency=concurrency)
     stats = RewardStats()
-    reward = make_reward_func(judge, stats=stats)
-    started = time.perf_counter()
-    rewards = asyncio.run(reward(**inputs))
-    wall = time.perf_counter() - started
-    assert len(rewards) == len(inputs["completions"])
-    return wall, stats.last
+    reward = make_reward_func(Judge(config, keep_clients=True), stats=stats)
+    out = []
+    for n in range(measured + 1):
+        started = time.perf_counter()
+        rewards = loop.run_until_complete(reward(**inputs))
+        wall = time.perf_counter() - started
+        assert len(rewards) == len(inputs["completions"])
+        if n:
+            out.append((wall, stats.last))
+    return out
 
 
 def main() -> int:
@@ -136,12 +155,14 @@ def main() -> int:
     inputs = step_inputs(args.prompts, args.generations, args.criteria)
     n = len(inputs["completions"])
     proc, base_url = start_endpoint(args.delay)
+    loop = asyncio.new_event_loop()
     try:
-        one_step(base_url, 8, step_inputs(1, 8, args.criteria))  # imports, schemas, connections
+        steps(loop, base_url, 8, step_inputs(1, 8, args.criteria), 0)  # imports, schemas
         print(
             f"one GRPO step: {args.prompts} prompts x {args.generations} completions = {n} "
             f"judgments, {args.criteria} criteria each (explicit), judge delay "
-            f"{args.delay * 1000:.0f} ms in its own process"
+            f"{args.delay * 1000:.0f} ms in its own process; steps run on one event loop "
+            f"with the judge's connections kept, as in training (TRL's reward loop)"
         )
         print(
             f"{'concurrency':>11} {'ideal_s':>8} {'wall_s':>7} {'ratio':>6} {'failed':>6} "
@@ -150,17 +171,26 @@ def main() -> int:
         verdict = True
         for i, c in enumerate(levels):
             ideal = math.ceil(n / c) * args.delay
-            wall, step = one_step(base_url, c, inputs)
+            measured = steps(loop, base_url, c, inputs, CHOSEN_STEPS if i == 0 else 1)
+            walls = sorted(wall for wall, _ in measured)
+            wall = statistics.median(walls)
             ratio = wall / ideal
+            failures = sum(step.failures for _, step in measured)
             mark = ""
             if i == 0:
-                verdict = ratio <= RATIO_LIMIT and step.failures == 0
-                mark = f"  <- chosen: {'ok' if verdict else 'MISSED'} (target {RATIO_LIMIT}x)"
+                verdict = ratio <= RATIO_LIMIT and failures == 0
+                each = ", ".join(f"{w / ideal:.2f}x" for w, _ in measured)
+                mark = (
+                    f"  <- chosen: {'ok' if verdict else 'MISSED'} (target {RATIO_LIMIT}x; "
+                    f"median of {len(measured)} steps: {each})"
+                )
             print(
-                f"{c:>11} {ideal:>8.2f} {wall:>7.2f} {ratio:>5.2f}x {step.failures:>6} "
-                f"{max(step.latencies_ms):>10}{mark}"
+                f"{c:>11} {ideal:>8.2f} {wall:>7.2f} {ratio:>5.2f}x {failures:>6} "
+                f"{max(max(step.latencies_ms) for _, step in measured):>10}{mark}"
             )
     finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())  # closes the kept clients
+        loop.close()
         proc.terminate()
         proc.wait()
     return 0 if verdict else 1
