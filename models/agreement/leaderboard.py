@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import cached_property, partial
 
 import pandas as pd
 from rubricforge.models.agreement.memo import frames_digest, memoized
@@ -270,6 +270,11 @@ class LeaderboardData:
     responses: pd.DataFrame
     costs: tuple[JudgeCost, ...]
 
+    @cached_property
+    def _digest(self) -> str:
+        """The rows' digest, once per read (a page ranks them more than once)."""
+        return frames_digest(self.pairs, self.responses)
+
     def rank(
         self,
         rank_by: RankBy = RankBy.response_kappa,
@@ -281,9 +286,8 @@ class LeaderboardData:
     ) -> Leaderboard:
         """rank_judges, skipped when the rows and the arguments are exactly those of a
         recent call (`models.agreement.memo`)."""
-        digest = frames_digest(self.pairs, self.responses)
         return memoized(
-            ("leaderboard", digest, self.costs, rank_by, threshold, same_items, n_boot, seed),
+            ("leaderboard", self._digest, self.costs, rank_by, threshold, same_items, n_boot, seed),
             lambda: rank_judges(
                 self.pairs,
                 self.responses,

@@ -142,8 +142,8 @@ class Judge:
         # parameters to render and bind.
         wanted = LLMCache.key == any_(bindparam("keys", keys, type_=ARRAY(String)))
         with self.engine.connect() as conn:
-            # Core rows (LLMCache's columns by name), not ORM objects: no session here.
-            rows = conn.execute(select(LLMCache).where(wanted)).all()
+            # Core rows of the two columns used, not ORM objects: no session here.
+            rows = conn.execute(select(LLMCache.key, LLMCache.payload).where(wanted)).all()
         return {r.key: r for r in rows}
 
     def _cache_put(self, rows: list[dict[str, Any]]) -> None:
