@@ -141,10 +141,12 @@ def test_the_app_engine_has_a_statement_timeout_and_the_bulk_engine_none(db_url:
     limited = get_engine(db_url, statement_timeout_s=0.2)
     with limited.connect() as conn:
         assert conn.execute(text("SHOW statement_timeout")).scalar() == "200ms"
+        assert conn.execute(text("SHOW jit")).scalar() == "off"  # see models/core/db.py
         with pytest.raises(OperationalError, match="statement timeout"):
             conn.execute(text("SELECT pg_sleep(2)"))
     with get_engine(db_url).connect() as conn:
         assert conn.execute(text("SHOW statement_timeout")).scalar() == "0"
+        assert conn.execute(text("SHOW jit")).scalar() == "off"
 
 
 def test_a_bad_timeout_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
