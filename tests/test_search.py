@@ -164,3 +164,17 @@ def test_awaiting_my_review(engine: Engine, tmp_path: Path) -> None:
         theirs = [p.external_id for p in list_prompts(s, awaiting_review_by="expert_a").items]
         counts = status_counts(s, awaiting_review_by="expert_b")
     assert mine == ["ent-1"] and theirs == [] and counts["in_review"] == 1
+
+
+def test_a_known_count_skips_the_count_and_gives_the_same_page(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The Prompts page passes the status counts it shows as the listing's total."""
+    imported(engine, tmp_path)
+    with Session(engine) as s:
+        counts = status_counts(s, text="abscess")
+        counted = list_prompts(s, text="abscess", status="draft", limit=1)
+        given = list_prompts(s, text="abscess", status="draft", limit=1, total=counts["draft"])
+        everything = list_prompts(s, text="abscess", total=sum(counts.values()))
+    assert counted == given and given.total == 2 and given.pages == 2
+    assert [p.external_id for p in everything.items] == ["ent-1", "ent-2"]

@@ -245,14 +245,19 @@ def list_prompts(
     awaiting_review_by: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    total: int | None = None,
 ) -> Page:
     """One page of prompts matching the filters, with the total count.
 
     Two statements: a COUNT and the page itself (offset pagination over the
-    primary key). `text` matches, any case, the question, the external id, the
-    reference answer or a criterion of the current version; `assignee` is a
-    username or UNASSIGNED; `tag` one tag the prompt carries; `awaiting_review_by`
-    a username: rubrics in review that this user did not write.
+    primary key). A caller that knows the count (`status_counts` under the same
+    filters gives it) passes it as `total`, and the COUNT is skipped: with a text
+    search, each statement matches the text again.
+
+    `text` matches, any case, the question, the external id, the reference answer
+    or a criterion of the current version; `assignee` is a username or UNASSIGNED;
+    `tag` one tag the prompt carries; `awaiting_review_by` a username: rubrics in
+    review that this user did not write.
     """
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise RubricforgeError(f"Page size must be between 1 and {MAX_PAGE_SIZE}, not {limit}.")
@@ -263,7 +268,8 @@ def list_prompts(
     def filtered(stmt: Select) -> Select:  # type: ignore[type-arg]
         return stmt.outerjoin(Rubric, Rubric.prompt_id == Prompt.id).where(*where)
 
-    total = session.scalar(filtered(select(func.count()).select_from(Prompt))) or 0
+    if total is None:
+        total = session.scalar(filtered(select(func.count()).select_from(Prompt))) or 0
     head = aliased(RubricVersion)
     n_criteria = (
         select(func.count())

@@ -149,6 +149,8 @@ def fetch(number: int) -> Page:
             status=None if status == ALL else status,
             limit=size,
             offset=(number - 1) * size,
+            # The counts above are under the same filters: no second COUNT.
+            total=sum(counts.values()) if status == ALL else counts[status],
             **filters,  # type: ignore[arg-type]
         )
 
