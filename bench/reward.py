@@ -172,8 +172,7 @@ def main() -> int:
         for i, c in enumerate(levels):
             ideal = math.ceil(n / c) * args.delay
             measured = steps(loop, base_url, c, inputs, CHOSEN_STEPS if i == 0 else 1)
-            walls = sorted(wall for wall, _ in measured)
-            wall = statistics.median(walls)
+            wall = statistics.median(wall for wall, _ in measured)
             ratio = wall / ideal
             failures = sum(step.failures for _, step in measured)
             mark = ""

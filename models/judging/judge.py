@@ -102,8 +102,7 @@ class Judge:
         connections (the trainer's, whose steps all run on TRL's loop; batching.LoopClients)."""
         self.config = config
         self.engine = engine
-        self.keep_clients = keep_clients
-        self._clients = LoopClients()
+        self._clients = LoopClients() if keep_clients else None
         self.template_hash = config.template_hash
         self._fingerprint = json.dumps(config.fingerprint(), sort_keys=True)
         self._judge_json = _dumps(self._fingerprint)
@@ -226,7 +225,7 @@ class Judge:
                 if client is None:  # built (or taken) while the first lookup runs
                     client = (
                         await self._clients.get(self._new_client)
-                        if self.keep_clients
+                        if self._clients is not None
                         else self._new_client()
                     )
                 hits = await lookup
@@ -242,11 +241,13 @@ class Judge:
                 bar.total -= hi - lo - (len(new) - len(hits))
                 bar.refresh()
             await asyncio.gather(*tasks)
-        finally:
+        except BaseException:  # a lookup failed, or we were cancelled: stop what is out
             for task in tasks:
-                task.cancel()  # only those still out when a lookup failed or we were cancelled
+                task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if client is not None and not self.keep_clients:
+            raise
+        finally:
+            if client is not None and self._clients is None:
                 await client.aclose()
         bar.close()
         write()
